@@ -1,0 +1,50 @@
+"""`ramsesbuild` command line: a thin dispatcher to per-concern sub-commands.
+
+Each sub-command lives in its own module and exposes ``main(argv: list[str]) -> int``.
+The table maps the public command name to ``"module:function"`` so importing the CLI
+stays cheap and one module's import error does not break the others.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+from .errors import RamsesError
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "mknbi-linux": ("ramsesbuild.nbi.cli:mknbi_linux", "wrap a Linux kernel into a tagged NBI image"),
+    "mkelf-linux": ("ramsesbuild.nbi.cli:mkelf_linux", "wrap a Linux kernel into an ELF netboot image"),
+    "nbi-info": ("ramsesbuild.nbi.cli:nbi_info", "dump and validate an NBI image"),
+    "imggen": ("ramsesbuild.imggen:main", "prepend a 3Com MBA TCP/IP image header"),
+}
+
+
+def _usage() -> str:
+    lines = ["usage: ramsesbuild COMMAND [ARGS...]", "", "commands:"]
+    lines += [f"  {name:<14} {doc}" for name, (_, doc) in COMMANDS.items()]
+    lines += ["", "The build pipeline itself runs with doit: `doit list` shows its tasks."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] in ("-h", "--help"):
+        print(_usage())
+        return 0 if args else 2
+    name, rest = args[0], args[1:]
+    if name not in COMMANDS:
+        print(f"ramsesbuild: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
+        return 2
+    target = COMMANDS[name][0]
+    module_name, func_name = target.split(":")
+    func = getattr(importlib.import_module(module_name), func_name)
+    try:
+        return int(func(rest) or 0)
+    except RamsesError as exc:
+        print(f"ramsesbuild {name}: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
