@@ -1,0 +1,84 @@
+"""Small filesystem helpers shared by every stage: nothing half-written is left in place."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+CHUNK = 1 << 20
+
+
+@contextlib.contextmanager
+def atomic_writer(path: Path, mode: str = "wb", perms: int | None = None) -> Iterator[IO]:
+    """Open a temp file beside *path*; on clean exit fsync and rename it over *path*.
+
+    On an exception the temp file is removed and *path* is untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        if perms is not None:
+            os.chmod(tmp, perms)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_bytes(path: Path, data: bytes, perms: int | None = None) -> None:
+    with atomic_writer(path, "wb", perms) as fh:
+        fh.write(data)
+
+
+def atomic_write_text(path: Path, text: str, perms: int | None = None) -> None:
+    atomic_write_bytes(path, text.encode(), perms)
+
+
+def write_if_changed(path: Path, data: bytes) -> bool:
+    """Atomically write *data* unless *path* already holds exactly it (keeps mtimes stable)."""
+    path = Path(path)
+    try:
+        if path.read_bytes() == data:
+            return False
+    except FileNotFoundError:
+        pass
+    atomic_write_bytes(path, data)
+    return True
+
+
+def atomic_copy(src: Path, dst: Path, perms: int | None = 0o644) -> None:
+    """Copy *src* to *dst* through a temp file in dst's directory, then rename."""
+    with open(src, "rb") as fin, atomic_writer(Path(dst), "wb", perms) as fout:
+        shutil.copyfileobj(fin, fout, CHUNK)
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def replace_dir(tmp: Path, dst: Path) -> None:
+    """Swap a fully built directory *tmp* into place at *dst* (old one removed after the swap)."""
+    old = dst.with_name(f".{dst.name}.old")
+    if old.exists():
+        shutil.rmtree(old)
+    if dst.exists():
+        os.replace(dst, old)
+    os.replace(tmp, dst)
+    if old.exists():
+        shutil.rmtree(old)
