@@ -69,6 +69,7 @@ class Settings:
     jobs: int
     build_dir: Path
     download_dir: Path
+    patches_dir: Path
     source: Source
     profiles: dict[str, Profile]
     netboot: Netboot
@@ -133,6 +134,7 @@ def parse(raw: dict[str, Any], path: Path) -> Settings:
         jobs=jobs,
         build_dir=_path(root, paths.get("build", "build")),
         download_dir=_path(root, paths.get("downloads", "downloads")),
+        patches_dir=_path(root, paths.get("patches", "patches")),
         source=source,
         profiles=profiles,
         netboot=_netboot(r, r.table("netboot"), root, paths),

@@ -1,0 +1,131 @@
+"""Download the kernel tarball and its signature: mirrors in order, HTTP Range resume,
+progress bar, sha256 check of the tarball before it is renamed into place."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from .errors import FetchError
+from .fsutil import CHUNK, sha256_file
+from .log import TaskLog, say
+from .settings import Source
+
+TIMEOUT = (15, 60)  # connect, read seconds
+
+
+@dataclass(frozen=True)
+class Wanted:
+    name: str
+    sha256: str | None  # None: no pin for this file (e.g. the signature)
+
+
+def wanted_files(source: Source) -> list[Wanted]:
+    files = [Wanted(source.tarball, source.sha256)]
+    if source.signature:
+        files.append(Wanted(source.signature, source.signature_sha256))
+    return files
+
+
+def fetch_all(source: Source, dest_dir: Path, log: TaskLog) -> list[Path]:
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    return [fetch_one(w, source.mirrors, dest_dir, log) for w in wanted_files(source)]
+
+
+def fetch_one(want: Wanted, mirrors: tuple[str, ...], dest_dir: Path, log: TaskLog) -> Path:
+    final = dest_dir / want.name
+    if final.exists() and (want.sha256 is None or sha256_file(final) == want.sha256):
+        log.line(f"{final}: already present")
+        return final
+    partial = dest_dir / f".{want.name}.partial"
+    failures = []
+    for mirror in mirrors:
+        url = mirror.rstrip("/") + "/" + want.name
+        log.section(f"fetch {url}")
+        try:
+            _download(url, partial, log)
+            _check_pin(partial, want, url)
+        except FetchError as exc:
+            log.line(f"failed: {exc}")
+            failures.append(f"  {url}: {exc}")
+            continue
+        os.replace(partial, final)
+        log.line(f"{final}: complete ({final.stat().st_size} bytes)")
+        return final
+    raise FetchError(
+        f"could not fetch {want.name}; every mirror failed:\n" + "\n".join(failures) +
+        "\nCheck the mirrors list in ramses.toml, or put the file into "
+        f"{dest_dir} yourself (it is still verified)."
+    )
+
+
+def _check_pin(path: Path, want: Wanted, url: str) -> None:
+    if want.sha256 is None:
+        return
+    got = sha256_file(path)
+    if got != want.sha256:
+        path.unlink()  # a resumed or corrupt download is not kept
+        raise FetchError(f"sha256 {got} does not match the pinned {want.sha256}")
+
+
+def _download(url: str, partial: Path, log: TaskLog) -> None:
+    scheme = urlparse(url).scheme
+    if scheme in ("http", "https"):
+        _download_http(url, partial, log)
+    elif scheme in ("file", ""):
+        _copy_local(Path(unquote(urlparse(url).path)), partial, log)
+    else:
+        raise FetchError(f"unsupported URL scheme {scheme!r} (use https://, http:// or file://)")
+
+
+def _progress(total: int | None, initial: int, name: str):
+    from tqdm import tqdm
+
+    return tqdm(
+        total=total, initial=initial, unit="B", unit_scale=True, unit_divisor=1024,
+        desc=name, leave=False, mininterval=0.5, disable=None,
+    )
+
+
+def _download_http(url: str, partial: Path, log: TaskLog) -> None:
+    import requests
+
+    have = partial.stat().st_size if partial.exists() else 0
+    headers = {"Range": f"bytes={have}-"} if have else {}
+    try:
+        with requests.get(url, stream=True, timeout=TIMEOUT, headers=headers) as resp:
+            if resp.status_code == 416 and have:
+                # Range past the end: the partial file may already be complete; let the pin decide.
+                log.line(f"server says the {have} bytes we hold are complete")
+                return
+            if resp.status_code not in (200, 206):
+                raise FetchError(f"HTTP {resp.status_code} {resp.reason}")
+            if resp.status_code == 200 and have:
+                log.line(f"server ignored Range; restarting from 0 (had {have} bytes)")
+                have = 0
+            elif have:
+                log.line(f"resuming at byte {have}")
+            length = resp.headers.get("Content-Length")
+            total = int(length) + have if length else None
+            mode = "ab" if have else "wb"
+            with open(partial, mode) as fh, _progress(total, have, partial.name.strip(".")) as bar:
+                for chunk in resp.iter_content(CHUNK):
+                    fh.write(chunk)
+                    bar.update(len(chunk))
+            if total is not None and partial.stat().st_size != total:
+                raise FetchError(f"connection closed at {partial.stat().st_size} of {total} bytes; run again to resume")
+    except requests.RequestException as exc:
+        raise FetchError(f"{type(exc).__name__}: {exc}") from None
+
+
+def _copy_local(src: Path, partial: Path, log: TaskLog) -> None:
+    if not src.is_file():
+        raise FetchError(f"{src}: no such file")
+    with open(src, "rb") as fin, open(partial, "wb") as fout, _progress(src.stat().st_size, 0, src.name) as bar:
+        while chunk := fin.read(CHUNK):
+            fout.write(chunk)
+            bar.update(len(chunk))
+    log.line(f"copied {src}")
+

@@ -1,0 +1,250 @@
+"""Drive the kernel's own make: configure (base + fragments + oldconfig + check), build the
+image and modules, install modules into a staging directory. Family differences come from
+ramsesbuild/data/families.toml; this module only interprets them."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import re
+import shutil
+import subprocess
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import kconfig
+from .errors import BuildError, KconfigError
+from .family import Family, TreeVersion
+from .fsutil import atomic_copy, replace_dir, write_if_changed
+from .log import TaskLog, say
+
+# Lines that mark one compiled unit, for the progress bar (2.4 prints whole gcc commands).
+_UNIT = re.compile(r"^\s*(CC|AS|LD|AR|HOSTCC)\s|^\s*(\S*/)?(gcc|cc|as|ld)\b.*\s-(c|o)\s")
+
+
+@dataclass(frozen=True)
+class Tree:
+    """One profile's kernel tree and where make writes its output."""
+
+    src: Path
+    obj: Path  # == src for in-tree (2.4) builds
+    family: Family
+    version: TreeVersion
+    arch: str
+    jobs: int
+    shims: Path  # directory of PATH shims
+    epoch: int  # SOURCE_DATE_EPOCH for reproducible builds
+    user_vars: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def config(self) -> Path:
+        return self.obj / ".config"
+
+    @property
+    def image(self) -> Path:
+        return self.obj / self.family.image
+
+    def make_vars(self) -> dict[str, str]:
+        out = self.family.resolved_make_vars(self.arch)
+        out.update(dict(self.user_vars))
+        return out
+
+    def make_cmd(self, *targets: str, jobs: int = 1, **extra: str) -> list[str]:
+        cmd = ["make", "-C", str(self.src)]
+        if self.family.out_of_tree:
+            cmd.append(f"O={self.obj}")
+        if jobs > 1:
+            cmd.append(f"-j{jobs}")
+        cmd += [f"{k}={v}" for k, v in {**self.make_vars(), **extra}.items()]
+        return cmd + list(targets)
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(self.family.resolved_env(self.epoch))
+        env["SOURCE_DATE_EPOCH"] = str(self.epoch)
+        env["PATH"] = f"{self.shims}{os.pathsep}{env.get('PATH', '/usr/bin:/bin')}"
+        for var in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL"):  # doit may run under make; do not leak
+            env.pop(var, None)
+        return env
+
+
+def write_shims(tree: Tree) -> None:
+    """Fixed answers for whoami/hostname/... so the 2.4 compile.h does not embed the host."""
+    tree.shims.mkdir(parents=True, exist_ok=True)
+    for name, answer in tree.family.shims.items():
+        script = f"#!/bin/sh\necho '{answer}'\n" if answer else "#!/bin/sh\necho\n"
+        path = tree.shims / name
+        if write_if_changed(path, script.encode()):
+            path.chmod(0o755)
+
+
+def run_make(tree: Tree, log: TaskLog, *targets: str, jobs: int = 1, stdin_text: str = "",
+             what: str = "", total: int | None = None, **extra: str) -> int:
+    """Run make, streaming output to the log with a progress bar; return compiled-unit count."""
+    from tqdm import tqdm
+
+    cmd = tree.make_cmd(*targets, jobs=jobs, **extra)
+    log.section(shlex.join(cmd))
+    try:
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE if stdin_text else subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=tree.env(),
+                                text=True, errors="replace", bufsize=1)
+    except FileNotFoundError:
+        raise BuildError("make is not installed; apt-get install make gcc") from None
+    if stdin_text:
+        threading.Thread(target=_feed, args=(proc, stdin_text), daemon=True).start()
+    units = 0
+    with tqdm(total=total, desc=what or " ".join(targets), unit="unit", leave=False,
+              mininterval=0.5, disable=None) as bar:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            log.write(line)
+            if _UNIT.search(line):
+                units += 1
+                bar.update(1)
+    rc = proc.wait()
+    if rc != 0:
+        raise BuildError(
+            f"`make {' '.join(targets)}` failed (exit {rc}) in {tree.obj}. Last lines:\n"
+            f"{_indent(log.tail(20))}\nFull log: {log.path}"
+        )
+    return units
+
+
+def _feed(proc: subprocess.Popen, text: str) -> None:
+    """Answer interactive prompts (2.4 `yes "" | make oldconfig`) until make exits."""
+    assert proc.stdin is not None
+    try:
+        while proc.poll() is None:
+            proc.stdin.write(text * 256)
+            proc.stdin.flush()
+    except (BrokenPipeError, OSError, ValueError):
+        pass
+
+
+def _indent(text: str) -> str:
+    return "\n".join("    " + line for line in text.splitlines())
+
+
+# ---------------------------------------------------------------- configuration
+
+@dataclass(frozen=True)
+class ConfigReport:
+    requests: int
+    optional_misses: tuple[str, ...]
+    redefinitions: tuple[str, ...]
+
+
+def configure(tree: Tree, base: str, fragments: tuple[Path, ...], log: TaskLog) -> ConfigReport:
+    """Base config, then forced + fragment values, then oldconfig; fail on any required miss."""
+    fam = tree.family
+    requests = kconfig.parse_forced(fam.forced, fam.name)
+    for frag in fragments:
+        requests += kconfig.parse_fragment(frag, fam.name)
+    requests, notes = kconfig.effective(requests)
+    for note in notes:
+        log.line(f"note: {note}")
+    tree.obj.mkdir(parents=True, exist_ok=True)
+    base_text = _base_config(tree, base, log)
+    tree.config.write_text(kconfig.merge(base_text, requests))
+    run_make(tree, log, fam.oldconfig, stdin_text=fam.oldconfig_stdin, what=fam.oldconfig)
+    final = tree.config.read_text()
+    required, optional = kconfig.check(requests, final)
+    for miss in optional:
+        log.line(f"warning: {miss.describe()}")
+        say(f"warning: {miss.describe()}")
+    if required:
+        raise KconfigError(kconfig.failure_message(tree.config, required))
+    log.line(f"all {len(requests)} requested options landed ({len(optional)} optional misses)")
+    return ConfigReport(len(requests), tuple(m.describe() for m in optional), tuple(notes))
+
+
+def _base_config(tree: Tree, base: str, log: TaskLog) -> str:
+    kind, _, arg = tree.family.base_recipe(base).partition(":")
+    if kind == "copy":
+        src = tree.src / arg
+        if not src.is_file():
+            raise KconfigError(f"{src}: base config for {base!r} missing from the kernel tree")
+        log.line(f"base config: {src}")
+        return src.read_text()
+    if kind == "file":
+        try:
+            log.line(f"base config: {arg}")
+            return Path(arg).read_text()
+        except FileNotFoundError:
+            raise KconfigError(f"{arg}: base config file not found; fix [profile.*] base in ramses.toml") from None
+    tree.config.unlink(missing_ok=True)
+    run_make(tree, log, arg, what=arg)
+    return tree.config.read_text()
+
+
+def config_value(tree: Tree, symbol: str) -> str | None:
+    return kconfig.read_config(tree.config.read_text()).get(symbol)
+
+
+# ---------------------------------------------------------------- build and install
+
+def build(tree: Tree, log: TaskLog, last_units: int | None = None) -> int:
+    fam = tree.family
+    write_shims(tree)
+    if fam.dep:
+        _pin_version_counter(tree)
+        run_make(tree, log, "dep", jobs=1, what="make dep")
+        _check_dep_log(tree, log)
+    targets = [t for t in fam.build_targets if t != "modules" or modules_enabled(tree)]
+    units = run_make(tree, log, *targets, jobs=tree.jobs, what=f"{tree.src.parent.name}: {' '.join(targets)}",
+                     total=last_units)
+    if not tree.image.is_file():
+        raise BuildError(f"make succeeded but {tree.image} was not produced; see {log.path}")
+    return units
+
+
+def modules_enabled(tree: Tree) -> bool:
+    return config_value(tree, "CONFIG_MODULES") == "y"
+
+
+def _pin_version_counter(tree: Tree) -> None:
+    """2.4's newversion bumps .version on every link; pin it so builds say #1."""
+    (tree.obj / ".version").write_text("0\n")
+
+
+def _check_dep_log(tree: Tree, log: TaskLog) -> None:
+    """2.4 `make dep` exits 0 even when it fails (e.g. genksyms missing): read its output."""
+    text = log.path.read_text(errors="replace")
+    section = text[text.rfind("==== "):]
+    bad = [line for line in section.splitlines()[1:] if any(p in line for p in tree.family.dep_log_errors)]
+    if bad:
+        raise BuildError(
+            "`make dep` reported errors although it exited 0:\n" + _indent("\n".join(bad[:15])) +
+            f"\nFull log: {log.path}"
+        )
+
+
+def modules_install(tree: Tree, staging: Path, log: TaskLog) -> int:
+    """Install modules under *staging* (INSTALL_MOD_PATH), never into the host. Returns count."""
+    staging.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{staging.name}.", dir=staging.parent))
+    try:
+        if modules_enabled(tree):
+            run_make(tree, log, "modules_install", what="modules_install", INSTALL_MOD_PATH=str(tmp))
+        else:
+            log.line("CONFIG_MODULES is not set: nothing to install")
+        count = sum(1 for p in tmp.rglob("*") if p.suffix in (".o", ".ko") or p.name.endswith((".ko.xz", ".ko.gz")))
+        replace_dir(tmp, staging)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    log.line(f"{count} modules installed into {staging}")
+    return count
+
+
+def export_artifacts(tree: Tree, artifacts: Path) -> dict[str, Path]:
+    out = {"image": artifacts / "bzImage"}
+    atomic_copy(tree.image, out["image"])
+    sysmap = tree.obj / "System.map"
+    if sysmap.exists():
+        out["System.map"] = artifacts / "System.map"
+        atomic_copy(sysmap, out["System.map"])
+    return out

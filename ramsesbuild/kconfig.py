@@ -1,0 +1,144 @@
+"""Kconfig fragments: parse (with per-family sections), merge onto a base .config, and
+check after oldconfig that every requested value really landed, with file:line provenance."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import KconfigError
+
+_SET = re.compile(r"^(CONFIG_[A-Za-z0-9_]+)=(.*)$")
+_UNSET = re.compile(r"^# (CONFIG_[A-Za-z0-9_]+) is not set\s*$")
+_FAMILY = re.compile(r"^#@\s*family\s+(\S+)\s*$")
+_OPTIONAL = re.compile(r"\s+#@\s*optional\s*$")
+_VALUE = re.compile(r'^(y|m|n|-?\d+|0x[0-9a-fA-F]+|"(?:[^"\\]|\\.)*")$')
+
+
+@dataclass(frozen=True)
+class Request:
+    symbol: str
+    value: str | None  # None means "must not be set"
+    origin: str  # "path:line"
+    optional: bool = False
+
+    def as_line(self) -> str:
+        return f"{self.symbol}={self.value}" if self.value is not None else f"# {self.symbol} is not set"
+
+
+@dataclass(frozen=True)
+class Miss:
+    request: Request
+    actual: str | None
+    known: bool  # the symbol appears in the final .config at all
+
+    def describe(self) -> str:
+        got = "not set" if self.actual is None else f"={self.actual}"
+        why = "" if self.known else " (symbol unknown to this kernel: typo, or belongs to another family?)"
+        if self.known and self.request.value is not None and self.actual is None:
+            why = " (dependency not met, or overridden by oldconfig)"
+        return f"{self.request.origin}: {self.request.as_line()} requested, .config has {got}{why}"
+
+
+def parse_fragment(path: Path, family: str) -> list[Request]:
+    try:
+        lines = Path(path).read_text().splitlines()
+    except FileNotFoundError:
+        raise KconfigError(f"{path}: fragment file not found; fix [profile.*] fragments in ramses.toml") from None
+    requests: list[Request] = []
+    active = True
+    for lineno, raw in enumerate(lines, 1):
+        origin = f"{path}:{lineno}"
+        line = raw.strip()
+        if m := _FAMILY.match(line):
+            active = m.group(1) in ("all", family)
+            continue
+        optional = bool(_OPTIONAL.search(line))
+        line = _OPTIONAL.sub("", line)
+        if m := _UNSET.match(line):
+            req = Request(m.group(1), None, origin, optional)
+        elif m := _SET.match(line):
+            value = m.group(2).strip()
+            if not _VALUE.match(value):
+                raise KconfigError(f"{origin}: bad value {value!r} for {m.group(1)} (y, m, n, a number or a \"string\")")
+            req = Request(m.group(1), None if value == "n" else value, origin, optional)
+        elif not line or line.startswith("#"):
+            continue
+        else:
+            raise KconfigError(f"{origin}: cannot parse {raw.strip()!r}; expected CONFIG_X=value or '# CONFIG_X is not set'")
+        if active:
+            requests.append(req)
+    return requests
+
+
+def parse_forced(lines: tuple[str, ...], family: str) -> list[Request]:
+    origin = f"ramsesbuild/data/families.toml [{family}] forced"
+    out = []
+    for line in lines:
+        if m := _UNSET.match(line):
+            out.append(Request(m.group(1), None, origin))
+        elif m := _SET.match(line):
+            out.append(Request(m.group(1), None if m.group(2) == "n" else m.group(2), origin))
+    return out
+
+
+def effective(requests: list[Request]) -> tuple[list[Request], list[str]]:
+    """Last request per symbol wins; report each redefinition with both origins."""
+    seen: dict[str, Request] = {}
+    notes = []
+    for req in requests:
+        prev = seen.get(req.symbol)
+        if prev is not None and prev.value != req.value:
+            notes.append(f"{req.origin}: {req.as_line()} overrides {prev.as_line()} from {prev.origin}")
+        seen[req.symbol] = req
+    return list(seen.values()), notes
+
+
+def read_config(text: str) -> dict[str, str | None]:
+    """Symbol -> value (None for '# ... is not set'). Symbols absent from the file are absent."""
+    values: dict[str, str | None] = {}
+    for line in text.splitlines():
+        if m := _SET.match(line):
+            values[m.group(1)] = None if m.group(2) == "n" else m.group(2)
+        elif m := _UNSET.match(line):
+            values[m.group(1)] = None
+    return values
+
+
+def merge(base_text: str, requests: list[Request]) -> str:
+    """Replace or append each requested symbol's line in a .config text."""
+    wanted = {r.symbol: r for r in requests}
+    out = []
+    for line in base_text.splitlines():
+        m = _SET.match(line) or _UNSET.match(line)
+        if m and m.group(1) in wanted:
+            out.append(wanted.pop(m.group(1)).as_line())
+        else:
+            out.append(line)
+    if wanted:
+        out.append("# ---- ramsesbuild fragments")
+        out.extend(r.as_line() for r in wanted.values())
+    return "\n".join(out) + "\n"
+
+
+def check(requests: list[Request], final_text: str) -> tuple[list[Miss], list[Miss]]:
+    """Return (required misses, optional misses)."""
+    final = read_config(final_text)
+    required, optional = [], []
+    for req in requests:
+        actual = final.get(req.symbol)
+        if actual == req.value:
+            continue
+        miss = Miss(req, actual, req.symbol in final)
+        (optional if req.optional else required).append(miss)
+    return required, optional
+
+
+def failure_message(config_path: Path, misses: list[Miss]) -> str:
+    lines = "\n".join("  " + m.describe() for m in misses)
+    return (
+        f"{len(misses)} requested kconfig option(s) did not land in {config_path}:\n{lines}\n"
+        "Add the missing dependencies to the fragment, remove the request, or mark the line "
+        "'#@ optional' if a miss is acceptable."
+    )

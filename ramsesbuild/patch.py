@@ -1,0 +1,154 @@
+"""Apply the patches/ series to a source tree: dry-run first, no fuzz, idempotent.
+
+State (which patches are applied, with their sha256 and an exact copy) lives outside the
+tree in ``state_dir``. When the series changes, patches that are no longer wanted (or whose
+content changed) are reversed from their stored copies, newest first, and the rest applied.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import PatchError
+from .fsutil import atomic_write_text, sha256_file
+from .log import TaskLog
+
+_OFFSET = re.compile(r"Hunk #\d+ succeeded at \d+ \(offset -?\d+ lines?\)")
+
+
+@dataclass(frozen=True)
+class SeriesEntry:
+    name: str
+    path: Path
+    strip: int = 1
+
+
+def read_series(patches_dir: Path) -> list[SeriesEntry]:
+    """Parse ``patches/series``: one patch file per line, optional ``-pN``, ``#`` comments."""
+    series = patches_dir / "series"
+    if not series.exists():
+        return []
+    entries = []
+    for lineno, raw in enumerate(series.read_text().splitlines(), 1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        name, *opts = line.split()
+        strip = 1
+        for opt in opts:
+            if not re.fullmatch(r"-p\d", opt):
+                raise PatchError(f"{series}:{lineno}: unknown option {opt!r} (only -pN is allowed)")
+            strip = int(opt[2:])
+        path = patches_dir / name
+        if not path.is_file():
+            raise PatchError(f"{series}:{lineno}: {name} is listed but {path} does not exist")
+        entries.append(SeriesEntry(name, path, strip))
+    return entries
+
+
+def series_files(patches_dir: Path) -> list[Path]:
+    """Files whose change must re-run the patch step (the series and every listed patch)."""
+    series = patches_dir / "series"
+    return ([series] if series.exists() else []) + [e.path for e in read_series(patches_dir)]
+
+
+def apply_series(tree: Path, patches_dir: Path, state_dir: Path, log: TaskLog) -> list[dict]:
+    wanted = [(e, sha256_file(e.path)) for e in read_series(patches_dir)]
+    applied = _load_state(state_dir)
+    keep = 0
+    while keep < len(applied) and keep < len(wanted) and applied[keep]["name"] == wanted[keep][0].name \
+            and applied[keep]["sha256"] == wanted[keep][1]:
+        keep += 1
+    for rec in reversed(applied[keep:]):
+        _reverse(tree, state_dir, rec, log)
+        applied.pop()
+        _save_state(state_dir, applied)
+    for entry, digest in wanted[keep:]:
+        _apply(tree, entry, log)
+        copy = state_dir / "applied" / f"{len(applied):04d}-{entry.name}"
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(entry.path, copy)
+        applied.append({"name": entry.name, "sha256": digest, "strip": entry.strip, "copy": copy.name})
+        _save_state(state_dir, applied)
+    log.line(f"{len(applied)} patches applied ({len(applied) - keep} new, {keep} kept)")
+    return applied
+
+
+def _patch(tree: Path, patch: Path, strip: int, reverse: bool, dry_run: bool) -> subprocess.CompletedProcess:
+    cmd = ["patch", f"-p{strip}", "--fuzz=0", "--forward", "--batch", "--no-backup-if-mismatch",
+           "--reject-file=-", "-i", str(patch), "-d", str(tree)]
+    if reverse:
+        cmd.insert(1, "--reverse")
+        cmd.remove("--forward")
+    if dry_run:
+        cmd.insert(1, "--dry-run")
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True)
+    except FileNotFoundError:
+        raise PatchError("GNU patch is not installed; apt-get install patch") from None
+
+
+def _apply(tree: Path, entry: SeriesEntry, log: TaskLog) -> None:
+    log.section(f"apply {entry.name}")
+    trial = _patch(tree, entry.path, entry.strip, reverse=False, dry_run=True)
+    log.write(trial.stdout + trial.stderr)
+    if trial.returncode != 0:
+        already = _patch(tree, entry.path, entry.strip, reverse=True, dry_run=True)
+        if already.returncode == 0:
+            log.line(f"{entry.name}: already applied to the tree; recording it")
+            return
+        raise PatchError(
+            f"{entry.path} does not apply cleanly to {tree} (no fuzz allowed):\n"
+            f"{_first_lines(trial.stdout + trial.stderr)}\n"
+            "Refresh the patch against this kernel version, or drop it from patches/series."
+        )
+    for offset in _OFFSET.findall(trial.stdout):
+        log.line(f"note: {entry.name}: {offset}")
+    done = _patch(tree, entry.path, entry.strip, reverse=False, dry_run=False)
+    log.write(done.stdout + done.stderr)
+    if done.returncode != 0:  # the dry run passed, so this is an I/O problem
+        raise PatchError(f"{entry.path}: patch failed after a clean dry run; see the log. Tree {tree} is now inconsistent: delete it and run again")
+
+
+def _reverse(tree: Path, state_dir: Path, rec: dict, log: TaskLog) -> None:
+    copy = state_dir / "applied" / rec["copy"]
+    log.section(f"reverse {rec['name']} (no longer in the series or changed)")
+    trial = _patch(tree, copy, rec["strip"], reverse=True, dry_run=True)
+    if trial.returncode != 0:
+        raise PatchError(
+            f"cannot reverse {rec['name']} (stored copy {copy}) in {tree}: the tree was changed by hand. "
+            f"Delete {tree.parent} and run again to start from a fresh unpack."
+        )
+    done = _patch(tree, copy, rec["strip"], reverse=True, dry_run=False)
+    log.write(done.stdout + done.stderr)
+    copy.unlink()
+
+
+def _first_lines(text: str, n: int = 12) -> str:
+    return "\n".join("    " + line for line in text.strip().splitlines()[:n])
+
+
+def _state_file(state_dir: Path) -> Path:
+    return state_dir / "patches.json"
+
+
+def _load_state(state_dir: Path) -> list[dict]:
+    try:
+        return json.loads(_state_file(state_dir).read_text())
+    except FileNotFoundError:
+        return []
+
+
+def _save_state(state_dir: Path, applied: list[dict]) -> None:
+    atomic_write_text(_state_file(state_dir), json.dumps(applied, indent=1) + "\n")
+
+
+def reset_state(state_dir: Path) -> None:
+    """Forget applied patches (called when the tree is re-extracted)."""
+    _state_file(state_dir).unlink(missing_ok=True)
+    shutil.rmtree(state_dir / "applied", ignore_errors=True)

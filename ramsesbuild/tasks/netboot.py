@@ -1,0 +1,73 @@
+"""netboot-image: wrap the client kernel (NBI/ELF via ramsesbuild.nbi, or a raw copy) and
+install it atomically into the tftpboot directory, keeping the previous image as .old."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+from typing import Any
+
+from doit.tools import config_changed
+
+from ..errors import InstallError
+from ..fsutil import atomic_copy
+from ..log import TaskLog
+from ..settings import Settings
+from .common import logged
+from .layout import Layout
+
+
+def install(artifact: Path, dest: Path, log: TaskLog) -> None:
+    """Put *artifact* at *dest* atomically; the image being replaced becomes dest.old."""
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if dest.exists():
+            old = dest.with_name(dest.name + ".old")
+            tmp_old = dest.with_name(f".{dest.name}.old.tmp")
+            with contextlib.suppress(FileNotFoundError):
+                tmp_old.unlink()
+            os.link(dest, tmp_old)
+            os.replace(tmp_old, old)
+            log.line(f"previous image kept as {old}")
+        atomic_copy(artifact, dest)
+    except PermissionError as exc:
+        raise InstallError(
+            f"cannot write {dest}: {exc.strerror}. Run with write access to the tftpboot directory "
+            "or set [paths] tftpboot in ramses.toml"
+        ) from None
+    log.line(f"installed {dest}")
+
+
+def wrap(settings: Settings, kernel: Path, out: Path, log: TaskLog) -> None:
+    nb = settings.netboot
+    if nb.format == "raw":
+        atomic_copy(kernel, out)
+        log.line(f"raw copy of {kernel} (format = raw)")
+        return
+    from ..nbi import MknbiOptions, build_image
+
+    opts = MknbiOptions(format=nb.format, append=nb.append, ip=nb.ip, rootdir=nb.rootdir, initrd=nb.initrd)
+    build_image(kernel, out, opts)
+    log.line(f"{nb.format} image {out} from {kernel} ({opts})")
+
+
+def task_netboot_image(settings: Settings) -> dict[str, Any]:
+    lay = Layout(settings)
+    kernel = lay.profile("client").image
+    nb = settings.netboot
+
+    def body(log: TaskLog) -> None:
+        wrap(settings, kernel, lay.netboot_artifact, log)
+        install(lay.netboot_artifact, lay.netboot_installed, log)
+
+    return {
+        "basename": "netboot-image",
+        "doc": f"wrap the client kernel as {nb.format} and install it as {lay.netboot_installed}",
+        "actions": [logged(settings, "netboot-image", body)],
+        "file_dep": [kernel] + ([nb.initrd] if nb.initrd else []),
+        "targets": [lay.netboot_installed],
+        "uptodate": [config_changed({"format": nb.format, "append": nb.append, "ip": nb.ip,
+                                     "rootdir": nb.rootdir, "initrd": str(nb.initrd)})],
+        "clean": True,
+    }

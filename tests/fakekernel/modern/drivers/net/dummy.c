@@ -1,0 +1,1 @@
+int init_module(void) { return 0; }
