@@ -14,6 +14,7 @@ from .log import TaskLog, say
 from .settings import Source
 
 TIMEOUT = (15, 60)  # connect, read seconds
+NET_CHUNK = 64 * 1024  # small, so a dropped connection keeps most of what arrived
 
 
 @dataclass(frozen=True)
@@ -30,11 +31,11 @@ def wanted_files(source: Source) -> list[Wanted]:
 
 
 def fetch_all(source: Source, dest_dir: Path, log: TaskLog) -> list[Path]:
-    dest_dir.mkdir(parents=True, exist_ok=True)
     return [fetch_one(w, source.mirrors, dest_dir, log) for w in wanted_files(source)]
 
 
 def fetch_one(want: Wanted, mirrors: tuple[str, ...], dest_dir: Path, log: TaskLog) -> Path:
+    dest_dir.mkdir(parents=True, exist_ok=True)
     final = dest_dir / want.name
     if final.exists() and (want.sha256 is None or sha256_file(final) == want.sha256):
         log.line(f"{final}: already present")
@@ -111,7 +112,7 @@ def _download_http(url: str, partial: Path, log: TaskLog) -> None:
             total = int(length) + have if length else None
             mode = "ab" if have else "wb"
             with open(partial, mode) as fh, _progress(total, have, partial.name.strip(".")) as bar:
-                for chunk in resp.iter_content(CHUNK):
+                for chunk in resp.iter_content(NET_CHUNK):
                     fh.write(chunk)
                     bar.update(len(chunk))
             if total is not None and partial.stat().st_size != total:

@@ -151,7 +151,7 @@ def configure(tree: Tree, base: str, fragments: tuple[Path, ...], log: TaskLog) 
     tree.config.write_text(kconfig.merge(base_text, requests))
     run_make(tree, log, fam.oldconfig, stdin_text=fam.oldconfig_stdin, what=fam.oldconfig)
     final = tree.config.read_text()
-    required, optional = kconfig.check(requests, final)
+    required, optional = kconfig.check(requests, final, kconfig.symbol_finder(tree.src))
     for miss in optional:
         log.line(f"warning: {miss.describe()}")
         say(f"warning: {miss.describe()}")

@@ -4,6 +4,7 @@ check after oldconfig that every requested value really landed, with file:line p
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,12 +33,16 @@ class Miss:
     request: Request
     actual: str | None
     known: bool  # the symbol appears in the final .config at all
+    defined: bool | None = None  # the symbol is defined in the tree's Kconfig files (None: not looked up)
 
     def describe(self) -> str:
-        got = "not set" if self.actual is None else f"={self.actual}"
-        why = "" if self.known else " (symbol unknown to this kernel: typo, or belongs to another family?)"
-        if self.known and self.request.value is not None and self.actual is None:
-            why = " (dependency not met, or overridden by oldconfig)"
+        got = "it unset" if self.actual is None else f"{self.request.symbol}={self.actual}"
+        if self.known:
+            why = " (a dependency is not met, or oldconfig overrode it)" if self.request.value is not None else ""
+        elif self.defined is False:
+            why = " (no such symbol in this kernel: typo, or it belongs to another family?)"
+        else:
+            why = " (absent from .config: a menu or dependency it sits under is disabled)"
         return f"{self.request.origin}: {self.request.as_line()} requested, .config has {got}{why}"
 
 
@@ -122,17 +127,35 @@ def merge(base_text: str, requests: list[Request]) -> str:
     return "\n".join(out) + "\n"
 
 
-def check(requests: list[Request], final_text: str) -> tuple[list[Miss], list[Miss]]:
-    """Return (required misses, optional misses)."""
+def check(requests: list[Request], final_text: str,
+          defined: Callable[[str], bool] | None = None) -> tuple[list[Miss], list[Miss]]:
+    """Return (required misses, optional misses). *defined* tells whether a symbol exists in
+    the tree's Kconfig sources; it is only asked about misses absent from .config."""
     final = read_config(final_text)
     required, optional = [], []
     for req in requests:
         actual = final.get(req.symbol)
         if actual == req.value:
             continue
-        miss = Miss(req, actual, req.symbol in final)
+        known = req.symbol in final
+        miss = Miss(req, actual, known, None if known or defined is None else defined(req.symbol))
         (optional if req.optional else required).append(miss)
     return required, optional
+
+
+def symbol_finder(src: Path) -> Callable[[str], bool]:
+    """Look a symbol up in the tree's Kconfig (modern) or Config.in (2.4) files, lazily."""
+    cache: list[str] = []
+
+    def defined(symbol: str) -> bool:
+        if not cache:
+            names = ("Kconfig", "Config.in", "config.in")
+            cache.append("\n".join(p.read_text(errors="replace") for p in Path(src).rglob("*")
+                                   if p.name.startswith(names) and p.is_file()))
+        bare = symbol.removeprefix("CONFIG_")
+        return re.search(rf"^\s*(menu)?config\s+{bare}\b|\b{symbol}\b", cache[0], re.M) is not None
+
+    return defined
 
 
 def failure_message(config_path: Path, misses: list[Miss]) -> str:

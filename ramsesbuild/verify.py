@@ -137,19 +137,21 @@ def check_result(result, signature: Path, tarball: Path, signers: tuple[str, ...
     status = getattr(result, "status", None)
     fpr = (getattr(result, "pubkey_fingerprint", None) or getattr(result, "fingerprint", None) or "").upper()
     where = f"{signature} over {tarball.name}"
-    if status == "no public key" or (not fpr and getattr(result, "key_id", None)):
+    if status == "signature bad":
+        raise VerifyError(
+            f"{where}: BAD signature: the data does not match it, so the tarball is corrupt or "
+            "tampered with (or the .sign belongs to another file). Do not use this tarball."
+        )
+    if status == "no public key":
         raise VerifyError(
             f"{where}: made by unknown key {result.key_id}, which is not among the pinned signers "
             f"({', '.join(signers)}). Do not trust this tarball."
         )
     if not result.valid:
-        detail = status or "no signature found"
+        detail = status or "no valid OpenPGP signature found"
         if getattr(result, "key_status", None):
             detail += f"; {result.key_status}"
-        hint = ""
-        if status == "signature bad":
-            hint = " The data does not match the signature: the tarball is corrupt or tampered with."
-        raise VerifyError(f"{where}: signature check failed ({detail}).{hint} Do not use this tarball.")
+        raise VerifyError(f"{where}: signature check failed ({detail}). Do not use this tarball.")
     if fpr not in signers:
         raise VerifyError(
             f"{where}: signed by {fpr}, which is not a pinned signer ({', '.join(signers)}); "

@@ -1,0 +1,204 @@
+"""The whole pipeline through real `doit` on small fake kernel trees: real HTTP mirror,
+real gpg, real make. Checks incrementality (what re-runs, whether make is called)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+
+import pytest
+
+from ramsesbuild.fsutil import sha256_file
+
+
+def ran(proc) -> list[str]:
+    """Tasks doit executed (".  name"), as opposed to up-to-date ones ("-- name")."""
+    return re.findall(r"^\.  (\S+)", proc.stdout, re.M)
+
+
+def calls(project, profile):
+    return [c.split()[1] for c in project.make_calls() if f"/build/{profile}/" in c]
+
+
+def test_full_run_builds_both_kernels_and_installs_netboot_image(k24_project):
+    p = k24_project
+    p.doit()
+    assert calls(p, "server") == ["oldconfig", "dep", "bzImage", "modules", "modules_install"]
+    assert calls(p, "client") == ["oldconfig", "dep", "bzImage", "modules", "modules_install"]
+    b = p.dir / "build"
+    client_image = b / "client" / "artifacts" / "bzImage"
+    installed = p.dir / "tftpboot" / "vmlinuz-2.4.18-cluster"
+    assert installed.read_bytes() == client_image.read_bytes()
+    assert (b / "client" / "staging" / "lib/modules/2.4.18/kernel/drivers/net/dummy.o").is_file()
+    # reproducibility shims: pinned .version and identity shims end up in the image
+    assert b"#1 ramses@ramsesbuild" in client_image.read_bytes()
+    client_cfg = (b / "client" / "artifacts" / "config").read_text()
+    assert "CONFIG_VORTEX=y" in client_cfg and "# CONFIG_MODVERSIONS is not set" in client_cfg
+    assert "CONFIG_NFSD=y" in (b / "server" / "artifacts" / "config").read_text()
+    verified = json.loads((b / "state" / "verified.json").read_text())
+    assert verified["signer"] == p.signer.fingerprint and verified["signed_data"] == "uncompressed"
+    for task in ("fetch", "verify", "unpack-client", "patch-server", "config-client", "kernel-server",
+                 "modules-client", "netboot-image"):
+        assert (b / "logs" / f"{task}.log").read_text().rstrip().endswith("ok"), task
+
+
+def test_second_run_is_a_noop_and_never_calls_make(k24_project):
+    p = k24_project
+    p.doit()
+    p.clear_make_calls()
+    second = p.doit()
+    assert ran(second) == []
+    assert p.make_calls() == []
+
+
+def test_fragment_edit_rebuilds_only_the_client(k24_project):
+    p = k24_project
+    p.doit()
+    server_image = sha256_file(p.dir / "build/server/artifacts/bzImage")
+    p.clear_make_calls()
+    frag = p.dir / "kconfigs" / "RamsesCluster.conf"
+    frag.write_text(frag.read_text() + "# CONFIG_SERIAL_CONSOLE is not set\n")
+    out = p.doit()
+    assert set(ran(out)) == {"config-client", "kernel-client", "modules-client", "netboot-image"}
+    assert calls(p, "server") == []
+    assert calls(p, "client") == ["oldconfig", "dep", "bzImage", "modules", "modules_install"]
+    assert sha256_file(p.dir / "build/server/artifacts/bzImage") == server_image
+    assert "# CONFIG_SERIAL_CONSOLE is not set" in (p.dir / "build/client/artifacts/config").read_text()
+
+
+def test_comment_only_edit_reconfigures_but_does_not_rebuild(k24_project):
+    p = k24_project
+    p.doit()
+    p.clear_make_calls()
+    frag = p.dir / "kconfigs" / "RamsesCluster.conf"
+    frag.write_text("# a comment that changes nothing\n" + frag.read_text())
+    out = p.doit()
+    assert ran(out) == ["config-client"]
+    assert calls(p, "client") == ["oldconfig"]
+
+
+def test_option_that_does_not_land_fails_naming_fragment_line(k24_project):
+    p = k24_project
+    frag = p.dir / "kconfigs" / "RamsesCluster.conf"
+    lines = frag.read_text().splitlines()
+    lines[lines.index("CONFIG_IP_PNP=y")] = "# CONFIG_IP_PNP is not set"  # ROOT_NFS and IP_PNP_DHCP need it
+    lines.append("CONFIG_NO_SUCH_THING=y")
+    frag.write_text("\n".join(lines) + "\n")
+    out = p.doit("kernel-client", check=False)
+    assert out.returncode != 0
+    err = out.stdout + out.stderr
+    assert "3 requested kconfig option(s) did not land" in err
+    for sym in ("CONFIG_IP_PNP_DHCP", "CONFIG_ROOT_NFS"):
+        line = lines.index(f"{sym}=y") + 1
+        assert f"RamsesCluster.conf:{line}: {sym}=y requested, .config has it unset (a dependency" in err
+    assert f"RamsesCluster.conf:{len(lines)}: CONFIG_NO_SUCH_THING=y requested" in err
+    assert "no such symbol in this kernel" in err
+    assert "log: " in err and "config-client.log" in err
+    assert not (p.dir / "build/client/state/config.json").exists()
+    assert "bzImage" not in calls(p, "client")
+
+
+def test_tampered_download_is_never_marked_verified(k24_project):
+    p = k24_project
+    dl = p.dir / "downloads"
+    p.doit("fetch")
+    tarball = dl / p.tarball
+    data = bytearray(tarball.read_bytes())
+    data[-20] ^= 1
+    tarball.write_bytes(bytes(data))
+    out = p.doit("kernel-client", check=False)
+    assert out.returncode != 0
+    assert "but ramses.toml pins" in out.stdout + out.stderr
+    assert not (p.dir / "build/state/verified.json").exists()
+    assert not (p.dir / "build/client/src").exists()
+
+
+def test_wrong_signature_via_doit_leaves_nothing_verified(k24_project):
+    p = k24_project
+    p.doit("verify")
+    assert (p.dir / "build/state/verified.json").exists()
+    sig = p.dir / "downloads" / p.signature
+    p.signer.sign(b"not the kernel\n", sig)  # a replaced signature: verify must re-run and fail
+    out = p.doit("verify", check=False)
+    assert out.returncode != 0 and "BAD signature" in out.stdout + out.stderr
+    assert not (p.dir / "build/state/verified.json").exists()
+
+
+def test_make_failure_names_target_and_log(k24_project):
+    p = k24_project
+    p.extra_env["FAKE_FAIL"] = "1"
+    out = p.doit("kernel-client", check=False)
+    err = out.stdout + out.stderr
+    assert out.returncode != 0
+    assert "`make bzImage modules` failed (exit 2)" in err
+    assert "init/main.c:1: error: fake failure requested" in err
+    assert "kernel-client.log" in err
+    assert not (p.dir / "build/client/state/kernel.json").exists()
+    p.extra_env.pop("FAKE_FAIL")
+    p.doit("kernel-client")  # and it recovers
+    assert (p.dir / "build/client/state/kernel.json").exists()
+
+
+def test_make_dep_errors_are_caught_although_it_exits_zero(k24_project):
+    p = k24_project
+    frag = p.dir / "kconfigs" / "RamsesCluster.conf"
+    frag.write_text(frag.read_text() + "CONFIG_MODVERSIONS=y\n")  # needs genksyms: dep "fails" with rc 0
+    out = p.doit("kernel-client", check=False)
+    assert out.returncode != 0
+    assert "`make dep` reported errors although it exited 0" in out.stdout + out.stderr
+    assert "genksyms: not found" in out.stdout + out.stderr
+
+
+def _patch_for_main(p, text):
+    pdir = p.dir / "patches"
+    (pdir / "0001-main.patch").write_text(
+        "Why: the test needs a marker in init/main.c.\n\n"
+        "--- a/init/main.c\n+++ b/init/main.c\n@@ -1 +1,2 @@\n int start_kernel(void) { return 0; }\n"
+        f"+/* {text} */\n")
+    (pdir / "series").write_text("0001-main.patch\n")
+
+
+def test_patch_series_applies_to_both_trees_and_change_rebuilds(k24_project):
+    p = k24_project
+    _patch_for_main(p, "ramses marker one")
+    p.doit()
+    for prof in ("server", "client"):
+        assert "ramses marker one" in (p.dir / f"build/{prof}/src/init/main.c").read_text()
+    p.clear_make_calls()
+    _patch_for_main(p, "ramses marker two")
+    out = p.doit()
+    assert {"patch:server", "patch:client", "kernel-server", "kernel-client"} <= set(ran(out))
+    for prof in ("server", "client"):
+        text = (p.dir / f"build/{prof}/src/init/main.c").read_text()
+        assert "marker two" in text and "marker one" not in text
+
+
+def test_modern_family_builds_out_of_tree(modern_project):
+    p = modern_project
+    p.doit("kernel-client", "modules-client")
+    b = p.dir / "build" / "client"
+    assert calls(p, "client") == ["tinyconfig", "olddefconfig", "bzImage", "modules", "modules_install"]
+    assert all(c.split()[0] == str(b / "obj") for c in p.make_calls())
+    assert not (b / "src" / ".config").exists(), "O= build must keep the source tree clean"
+    assert (b / "obj" / ".config").exists()
+    assert b"#1 ramses@ramsesbuild" in (b / "artifacts" / "bzImage").read_bytes()
+    assert (b / "staging/lib/modules/6.1.99/kernel/drivers/net/dummy.ko").is_file()
+    assert "CONFIG_SERIAL_8250_CONSOLE=y" in (b / "artifacts" / "config").read_text()
+
+
+def test_doit_list_documents_every_task(k24_project):
+    out = k24_project.doit("list").stdout
+    for task in ("fetch", "verify", "unpack", "patch", "config-server", "config-client", "kernel-server",
+                 "kernel-client", "modules-server", "modules-client", "netboot-image"):
+        line = next(l for l in out.splitlines() if l.split()[0] == task)
+        assert len(line.split()) > 3, f"{task} has no doc"
+
+
+def test_settings_error_is_one_clear_line(k24_project):
+    p = k24_project
+    p.settings_path.write_text(p.settings_path.read_text().replace('sha256 = "', 'sha256 = "x'))
+    out = p.doit("list", check=False)
+    assert out.returncode != 0
+    assert "sha256 must be 64 hex digits" in out.stderr
+    assert "Traceback" not in out.stderr
