@@ -61,8 +61,10 @@ p_romseg:       .word 0                 /* 0x038: run time: AX at entry */
 p_rombootp:     .word 0                 /* 0x03A: run time: BX at entry */
 p_bootp:        .word bootp_buf         /* 0x03C: offset of our copy of the BOOTP reply */
 p_resbytes:     .word res_end           /* 0x03E: size of the resident part */
+p_reskb:        .word RES_KB            /* 0x040: KB of base memory it takes */
 
-entry:                                  /* 0x040 */
+        .org    0x48
+entry:
         jmp     init
 
 /* ---------------------------------------------------------------- resident part */
