@@ -58,3 +58,39 @@ def k24_project(tmp_path, mirror, signer):
 def modern_project(tmp_path, mirror, signer):
     """A modern-style fake kernel (O= builds, olddefconfig), tinyconfig base."""
     return _project(tmp_path, mirror, signer, "modern", profile_base="tinyconfig")
+
+
+# ------------------------------------------------------------------ real modern kernel (slow)
+
+DEBIAN_TARBALL = "/usr/src/linux-source-6.1.tar.xz"
+
+
+@pytest.fixture(scope="session")
+def modern_client_project(tmp_path_factory):
+    """Debian's linux-source-6.1 through `doit kernel-client`: i386, tinyconfig base + the
+    shipped kconfigs/RamsesCluster.conf. Minutes of CPU; built once per session."""
+    import subprocess
+    from pathlib import Path
+
+    from .support import REPO
+
+    tarball = Path(DEBIAN_TARBALL)
+    if not tarball.exists():
+        pytest.skip(f"{tarball} missing: apt-get install linux-source-6.1 (.ci/run does)")
+    # The pin for this test comes from apt: dpkg --verify checks the file against the package.
+    check = subprocess.run(["dpkg", "--verify", "linux-source-6.1"], capture_output=True, text=True)
+    if check.returncode != 0 or check.stdout.strip():
+        pytest.fail(f"dpkg --verify linux-source-6.1 reports changes: {check.stdout}{check.stderr}")
+    proj = Project(dir=tmp_path_factory.mktemp("modern-real"), mirror_url=f"file://{tarball.parent}/",
+                   tarball=tarball.name, version="6.1", sha256=sha256_file(tarball), profile_base="tinyconfig")
+    proj.setup()
+    shutil.rmtree(proj.dir / "kconfigs")
+    shutil.copytree(REPO / "kconfigs", proj.dir / "kconfigs")
+    proj.doit("kernel-client", "netboot-image", timeout=3600)
+    return proj
+
+
+@pytest.fixture(scope="session")
+def modern_client_kernel(modern_client_project):
+    """Path of the pipeline-built i386 bzImage (e1000, serial console, IP_PNP DHCP, ROOT_NFS, initrd)."""
+    return modern_client_project.dir / "build" / "client" / "artifacts" / "bzImage"

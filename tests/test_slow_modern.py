@@ -1,0 +1,49 @@
+"""Slow: the real Debian linux-source-6.1 kernel through the pipeline, booted in qemu."""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+import pytest
+
+from ramsesbuild.kconfig import parse_fragment, read_config
+
+from .guest import initramfs, run_qemu
+from .support import REPO
+
+pytestmark = pytest.mark.slow
+MARKER = "RAMSES-MARKER: userspace reached on the client kernel"
+
+
+def test_client_config_holds_every_requested_option(modern_client_project):
+    cfg = read_config((modern_client_project.dir / "build/client/artifacts/config").read_text())
+    for req in parse_fragment(REPO / "kconfigs" / "RamsesCluster.conf", "modern"):
+        if not req.optional:
+            assert cfg.get(req.symbol) == req.value, req.origin
+
+
+def test_second_run_is_a_noop(modern_client_project):
+    out = modern_client_project.doit("kernel-client", "netboot-image")
+    assert re.findall(r"^\.  (\S+)", out.stdout, re.M) == []
+    assert "-- kernel-client" in out.stdout
+
+
+def test_client_kernel_boots_to_userspace_with_dhcp(modern_client_kernel, tmp_path):
+    if not shutil.which("qemu-system-i386"):
+        pytest.skip("qemu-system-i386 missing: apt-get install qemu-system-x86")
+    initrd = initramfs(tmp_path / "guest", MARKER)
+    boot = run_qemu(["timeout", "150", "qemu-system-i386", "-m", "256", "-nographic", "-no-reboot",
+                     "-kernel", str(modern_client_kernel), "-initrd", str(initrd),
+                     "-append", "console=ttyS0 ip=dhcp panic=1",
+                     "-netdev", "user,id=n0,restrict=on", "-device", "e1000,netdev=n0"],
+                    until=MARKER, timeout=140, log=tmp_path / "serial.log")
+    assert "Linux version 6.1" in boot.output, boot.output[-2000:]
+    assert "IP-Config: Complete" in boot.output, boot.output[-2000:]
+    assert MARKER in boot.output, boot.output[-2000:]
+
+
+def test_installed_netboot_image_is_the_client_kernel(modern_client_project):
+    p = modern_client_project
+    installed = p.dir / "tftpboot" / "vmlinuz-6.1-cluster"
+    assert installed.is_file() and installed.stat().st_size > 500_000
