@@ -1,0 +1,39 @@
+"""The shipped first-stage blobs are exactly what the shipped source assembles to."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+import pytest
+
+from ramsesbuild.nbi import firststage
+from ramsesbuild.nbi.layout import geometry
+
+
+@pytest.mark.parametrize("key", sorted(firststage.FLAVOURS))
+def test_blob_matches_source(key: str) -> None:
+    flavour = firststage.FLAVOURS[key]
+    assert firststage.assemble(flavour) == firststage.bundled(flavour), (
+        f"{flavour.name}.bin is stale: run `python -m ramsesbuild.nbi.firststage` and commit the result")
+
+
+def test_blobs_fit_their_layouts() -> None:
+    f16 = firststage.bundled(firststage.FLAVOURS["16"])
+    f32 = firststage.bundled(firststage.FLAVOURS["32"])
+    elf = firststage.bundled(firststage.FLAVOURS["32elf"])
+    assert len(f16) <= geometry("1.0", 0x9000).first_mem
+    assert len(f32) <= min(geometry("1.4.4", 0x9000).first_mem, geometry("ramses", 0x8000).first_mem)
+    assert len(elf) == len(f32)
+    assert len({hashlib.sha256(b).digest() for b in (f16, f32, elf)}) == 3
+
+
+def test_source_is_ours_and_self_contained() -> None:
+    text = firststage.source_path().read_text()
+    assert "ramsesbuild" in text.splitlines()[1]
+    assert not re.search(r"^\s*\.(include|incbin)", text, re.M)
+
+
+def test_identity_is_stable() -> None:
+    assert firststage.identity() == firststage.identity()
+    assert re.fullmatch(r"[0-9a-f]{16}", firststage.identity())
