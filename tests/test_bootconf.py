@@ -13,13 +13,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from doit.cmd_base import ModuleTaskLoader
-from doit.doit_cmd import DoitMain
 
-from ramsesbuild import bootconf, settings
+from ramsesbuild import bootconf
 from ramsesbuild.errors import BootConfigError
-from ramsesbuild.tasks.bootconf import task_boot_config, task_boot_tftp
 
+from .bootconf_support import make_settings, run_doit
 from .support import REPO
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "bootconf"
@@ -222,43 +220,6 @@ def test_stale_ipxe_scripts_are_pruned_but_foreign_files_kept(tmp_path):
 
 
 # ------------------------------------------------------------------ the doit tasks, run by doit
-
-def make_settings(tmp_path: Path) -> settings.Settings:
-    cfg = tmp_path / "ramses.toml"
-    cfg.write_text(f"""
-[kernel]
-version = "2.4.18"
-[paths]
-tftpboot = "tftpboot"
-[source."2.4.18"]
-tarball = "linux-2.4.18.tar.bz2"
-mirrors = ["file:///nonexistent/"]
-sha256 = "{'0' * 64}"
-unsigned = "test"
-[profile.server]
-fragments = []
-[profile.client]
-fragments = []
-[netboot]
-format = "nbi"
-""")
-    return settings.load(cfg)
-
-
-def run_doit(capsys, s: settings.Settings, nodes: Path, *args: str) -> tuple[int, str]:
-    """Real doit, in process, with the two task generators as dodo.py would expose them."""
-    tasks = {
-        "DOIT_CONFIG": {"dep_file": str(nodes.parent / ".doit.db"), "backend": "json", "verbosity": 2},
-        "task_boot": lambda: (t for t in (task_boot_config(s, nodes), task_boot_tftp(s, nodes))),
-    }
-    report = nodes.parent / "doit.out"  # `doit run` binds its output to sys.stdout at import time
-    argv = list(args) if args[0] in ("list", "clean") else ["run", "--output-file", str(report), *args]
-    report.write_text("")
-    capsys.readouterr()
-    rc = DoitMain(ModuleTaskLoader(tasks)).run(argv)
-    captured = capsys.readouterr()
-    return rc, report.read_text() + captured.out + captured.err
-
 
 def executed(output: str) -> list[str]:
     return re.findall(r"^\.  (\S+)", output, re.M)
