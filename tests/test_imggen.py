@@ -94,7 +94,8 @@ def test_good_floppy_payload_has_no_findings():
     (fake_kernel(0x020F), "has no floppy loader"),
     (fake_kernel(0x0203, sector0_text=b"Direct booting from floppy is no longer supported.\r\n"), "no floppy loader"),
     (b"", "empty file"),
-])
+    (cleanroom_header() + floppy_sector(), "already starts with an MBA header"),
+], ids=["nbi", "elf", "too-big", "modern-kernel", "2.6-bootsect", "empty", "mba-twice"])
 def test_unbootable_payloads_are_errors(data, text):
     errors = [f for f in inspect_payload(data, "in") if f.level == "error"]
     assert errors and text in errors[0].message

@@ -53,7 +53,7 @@ def kernel_info(data: bytes) -> KernelInfo | None:
 
 
 def inspect(data: bytes, name: str) -> list[Finding]:
-    """Everything wrong or suspicious about *data* as an MBA payload, worst first."""
+    """Everything wrong or suspicious about *data* as an MBA payload, errors before warnings."""
     if not data:
         return [Finding("error", f"{name}: empty file")]
     findings: list[Finding] = []
@@ -62,6 +62,10 @@ def inspect(data: bytes, name: str) -> list[Finding]:
             f"{name}: is an Etherboot tagged (NBI) image. The MBA header boots sector 0 of the payload "
             "as a floppy boot sector, so the NBI header would be run as code; give imggen the raw "
             "kernel (zImage/bzImage) or a floppy image instead")))
+    elif data[14:18] == layout.EXT_SIGNATURE:
+        findings.append(Finding("error", (
+            f"{name}: already starts with an MBA header (\"ExTx\" at offset 14); give imggen the "
+            "payload, not an image it made")))
     elif data[:4] == ELF_MAGIC:
         findings.append(Finding("error", (
             f"{name}: is an ELF file (e.g. mkelf-linux output), not floppy-bootable; give imggen the "
