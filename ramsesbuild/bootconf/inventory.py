@@ -145,15 +145,16 @@ class _Where:
         return BootConfigError(f"{self.path}:{line}: {message}" if line else f"{self.path}: {message}")
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Parser:
     path: Path
     text: str
     raw: dict[str, Any]
     default_image: str
 
-    def __post_init__(self) -> None:
-        self.where = _Where(self.path, self.text)
+    @property
+    def where(self) -> _Where:
+        return _Where(self.path, self.text)
 
     def inventory(self) -> Inventory:
         unknown = set(self.raw) - {"network", "boot", "node"}
