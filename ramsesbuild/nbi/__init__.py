@@ -11,7 +11,7 @@ with mknbi 1.4.4 and 1.0). See MknbiOptions and docs in layout.py.
 
 from .builder import build_image, make_plan, write_plan
 from .firststage import identity as first_stage_identity
-from .inspect import ImageReport, inspect_image
+from .info import ImageReport, inspect_image
 from .options import DEFAULT_LAYOUT, FORMATS, LAYOUTS, MknbiOptions
 
 __all__ = [

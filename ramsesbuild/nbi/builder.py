@@ -83,7 +83,8 @@ def make_plan(kernel: Path, options: MknbiOptions, resolver: Resolver = default_
     plan = plan_layout(options.layout, relocseg, inputs, rdnopad=options.rdnopad,
                        progreturns=options.progreturns, fmt=options.format)
     warnings = more + warnings + list(plan.warnings) + _cmdline_warnings(header, cmdline)
-    problems = check_segments(None if options.format == "elf" else plan.header.location_linear,
+    header_loaded = options.format == "nbi" or plan.elf_loads_header
+    problems = check_segments(plan.header.location_linear if header_loaded else None,
                               plan.descriptors, 512 + sum(d.imglen for d in plan.descriptors))
     errors = [p.message for p in problems if p.severity == "error"]
     if errors:

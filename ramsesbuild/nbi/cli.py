@@ -16,7 +16,7 @@ from pathlib import Path
 from .. import __version__
 from ..errors import ImageError
 from .builder import make_plan, write_plan
-from .inspect import inspect_image
+from .info import inspect_image
 from .options import DEFAULT_LAYOUT, FORMATS, LAYOUTS, MknbiOptions
 from .writer import write_image
 
