@@ -103,3 +103,30 @@ def test_image_round_trip(x: dict) -> None:
             got = pieces[tag]
             assert got[:len(raw)] == raw and got[len(raw):] == bytes(len(got) - len(raw)), tag
         assert inspect_image(out).ok, inspect_image(out).render()
+
+
+def _block(header: NbiHeader, raw_descs: bytes) -> bytes:
+    return (header.pack() + raw_descs).ljust(510, b"\0") + b"\x55\xaa"
+
+
+def test_malformed_header_blocks() -> None:
+    import struct
+
+    from ramsesbuild.nbi.checks import check_segments
+
+    header = NbiHeader.make("x", 0x93200000, 0x92200000, linear=False)
+    assert parse_header_block(b"\0" * 512) is None  # no magic: not NBI at all
+    zero = parse_header_block(_block(header, bytes(16)))
+    assert zero is not None and not zero.ok and "length 0" in zero.problems[0].message
+    no_last = b"".join(struct.pack("<4B3I", 0x04, 16, 0, 0, 0x10000 * i, 0, 0) for i in range(40))
+    overflow = parse_header_block(_block(header, no_last))
+    assert overflow is not None and not overflow.ok
+    assert any("header overflow" in p.message or "past the 512-byte header" in p.message for p in overflow.problems)
+    # address modes 1-3 are decoded; mode 2 (end of memory) cannot be placed without a machine
+    descs = [SegmentDescriptor(16, 0x20000, 512, 512), SegmentDescriptor(17, 0x100, 512, 512, mode=1),
+             SegmentDescriptor(18, 0x1000, 512, 512, mode=2, last=True)]
+    problems = check_segments(None, descs, 512 + 3 * 512)
+    assert [p.severity for p in problems] == ["warning"] and "address mode 2" in problems[0].message
+    clash = [SegmentDescriptor(16, 0x20000, 1024, 1024), SegmentDescriptor(17, 0x100, 512, 512, mode=3, last=True)]
+    # mode 3: 0x100 bytes *before* the previous segment, 512 long -> overlaps it
+    assert any("overlaps" in p.message for p in check_segments(None, clash, 512 + 1536))
