@@ -14,8 +14,12 @@ from ramsesbuild.nbi.layout import geometry
 @pytest.mark.parametrize("key", sorted(firststage.FLAVOURS))
 def test_blob_matches_source(key: str) -> None:
     flavour = firststage.FLAVOURS[key]
-    assert firststage.assemble(flavour) == firststage.bundled(flavour), (
-        f"{flavour.name}.bin is stale: run `python -m ramsesbuild.nbi.firststage` and commit the result")
+    data, info = firststage.assemble_with_info(flavour)
+    stale = f"{flavour.name}.bin is stale: run `python -m ramsesbuild.nbi.firststage` and commit the result"
+    assert data == firststage.bundled(flavour), stale
+    assert firststage.manifest()[flavour.name] == info, stale
+    assert info["sha256"] == hashlib.sha256(data).hexdigest()
+    assert 1000 < firststage.cmdline_capacity(flavour) < 2048
 
 
 def test_blobs_fit_their_layouts() -> None:

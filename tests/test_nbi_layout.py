@@ -289,3 +289,12 @@ def test_first_stage_choice(tmp_path: Path) -> None:
         MknbiOptions(layout="1.0", format="elf")
     with pytest.raises(ImageError, match="first stage .--first32."):
         make_plan(k, MknbiOptions(first32=tmp_path / "nope"))
+
+
+def test_warns_when_the_first_stage_buffer_is_too_small(tmp_path: Path) -> None:
+    k = write_kernel(tmp_path / "k", setup_sects=4, payload=1000, cmdline_size=2047, version=0x020A)
+    assert not make_plan(k, MknbiOptions(param="y" * 1000)).warnings
+    warnings = make_plan(k, MknbiOptions(param="y" * 2000)).warnings
+    assert any("bundled first stage keeps at most" in w for w in warnings)
+    old = write_kernel(tmp_path / "old", setup_sects=4, payload=1000, version=0x0205)
+    assert any("keeps only 255" in w for w in make_plan(old, MknbiOptions(param="z" * 300)).warnings)

@@ -32,6 +32,16 @@ def _file_size(path: Path, what: str) -> int:
     return st.st_size
 
 
+def _capacity_warnings(options: MknbiOptions, cmdline: bytes) -> list[str]:
+    if options.first32 is not None:
+        return []
+    cap = firststage.cmdline_capacity(firststage.flavour_for(options.layout, options.format))
+    if len(cmdline) > cap:
+        return [f"Warning: the command line is {len(cmdline)} bytes; the bundled first stage keeps at most {cap} "
+                "(including what it adds at boot for ip=rom/nfsroot=rom)"]
+    return []
+
+
 def _first_stage(options: MknbiOptions) -> Source:
     if options.first32 is not None:
         _file_size(options.first32, "first stage (--first32)")
@@ -82,7 +92,8 @@ def make_plan(kernel: Path, options: MknbiOptions, resolver: Resolver = default_
                     initrd=options.initrd, initrd_size=initrd_size)
     plan = plan_layout(options.layout, relocseg, inputs, rdnopad=options.rdnopad,
                        progreturns=options.progreturns, fmt=options.format)
-    warnings = more + warnings + list(plan.warnings) + _cmdline_warnings(header, cmdline)
+    warnings = (more + warnings + list(plan.warnings) + _cmdline_warnings(header, cmdline)
+                + _capacity_warnings(options, cmdline))
     header_loaded = options.format == "nbi" or plan.elf_loads_header
     problems = check_segments(plan.header.location_linear if header_loaded else None,
                               plan.descriptors, 512 + sum(d.imglen for d in plan.descriptors))
@@ -95,7 +106,8 @@ def make_plan(kernel: Path, options: MknbiOptions, resolver: Resolver = default_
 
 def _advice(layout: str) -> str:
     if layout == "ramses":
-        return ". Shorten the command line or initrd list, or check the kernel file"
+        return (". Layout ramses holds a command line of at most 2048 bytes and a zImage of at most "
+                "512 KiB (build a bzImage)")
     return (f". Layout {layout} was made for 2.2/2.4-era kernels (at most 16 setup sectors, 512 KiB zImage, "
             "2048-byte command line); use layout ramses for this kernel")
 

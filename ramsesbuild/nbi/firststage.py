@@ -5,12 +5,14 @@ moves the initrd and jumps to the kernel's real-mode setup.
 Source: ``ramsesbuild/data/nbi/first-stage.s`` (GNU as, .code16/.code32), one file
 assembled in three flavours. The assembled bytes are shipped next to it; tests re-assemble
 the source and require identical bytes, and ``python -m ramsesbuild.nbi.firststage``
-regenerates them.
+regenerates them together with ``first-stage.json`` (size, sha256 and the command-line
+buffer size of each flavour, read from the assembler's symbols).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 import subprocess
 import sys
@@ -35,6 +37,7 @@ FLAVOURS = {
     "32elf": Flavour("first32elf", 3, "32-bit ELF entry, no arguments (layout ramses, ELF)"),
 }
 SOURCE_NAME = "first-stage.s"
+MANIFEST_NAME = "first-stage.json"
 LINKER_SCRIPT = "SECTIONS { . = 0; .text : { *(.text) } /DISCARD/ : { *(*) } }\n"
 
 
@@ -62,6 +65,20 @@ def bundled(flavour: Flavour) -> bytes:
                          "`python -m ramsesbuild.nbi.firststage` to assemble it") from None
 
 
+def manifest() -> dict[str, dict[str, object]]:
+    """The shipped first-stage.json: {blob name: {size, sha256, cmdline_capacity}}."""
+    path = data_dir() / MANIFEST_NAME
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ImageError(f"{path}: unreadable first-stage manifest ({exc}); reinstall ramsesbuild") from None
+
+
+def cmdline_capacity(flavour: Flavour) -> int:
+    """Longest command line (bytes) the bundled first stage keeps at boot, substitutions included."""
+    return int(manifest()[flavour.name]["cmdline_capacity"])  # type: ignore[arg-type]
+
+
 def identity() -> str:
     """A short hash of all shipped first-stage blobs: changes whenever images would change."""
     h = hashlib.sha256()
@@ -72,8 +89,13 @@ def identity() -> str:
 
 def assemble(flavour: Flavour, source: Path | None = None) -> bytes:
     """Assemble *source* (default: the shipped one) with GNU as/ld; return the flat binary."""
+    return assemble_with_info(flavour, source)[0]
+
+
+def assemble_with_info(flavour: Flavour, source: Path | None = None) -> tuple[bytes, dict[str, object]]:
+    """Assemble like assemble(); also return the manifest entry (size, sha256, cmdline_capacity)."""
     source = source or source_path()
-    for tool in ("as", "ld"):
+    for tool in ("as", "ld", "nm"):
         if shutil.which(tool) is None:
             raise ImageError(f"`{tool}` not found: install binutils to assemble {source}")
     with tempfile.TemporaryDirectory(prefix="ramses-first-") as tmp:
@@ -88,16 +110,24 @@ def assemble(flavour: Flavour, source: Path | None = None) -> bytes:
             if proc.returncode != 0:
                 raise ImageError(f"{source}: `{' '.join(cmd[:1])}` failed for flavour {flavour.name}:\n"
                                  f"{proc.stderr.strip()}")
-        return out.read_bytes()
+        symbols = subprocess.run(["nm", str(obj)], capture_output=True, text=True, check=True).stdout
+        data = out.read_bytes()
+    addr = {parts[2]: int(parts[0], 16) for parts in (ln.split() for ln in symbols.splitlines()) if len(parts) == 3}
+    info = {"size": len(data), "sha256": hashlib.sha256(data).hexdigest(),
+            "cmdline_capacity": addr["logbuf"] - addr["cmdbuf"] - 1}
+    return data, info
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Re-assemble the shipped blobs from the source (developer tool)."""
+    """Re-assemble the shipped blobs and manifest from the source (developer tool)."""
+    entries = {}
     for flavour in FLAVOURS.values():
-        data = assemble(flavour)
+        data, info = assemble_with_info(flavour)
         target = data_dir() / f"{flavour.name}.bin"
         target.write_bytes(data)
-        print(f"{target}: {len(data)} bytes, sha256 {hashlib.sha256(data).hexdigest()[:16]}")
+        entries[flavour.name] = info
+        print(f"{target}: {len(data)} bytes, command line up to {info['cmdline_capacity']} bytes")
+    (data_dir() / MANIFEST_NAME).write_text(json.dumps(entries, indent=2, sort_keys=True) + "\n")
     return 0
 
 
