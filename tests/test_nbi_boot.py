@@ -208,3 +208,20 @@ def test_pipeline_client_kernel_nbi(harness: dict[str, Path], request: pytest.Fi
     result = boot_with_loader(harness, image, marker, 150)
     assert result.found, result.output[-4000:]
     assert f"nfsroot=/export/c1 ip={IP_VALUE}" in result.output
+
+
+def test_16bit_entry_without_bootp_reply(harness: dict[str, Path]) -> None:
+    """A loader that passes a null BOOTP pointer: rom placeholders go, everything else still works."""
+    probe = lib.build_probe(harness["work"], 0x0203)
+    image = harness["work"] / "probe-10-nobootp"
+    build_image(probe, image, MknbiOptions(layout="1.0", ip="rom", rootdir="rom", initrd=harness["probe_rd"],
+                                           append="mem=1G"))
+    empty = harness["work"] / "no-bootp"
+    empty.write_bytes(b"")
+    result = boot_with_loader(harness, image, "PROBE", 30, bootp=empty)
+    p = probe_line(result.output)
+    assert p["cl"] == "auto rw root=/dev/nfs mem=1G"
+    assert "dropped ip=rom/nfsroot=rom" in result.output
+    # mem=1G is above the machine's 256 MiB: E801's top of RAM wins
+    top = int(p["rd"].split("+")[0], 16)
+    assert 0x0F000000 < top < 0x10000000 and p["rdhead"] == RD_HEAD[:32].decode()

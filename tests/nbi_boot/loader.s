@@ -52,10 +52,10 @@ _start:
 	movl	%eax, image_len
 	cmpl	$2, %ecx
 	jb	2f
-	movl	16(%esi), %eax			/* module 1: BOOTP reply */
+	movl	16(%esi), %eax			/* module 1: BOOTP reply (may be empty) */
 	movl	20(%esi), %ecx
 	subl	%eax, %ecx
-	jz	2f
+	jz	4f
 	cmpl	$1024, %ecx
 	jbe	3f
 	movl	$1024, %ecx
@@ -65,8 +65,7 @@ _start:
 	rep movsb
 	popl	%esi
 	movl	$BOOTP_AT, bootp
-	movl	24(%ebx), %esi
-	cmpl	$3, 20(%ebx)
+4:	cmpl	$3, 20(%ebx)
 	jb	2f
 	movl	32(%esi), %eax			/* module 2: trampoline */
 	movl	36(%esi), %ecx

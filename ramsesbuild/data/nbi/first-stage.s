@@ -620,7 +620,7 @@ get_param:
 1:	movl	cmdlen(%ebp), %eax
 	subl	%ebx, %eax
 	cmpl	%ecx, %eax
-	jb	5f
+	jb	6f				/* fewer characters left than the name: absent */
 	testl	%ebx, %ebx
 	jz	2f
 	cmpb	$' ', -1(%edi,%ebx)
@@ -639,9 +639,7 @@ get_param:
 4:	movl	%ebx, tok_start(%ebp)
 	addl	%ecx, %ebx
 	movl	%ebx, arg_idx(%ebp)
-5:	/* scan to the end of the token (also harmless when absent) */
-	jb	6f
-	movl	%ebx, %edx
+	movl	%ebx, %edx			/* scan to the end of the token */
 7:	cmpl	cmdlen(%ebp), %edx
 	jae	8f
 	cmpb	$' ', cmdbuf(%ebp,%edx)
