@@ -46,7 +46,7 @@ def atomic_write_text(path: Path, text: str, perms: int | None = None) -> None:
     atomic_write_bytes(path, text.encode(), perms)
 
 
-def write_if_changed(path: Path, data: bytes) -> bool:
+def write_if_changed(path: Path, data: bytes, perms: int = 0o644) -> bool:
     """Atomically write *data* unless *path* already holds exactly it (keeps mtimes stable)."""
     path = Path(path)
     try:
@@ -54,7 +54,7 @@ def write_if_changed(path: Path, data: bytes) -> bool:
             return False
     except FileNotFoundError:
         pass
-    atomic_write_bytes(path, data)
+    atomic_write_bytes(path, data, perms)
     return True
 
 

@@ -76,8 +76,7 @@ def write_shims(tree: Tree) -> None:
     for name, answer in tree.family.shims.items():
         script = f"#!/bin/sh\necho '{answer}'\n" if answer else "#!/bin/sh\necho\n"
         path = tree.shims / name
-        if write_if_changed(path, script.encode()):
-            path.chmod(0o755)
+        write_if_changed(path, script.encode(), perms=0o755)
 
 
 def run_make(tree: Tree, log: TaskLog, *targets: str, jobs: int = 1, stdin_text: str = "",
