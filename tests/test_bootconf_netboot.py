@@ -107,6 +107,7 @@ def test_node_netboots_modern_kernel_via_generated_ipxe_config(request, tmp_path
     assert re.search(rf"{re.escape(bootfile)}\.\.\. ok", log), tail  # iPXE fetched our script
     assert f"Kernel command line: {bootconf.kernel_args(inv, node)}" in log, tail
     assert "nfsroot=192.168.10.1:/nfsroot/node42" in log
-    if from_pipeline:  # e1000 and IP_PNP_DHCP are built in
+    if from_pipeline:  # e1000 and IP_PNP_DHCP are built in: the kernel configures the node's NIC
         assert "IP-Config: Complete" in log, tail
+        assert f"hwaddr={MAC}" in log, tail
     assert MARKER in log, tail  # the initramfs from the iPXE script ran
