@@ -107,8 +107,7 @@ next:   cmp     byte ptr [si], 0
         call    putc
         mov     al, [si+1]
         call    putc
-        mov     al, ' '
-        call    putc
+        call    space
         pop     bx                              /* AX after the call */
         pop     ax                              /* flags */
         call    flag
@@ -141,20 +140,17 @@ params:
         push    cx
         mov     al, 'G'
         call    putc
-        mov     al, ' '
-        call    putc
+        call    space
         mov     al, 'C'
         call    putc
         pop     ax
         call    hex16
-        mov     al, ' '
-        call    putc
+        call    space
         mov     al, 'D'
         call    putc
         pop     ax
         call    hex16
-        mov     al, ' '
-        call    putc
+        call    space
         mov     al, 'B'
         call    putc
         pop     ax
@@ -167,14 +163,12 @@ params:
         push    cx
         mov     al, 'Q'
         call    putc
-        mov     al, ' '
-        call    putc
+        call    space
         mov     al, 'C'
         call    putc
         pop     ax
         call    hex16
-        mov     al, ' '
-        call    putc
+        call    space
         mov     es, bx
         mov     di, dx
         mov     cx, 16
@@ -225,8 +219,7 @@ head:   push    cx
         call    dot
         mov     ax, di
         call    hex16
-        mov     al, ' '
-        call    putc
+        call    space
         mov     al, 'F'
         call    putc
         mov     ax, errs
