@@ -55,6 +55,8 @@ class Netboot:
     rootdir: str | None
     tftpboot: Path
     initrd: Path | None = None
+    layout: str = "ramses"  # mknbi memory layout: ramses (modern kernels), 1.4.4 or 1.0
+    first32: Path | None = None  # user-supplied first-stage loader replacing ours
 
     def output_name(self, version: str) -> str:
         return self.output.format(version=version)
@@ -209,6 +211,10 @@ def _netboot(r: "_Reader", t: dict[str, Any], root: Path, paths: dict[str, Any])
     if fmt not in ("nbi", "elf", "raw"):
         raise SettingsError(f"{r.path}: [netboot] format must be nbi, elf or raw, got {fmt!r}")
     initrd = t.get("initrd")
+    first32 = t.get("first32")
+    layout = t.get("layout", "ramses")
+    if layout not in ("ramses", "1.4.4", "1.0"):
+        raise SettingsError(f"{r.path}: [netboot] layout must be ramses, 1.4.4 or 1.0, got {layout!r}")
     return Netboot(
         format=fmt,
         output=t.get("output", "vmlinuz-{version}-cluster"),
@@ -217,6 +223,8 @@ def _netboot(r: "_Reader", t: dict[str, Any], root: Path, paths: dict[str, Any])
         rootdir=t.get("rootdir"),
         tftpboot=_path(root, paths.get("tftpboot", "tftpboot")),
         initrd=_path(root, initrd) if initrd else None,
+        layout=layout,
+        first32=_path(root, first32) if first32 else None,
     )
 
 

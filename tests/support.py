@@ -188,7 +188,7 @@ class Project:
     signature: str | None = None
     signer: Signer | None = None
     profile_base: str = "defconfig"
-    netboot_format: str = "raw"
+    netboot_format: str = "nbi"
     extra_env: dict[str, str] = field(default_factory=dict)
 
     @property

@@ -10,6 +10,7 @@ import subprocess
 import pytest
 
 from ramsesbuild.fsutil import sha256_file
+from ramsesbuild.nbi import inspect_image
 
 
 def ran(proc) -> list[str]:
@@ -35,7 +36,11 @@ def test_full_run_builds_both_kernels_and_installs_netboot_image(k24_project):
     b = p.dir / "build"
     client_image = b / "client" / "artifacts" / "bzImage"
     installed = p.dir / "tftpboot" / "vmlinuz-2.4.18-cluster"
-    assert installed.read_bytes() == client_image.read_bytes()
+    report = inspect_image(installed)
+    assert report.kind == "nbi" and report.ok, report.render()
+    kernel = client_image.read_bytes()
+    assert kernel[0x200:] in installed.read_bytes()  # the protected-mode part is carried verbatim
+    assert installed.read_bytes() == (b / "client" / "artifacts" / "vmlinuz-2.4.18-cluster").read_bytes()
     assert (b / "client" / "staging" / "lib/modules/2.4.18/kernel/drivers/net/dummy.o").is_file()
     # reproducibility shims: pinned .version and identity shims end up in the image
     assert b"#1 ramses@ramsesbuild" in client_image.read_bytes()
@@ -208,3 +213,18 @@ def test_settings_error_is_one_clear_line(k24_project):
     assert out.returncode != 0
     assert "sha256 must be 64 hex digits" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_netboot_settings_change_rewraps_without_rebuilding(k24_project):
+    p = k24_project
+    p.doit()
+    installed = p.dir / "tftpboot" / "vmlinuz-2.4.18-cluster"
+    first = installed.read_bytes()
+    p.clear_make_calls()
+    p.settings_path.write_text(p.settings_path.read_text().replace('append = "ramdisk_size=1024"',
+                                                                   'append = "ramdisk_size=2048"'))
+    out = p.doit()
+    assert ran(out) == ["netboot-image"]
+    assert p.make_calls() == []
+    assert b"ramdisk_size=2048" in installed.read_bytes()
+    assert installed.with_name(installed.name + ".old").read_bytes() == first

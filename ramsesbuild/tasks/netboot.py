@@ -47,9 +47,22 @@ def wrap(settings: Settings, kernel: Path, out: Path, log: TaskLog) -> None:
         return
     from ..nbi import MknbiOptions, build_image
 
-    opts = MknbiOptions(format=nb.format, append=nb.append, ip=nb.ip, rootdir=nb.rootdir, initrd=nb.initrd)
+    opts = MknbiOptions(format=nb.format, append=nb.append, ip=nb.ip, rootdir=nb.rootdir, initrd=nb.initrd,
+                        layout=nb.layout, first32=nb.first32)
     build_image(kernel, out, opts)
     log.line(f"{nb.format} image {out} from {kernel} ({opts})")
+
+
+def first_stage_files(settings: Settings) -> list[Path]:
+    """The loader bytes an NBI/ELF image embeds: a new first stage must rebuild the image."""
+    nb = settings.netboot
+    if nb.format == "raw":
+        return []
+    if nb.first32:
+        return [nb.first32]
+    from importlib import resources
+
+    return sorted(Path(str(resources.files("ramsesbuild").joinpath("data/nbi"))).glob("*.bin"))
 
 
 def task_netboot_image(settings: Settings) -> dict[str, Any]:
@@ -65,9 +78,9 @@ def task_netboot_image(settings: Settings) -> dict[str, Any]:
         "basename": "netboot-image",
         "doc": f"wrap the client kernel as {nb.format} and install it as {lay.netboot_installed}",
         "actions": [logged(settings, "netboot-image", body)],
-        "file_dep": [kernel] + ([nb.initrd] if nb.initrd else []),
+        "file_dep": [kernel] + ([nb.initrd] if nb.initrd else []) + first_stage_files(settings),
         "targets": [lay.netboot_installed],
         "uptodate": [config_changed({"format": nb.format, "append": nb.append, "ip": nb.ip,
-                                     "rootdir": nb.rootdir, "initrd": str(nb.initrd)})],
+                                     "rootdir": nb.rootdir, "initrd": str(nb.initrd), "layout": nb.layout})],
         "clean": True,
     }
