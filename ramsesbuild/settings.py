@@ -72,6 +72,7 @@ class Settings:
     build_dir: Path
     download_dir: Path
     patches_dir: Path
+    nodes: Path  # node inventory (nodes.toml) for the boot-config/boot-tftp tasks
     source: Source
     profiles: dict[str, Profile]
     netboot: Netboot
@@ -137,6 +138,7 @@ def parse(raw: dict[str, Any], path: Path) -> Settings:
         build_dir=_path(root, paths.get("build", "build")),
         download_dir=_path(root, paths.get("downloads", "downloads")),
         patches_dir=_path(root, paths.get("patches", "patches")),
+        nodes=_path(root, paths.get("nodes", "nodes.toml")),
         source=source,
         profiles=profiles,
         netboot=_netboot(r, r.table("netboot"), root, paths),

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
+import shutil
 
 import pytest
 
 from ramsesbuild.fsutil import sha256_file
 from ramsesbuild.nbi import inspect_image
+
+from .support import REPO
 
 
 def ran(proc) -> list[str]:
@@ -228,3 +230,14 @@ def test_netboot_settings_change_rewraps_without_rebuilding(k24_project):
     assert p.make_calls() == []
     assert b"ramdisk_size=2048" in installed.read_bytes()
     assert installed.with_name(installed.name + ".old").read_bytes() == first
+
+
+def test_default_run_includes_boot_config_when_nodes_toml_exists(k24_project):
+    p = k24_project
+    assert "boot-config" not in p.doit("list").stdout  # no inventory, no boot tasks
+    shutil.copy(REPO / "nodes.toml", p.dir / "nodes.toml")
+    out = p.doit()
+    assert {"boot-config", "boot-tftp", "netboot-image"} <= set(ran(out))
+    dhcpd = (p.dir / "build" / "bootconf" / "dhcpd.conf").read_text()
+    assert 'filename "vmlinuz-2.4.18-cluster";' in dhcpd
+    assert "boots vmlinuz-2.4.18-cluster, not (yet)" not in (p.dir / "build/logs/boot-config.log").read_text()

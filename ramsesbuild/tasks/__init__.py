@@ -10,7 +10,8 @@ from .kernel import task_config, task_fetch, task_kernel, task_modules, task_pat
 from .layout import Layout
 from .netboot import task_netboot_image
 
-DEFAULT_TASKS = ["kernel-server", "modules-server", "modules-client", "netboot-image"]
+KERNEL_TASKS = ["kernel-server", "modules-server", "modules-client", "netboot-image"]
+BOOT_TASKS = ["boot-config", "boot-tftp"]
 
 
 def generate(settings: Settings) -> Iterator[dict[str, Any]]:
@@ -23,6 +24,11 @@ def generate(settings: Settings) -> Iterator[dict[str, Any]]:
         yield task_kernel(settings, profile)
         yield task_modules(settings, profile)
     yield task_netboot_image(settings)
+    if settings.nodes.exists():
+        from .bootconf import task_boot_config, task_boot_tftp
+
+        yield task_boot_config(settings, settings.nodes)
+        yield task_boot_tftp(settings, settings.nodes)
 
 
 def doit_config(settings: Settings) -> dict[str, Any]:
@@ -30,6 +36,6 @@ def doit_config(settings: Settings) -> dict[str, Any]:
     return {
         "dep_file": str(Layout(settings).db),
         "backend": "sqlite3",
-        "default_tasks": DEFAULT_TASKS,
+        "default_tasks": KERNEL_TASKS + (BOOT_TASKS if settings.nodes.exists() else []),
         "verbosity": 2,
     }
