@@ -10,7 +10,7 @@ from urllib.parse import unquote, urlparse
 
 from .errors import FetchError
 from .fsutil import CHUNK, sha256_file
-from .log import TaskLog, say
+from .log import TaskLog
 from .settings import Source
 
 TIMEOUT = (15, 60)  # connect, read seconds

@@ -9,13 +9,12 @@ from the shipped source.
 from __future__ import annotations
 
 import hashlib
-import shutil
-import subprocess
 import sys
-import tempfile
 import textwrap
 from pathlib import Path
 
+from .. import asm
+from ..asm import have_binutils  # noqa: F401  (re-exported for tests)
 from ..errors import ImageError
 from ..fsutil import atomic_write_text
 from . import layout
@@ -23,28 +22,11 @@ from . import layout
 HERE = Path(__file__).resolve().parent
 STUB_SOURCE = HERE / "mba_stub.S"
 STUB_MODULE = HERE / "_stub.py"
-TOOLS = ("as", "ld")
-
-
-def have_binutils() -> bool:
-    return all(shutil.which(t) for t in TOOLS)
 
 
 def assemble_flat(source: Path, origin: int = 0) -> bytes:
     """Assemble *source* (GNU as, ``.code16``) into a flat binary loaded at offset *origin*."""
-    if not have_binutils():
-        raise ImageError(f"{source}: GNU as and ld are needed to assemble it; install binutils")
-    with tempfile.TemporaryDirectory(prefix="ramses-asm-") as tmp:
-        obj, out = Path(tmp) / "a.o", Path(tmp) / "a.bin"
-        _run(["as", "--32", "-o", str(obj), str(source)], source)
-        _run(["ld", "-m", "elf_i386", f"-Ttext={origin:#x}", "--oformat=binary", "-o", str(out), str(obj)], source)
-        return out.read_bytes()
-
-
-def _run(cmd: list[str], source: Path) -> None:
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise ImageError(f"{source}: `{' '.join(cmd)}` failed:\n{proc.stderr.strip()}")
+    return asm.assemble_flat(source, origin=origin)[0]
 
 
 def check_stub(code: bytes) -> None:

@@ -33,8 +33,8 @@ def _parser(prog: str, default_format: str) -> argparse.ArgumentParser:
         prog=prog, allow_abbrev=True,
         description="Wrap a Linux zImage/bzImage (and optional initrd) into a netboot image for "
                     "Etherboot-style loaders. Compatible with mknbi 1.0/1.4.4 options.",
-        epilog=f"Layouts: ramses (default; modern kernels), 1.4.4 and 1.0 (byte-compatible with mknbi). "
-               f"Byte-identical 1.4.4 output needs the original first stage: --layout=1.4.4 --first32=FILE.",
+        epilog="Layouts: ramses (default; modern kernels), 1.4.4 and 1.0 (byte-compatible with mknbi). "
+               "Byte-identical 1.4.4 output needs the original first stage: --layout=1.4.4 --first32=FILE.",
     )
     p.add_argument("kernel", type=Path, help="kernel image (arch/x86/boot/bzImage or zImage)")
     p.add_argument("ramdisk", type=Path, nargs="?", help="initrd / initramfs to load with the kernel")

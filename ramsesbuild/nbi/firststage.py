@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
-import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from .. import asm
 from ..errors import ImageError
 
 
@@ -95,24 +93,7 @@ def assemble(flavour: Flavour, source: Path | None = None) -> bytes:
 def assemble_with_info(flavour: Flavour, source: Path | None = None) -> tuple[bytes, dict[str, object]]:
     """Assemble like assemble(); also return the manifest entry (size, sha256, cmdline_capacity)."""
     source = source or source_path()
-    for tool in ("as", "ld", "nm"):
-        if shutil.which(tool) is None:
-            raise ImageError(f"`{tool}` not found: install binutils to assemble {source}")
-    with tempfile.TemporaryDirectory(prefix="ramses-first-") as tmp:
-        obj, out, script = Path(tmp, "f.o"), Path(tmp, "f.bin"), Path(tmp, "flat.ld")
-        script.write_text(LINKER_SCRIPT)
-        steps = [
-            ["as", "--32", "--defsym", f"FLAVOUR={flavour.symbol}", "-o", str(obj), str(source)],
-            ["ld", "-m", "elf_i386", "-T", str(script), "--oformat", "binary", "-o", str(out), str(obj)],
-        ]
-        for cmd in steps:
-            proc = subprocess.run(cmd, capture_output=True, text=True)
-            if proc.returncode != 0:
-                raise ImageError(f"{source}: `{' '.join(cmd[:1])}` failed for flavour {flavour.name}:\n"
-                                 f"{proc.stderr.strip()}")
-        symbols = subprocess.run(["nm", str(obj)], capture_output=True, text=True, check=True).stdout
-        data = out.read_bytes()
-    addr = {parts[2]: int(parts[0], 16) for parts in (ln.split() for ln in symbols.splitlines()) if len(parts) == 3}
+    data, addr = asm.assemble_flat(source, defsyms={"FLAVOUR": flavour.symbol}, linker_script=LINKER_SCRIPT)
     info = {"size": len(data), "sha256": hashlib.sha256(data).hexdigest(),
             "cmdline_capacity": addr["logbuf"] - addr["cmdbuf"] - 1}
     return data, info
