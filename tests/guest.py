@@ -1,6 +1,6 @@
-"""Guest-side helpers for boot tests: a libc-free static i386 /init (needs only gcc and ld,
-no multilib), a newc cpio writer (device nodes without root), and a qemu runner that reads
-the serial console until a marker appears."""
+"""Guest-side helpers shared by the boot tests: a libc-free static i386 /init (needs only gcc
+and ld, no multilib), a newc cpio writer (device nodes without root), and a qemu runner that
+reads the serial console until a marker appears."""
 
 from __future__ import annotations
 
@@ -42,64 +42,76 @@ def build_init(workdir: Path, marker: str) -> Path:
     return out
 
 
-def cpio_newc(entries: list[tuple[str, int, bytes, int]], out: Path) -> Path:
-    """entries: (name, mode, data, rdev) with mode incl. file type bits. Writes a newc archive."""
-    blob = bytearray()
-    for ino, (name, mode, data, rdev) in enumerate(entries + [("TRAILER!!!", 0, b"", 0)], 1):
-        nameb = name.encode() + b"\0"
-        hdr = "070701" + "".join(f"{v:08X}" for v in (
-            ino, mode, 0, 0, 1, 0, len(data), 0, 0, os.major(rdev), os.minor(rdev), len(nameb), 0))
-        blob += hdr.encode() + nameb
-        blob += b"\0" * (-len(blob) % 4) + data
-        blob += b"\0" * (-len(blob) % 4)
-    out.write_bytes(bytes(blob))
-    return out
+def cpio_newc(entries: list[tuple[str, int, bytes, tuple[int, int]]]) -> bytes:
+    """entries: (name, mode incl. file-type bits, data, (rdev major, minor)) -> a newc archive.
+    Device nodes need no root: they are only bytes in the archive."""
+    out = bytearray()
+    for ino, (name, mode, data, (major, minor)) in enumerate([*entries, ("TRAILER!!!", 0, b"", (0, 0))], 1):
+        raw = name.encode() + b"\0"
+        fields = [ino, mode, 0, 0, 1, 0, len(data), 0, 0, major, minor, len(raw), 0]
+        out += b"070701" + b"".join(f"{f:08x}".encode() for f in fields) + raw
+        out += bytes(-len(out) % 4)
+        out += data
+        out += bytes(-len(out) % 4)
+    return bytes(out + bytes(-len(out) % 512))
+
+
+def initramfs_with(init: bytes) -> bytes:
+    """An initramfs holding /dev/console and *init* as /init."""
+    return cpio_newc([
+        ("dev", 0o040755, b"", (0, 0)),
+        ("dev/console", 0o020600, b"", (5, 1)),
+        ("init", 0o100755, init, (0, 0)),
+    ])
 
 
 def initramfs(workdir: Path, marker: str) -> Path:
-    init = build_init(workdir, marker).read_bytes()
-    return cpio_newc([
-        ("dev", 0o040755, b"", 0),
-        ("dev/console", 0o020600, b"", os.makedev(5, 1)),
-        ("init", 0o100755, init, 0),
-    ], workdir / "initramfs.cpio")
+    """initramfs.cpio in *workdir* whose i386 /init prints *marker* and reboots."""
+    out = workdir / "initramfs.cpio"
+    out.write_bytes(initramfs_with(build_init(workdir, marker).read_bytes()))
+    return out
 
 
-@dataclass
-class Boot:
+@dataclass(frozen=True)
+class QemuResult:
     output: str
+    found: bool  # the marker appeared
     seconds: float
-    timed_out: bool
 
 
-def run_qemu(args: list[str], until: str, timeout: float, log: Path) -> Boot:
-    """Run qemu (serial on stdout) until *until* appears or qemu exits or the timeout hits."""
-    qemu = shutil.which(args[0])
-    if qemu is None:
+def run_qemu(args: list[str], marker: str, timeout: float, log: Path | None = None) -> QemuResult:
+    """Run the qemu command *args* (serial console on stdout) under a hard timeout, until
+    *marker* appears or qemu exits; the whole serial output is kept (and written to *log*)."""
+    if shutil.which(args[0]) is None:
         raise FileNotFoundError(f"{args[0]} is not installed (apt-get install qemu-system-x86)")
+    cmd = ["timeout", "-k", "5", str(int(timeout) + 5), *args]
     start = time.monotonic()
-    proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    assert proc.stdout is not None
     os.set_blocking(proc.stdout.fileno(), False)
-    out = bytearray()
-    timed_out = False
-    while True:
-        chunk = proc.stdout.read()
-        if chunk:
-            out += chunk
-            if until.encode() in out:
+    buf = b""
+    found = False
+    try:
+        while time.monotonic() - start < timeout:
+            chunk = proc.stdout.read()
+            if chunk:
+                buf += chunk
+                if marker.encode() in buf:
+                    found = True
+                    time.sleep(0.5)  # let the lines after the marker arrive
+                    buf += proc.stdout.read() or b""
+                    break
+            elif proc.poll() is not None:
+                buf += proc.stdout.read() or b""
+                found = marker.encode() in buf
                 break
-        if proc.poll() is not None:
-            out += proc.stdout.read() or b""
-            break
-        if time.monotonic() - start > timeout:
-            timed_out = True
-            break
-        time.sleep(0.05)
-    if proc.poll() is None:
-        proc.kill()
+            else:
+                time.sleep(0.05)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
         proc.wait()
-    text = out.decode(errors="replace")
-    log.write_text(text)
-    return Boot(text, time.monotonic() - start, timed_out)
-
-
+    text = buf.decode("utf-8", "replace")
+    if log is not None:
+        log.write_text(text)
+    return QemuResult(text, found, time.monotonic() - start)

@@ -4,14 +4,14 @@ init with binutils, make a cpio initramfs and a BOOTP reply, run qemu until a ma
 from __future__ import annotations
 
 import glob
-import os
 import shutil
 import socket
 import struct
 import subprocess
-import time
-from dataclasses import dataclass
 from pathlib import Path
+
+from . import guest
+from .guest import QemuResult, initramfs_with  # noqa: F401  (used by test_nbi_boot as lib.*)
 
 HERE = Path(__file__).parent / "nbi_boot"
 FLAT_LD = "SECTIONS { . = 0; .text : { *(.text) } /DISCARD/ : { *(*) } }\n"
@@ -54,27 +54,6 @@ def build_init64(work: Path) -> Path:
                     link=["-m", "elf_x86_64", "-static", "-nostdlib", "-e", "_start"])
 
 
-def cpio_newc(entries: list[tuple[str, int, bytes, tuple[int, int]]]) -> bytes:
-    """entries: (name, mode, data, (rdevmajor, rdevminor)); returns a newc archive."""
-    out = bytearray()
-    for ino, (name, mode, data, (major, minor)) in enumerate([*entries, ("TRAILER!!!", 0, b"", (0, 0))], 1):
-        raw = name.encode() + b"\0"
-        fields = [ino, mode, 0, 0, 1, 0, len(data), 0, 0, major, minor, len(raw), 0]
-        out += b"070701" + b"".join(f"{f:08x}".encode() for f in fields) + raw
-        out += bytes(-len(out) % 4)
-        out += data
-        out += bytes(-len(out) % 4)
-    return bytes(out + bytes(-len(out) % 512))
-
-
-def initramfs_with(init: bytes) -> bytes:
-    return cpio_newc([
-        ("dev", 0o040755, b"", (0, 0)),
-        ("dev/console", 0o020600, b"", (5, 1)),
-        ("init", 0o100755, init, (0, 0)),
-    ])
-
-
 def bootp_reply(*, yiaddr: str, siaddr: str, router: str | None = None, netmask: str | None = None,
                 hostname: str | None = None, root_path: str | None = None, extra: str | None = None,
                 device: str | None = None) -> bytes:
@@ -105,48 +84,14 @@ def bootp_reply(*, yiaddr: str, siaddr: str, router: str | None = None, netmask:
     return bytes(pkt.ljust(300, b"\0"))
 
 
-@dataclass(frozen=True)
-class QemuResult:
-    output: str
-    found: bool
-    seconds: float
-
-
 def qemu_binary() -> str | None:
     return shutil.which("qemu-system-x86_64")
 
 
 def run_qemu(args: list[str], marker: str, timeout: float) -> QemuResult:
-    """Run qemu (under a hard timeout), return the serial output once *marker* appears or qemu exits."""
-    cmd = ["timeout", "-k", "5", str(int(timeout) + 5), qemu_binary() or "qemu-system-x86_64",
-           "-nographic", "-no-reboot", "-monitor", "none", *args]
-    start = time.monotonic()
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    assert proc.stdout is not None
-    os.set_blocking(proc.stdout.fileno(), False)
-    buf = b""
-    found = False
-    try:
-        while time.monotonic() - start < timeout:
-            chunk = proc.stdout.read()
-            if chunk:
-                buf += chunk
-                if marker.encode() in buf:
-                    found = True
-                    time.sleep(0.5)
-                    buf += proc.stdout.read() or b""
-                    break
-            elif proc.poll() is not None:
-                buf += proc.stdout.read() or b""
-                found = marker.encode() in buf
-                break
-            else:
-                time.sleep(0.05)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
-    return QemuResult(buf.decode("utf-8", "replace"), found, time.monotonic() - start)
+    """qemu-system-x86_64 with a serial console and no reboot, until *marker* or exit."""
+    return guest.run_qemu([qemu_binary() or "qemu-system-x86_64", "-nographic", "-no-reboot", "-monitor", "none",
+                           *args], marker, timeout)
 
 
 def debian_kernel(work: Path) -> Path | None:

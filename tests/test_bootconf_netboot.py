@@ -97,10 +97,10 @@ def test_node_netboots_modern_kernel_via_generated_ipxe_config(request, tmp_path
     assert bootfile == "ipxe/node42.ipxe" and (tftp / bootfile).is_file()
 
     boot = run_qemu(
-        ["timeout", "300", QEMU, "-m", "512", "-nographic", "-no-reboot", "-boot", "n",
+        [QEMU, "-m", "512", "-nographic", "-no-reboot", "-boot", "n",
          "-netdev", f"user,id=n0,restrict=on,tftp={tftp},bootfile={bootfile}",
          "-device", f"e1000,netdev=n0,mac={MAC}"],
-        until=MARKER, timeout=290, log=tmp_path / "serial.log")
+        MARKER, timeout=290, log=tmp_path / "serial.log")
     log = boot.output
     tail = log[-3000:]
     assert MAC in log, tail  # iPXE's net0 line: the node's NIC
