@@ -72,6 +72,23 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+@contextlib.contextmanager
+def atomic_dir(dst: Path, suffix: str = "") -> Iterator[Path]:
+    """Yield an empty temp directory beside *dst*; on clean exit swap it into place as *dst*.
+
+    On an exception the temp directory is removed and *dst* is left as it was.
+    """
+    dst = Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", suffix=suffix, dir=dst.parent))
+    try:
+        yield tmp
+        replace_dir(tmp, dst)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
 def replace_dir(tmp: Path, dst: Path) -> None:
     """Swap a fully built directory *tmp* into place at *dst* (old one removed after the swap)."""
     old = dst.with_name(f".{dst.name}.old")

@@ -7,9 +7,7 @@ from __future__ import annotations
 import os
 import shlex
 import re
-import shutil
 import subprocess
-import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +15,7 @@ from pathlib import Path
 from . import kconfig
 from .errors import BuildError, KconfigError
 from .family import Family, TreeVersion
-from .fsutil import atomic_copy, replace_dir, write_if_changed
+from .fsutil import atomic_copy, atomic_dir, write_if_changed
 from .log import TaskLog, say
 
 # Lines that mark one compiled unit, for the progress bar (2.4 prints whole gcc commands).
@@ -223,18 +221,12 @@ def _check_dep_log(tree: Tree, log: TaskLog) -> None:
 
 def modules_install(tree: Tree, staging: Path, log: TaskLog) -> int:
     """Install modules under *staging* (INSTALL_MOD_PATH), never into the host. Returns count."""
-    staging.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{staging.name}.", dir=staging.parent))
-    try:
+    with atomic_dir(staging) as tmp:
         if modules_enabled(tree):
             run_make(tree, log, "modules_install", what="modules_install", INSTALL_MOD_PATH=str(tmp))
         else:
             log.line("CONFIG_MODULES is not set: nothing to install")
         count = sum(1 for p in tmp.rglob("*") if p.suffix in (".o", ".ko") or p.name.endswith((".ko.xz", ".ko.gz")))
-        replace_dir(tmp, staging)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     log.line(f"{count} modules installed into {staging}")
     return count
 

@@ -9,26 +9,18 @@ that is renamed into place only when complete.
 from __future__ import annotations
 
 import posixpath
-import shutil
 import tarfile
-import tempfile
 from pathlib import Path
 
 from .errors import UnpackError
-from .fsutil import replace_dir
+from .fsutil import atomic_dir
 from .log import TaskLog
 
 
 def unpack(tarball: Path, dest: Path, log: TaskLog) -> str:
     """Extract *tarball* into *dest* (replacing it); return the stripped top-level name."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".unpacking", dir=dest.parent))
-    try:
+    with atomic_dir(dest, suffix=".unpacking") as tmp:
         top, count = _extract(tarball, tmp)
-        replace_dir(tmp, dest)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     log.line(f"extracted {count} members of {tarball.name} (top directory {top!r}) into {dest}")
     return top
 
