@@ -28,6 +28,14 @@ class TreeVersion:
     def major_minor(self) -> tuple[int, int]:
         return (self.version, self.patchlevel)
 
+    def matches(self, spec: str) -> bool:
+        """Does this tree satisfy a settings version such as "2.4.18" or "6.1" (a prefix)?"""
+        try:
+            want = tuple(int(x) for x in spec.split("."))
+        except ValueError:
+            return False
+        return (self.version, self.patchlevel, self.sublevel)[: len(want)] == want
+
 
 @dataclass(frozen=True)
 class Family:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ramsesbuild.errors import FamilyError
-from ramsesbuild.family import detect, load_families
+from ramsesbuild.family import TreeVersion, detect, load_families
 
 
 def tree(tmp_path, version, patchlevel, sublevel, extra=""):
@@ -48,3 +48,9 @@ def test_rules_are_data():
     assert k24.base_recipe("defconfig") == "copy:arch/i386/defconfig"
     with pytest.raises(FamilyError, match="not available for the k24 family"):
         k24.base_recipe("tinyconfig")
+
+
+@pytest.mark.parametrize("spec, ok", [("2.4.18", True), ("2.4", True), ("2", True), ("2.4.1", False),
+                                      ("2.4.180", False), ("6.1", False), ("2.4.x", False)])
+def test_tree_version_matches_settings_version(spec, ok):
+    assert TreeVersion(2, 4, 18, "-rc1").matches(spec) is ok

@@ -102,9 +102,7 @@ def task_unpack(settings: Settings) -> Iterator[dict[str, Any]]:
 def _check_version(settings: Settings, version: _family.TreeVersion) -> None:
     from ..errors import FamilyError
 
-    want = settings.version.split(".")
-    have = str(version).split(".")
-    if have[: len(want)] != want and not str(version).startswith(settings.version):
+    if not version.matches(settings.version):
         raise FamilyError(
             f"{settings.source.tarball} contains Linux {version}, but ramses.toml says version "
             f"{settings.version!r}; fix [kernel] version or the [source] entry"
