@@ -49,6 +49,7 @@ class Family:
     oldconfig_stdin: str
     dep: bool
     dep_log_errors: tuple[str, ...]
+    clean_on_vars_change: bool
     build_targets: tuple[str, ...]
     image: str
     forced: tuple[str, ...]
@@ -111,6 +112,7 @@ def _family(name: str, t: dict[str, Any]) -> Family:
         oldconfig_stdin=t.get("oldconfig_stdin", ""),
         dep=bool(t["dep"]),
         dep_log_errors=tuple(t.get("dep_log_errors", ())),
+        clean_on_vars_change=bool(t.get("clean_on_vars_change", False)),
         build_targets=tuple(t["build_targets"]),
         image=t["image"],
         forced=tuple(t.get("forced", ())),

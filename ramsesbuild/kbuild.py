@@ -4,9 +4,10 @@ ramsesbuild/data/families.toml; this module only interprets them."""
 
 from __future__ import annotations
 
+import json
 import os
-import shlex
 import re
+import shlex
 import subprocess
 import threading
 from dataclasses import dataclass
@@ -186,6 +187,7 @@ def config_value(tree: Tree, symbol: str) -> str | None:
 def build(tree: Tree, log: TaskLog, last_units: int | None = None) -> int:
     fam = tree.family
     write_shims(tree)
+    make_vars = _clean_if_vars_changed(tree, log)
     if fam.dep:
         _pin_version_counter(tree)
         run_make(tree, log, "dep", jobs=1, what="make dep")
@@ -195,7 +197,25 @@ def build(tree: Tree, log: TaskLog, last_units: int | None = None) -> int:
                      total=last_units)
     if not tree.image.is_file():
         raise BuildError(f"make succeeded but {tree.image} was not produced; see {log.path}")
+    write_if_changed(tree.obj / VARS_RECORD, make_vars.encode())
     return units
+
+
+VARS_RECORD = ".ramses-make-vars"
+
+
+def _clean_if_vars_changed(tree: Tree, log: TaskLog) -> str:
+    """Families whose kbuild does not track compiler flags get `make clean` when they change."""
+    now = json.dumps(tree.make_vars(), sort_keys=True) + "\n"
+    try:
+        before = (tree.obj / VARS_RECORD).read_text()
+    except FileNotFoundError:
+        return now  # fresh tree: nothing stale to clean
+    if before != now and tree.family.clean_on_vars_change:
+        log.line(f"make variables changed since the last build ({before.strip()} -> {now.strip()}): "
+                 "make clean, because this family does not rebuild objects on flag changes")
+        run_make(tree, log, "clean", what="make clean")
+    return now
 
 
 def modules_enabled(tree: Tree) -> bool:

@@ -241,3 +241,16 @@ def test_default_run_includes_boot_config_when_nodes_toml_exists(k24_project):
     dhcpd = (p.dir / "build" / "bootconf" / "dhcpd.conf").read_text()
     assert 'filename "vmlinuz-2.4.18-cluster";' in dhcpd
     assert "boots vmlinuz-2.4.18-cluster, not (yet)" not in (p.dir / "build/logs/boot-config.log").read_text()
+
+
+def test_make_variable_change_rebuilds_from_clean_on_2_4(k24_project):
+    p = k24_project
+    p.doit("kernel-client")
+    p.clear_make_calls()
+    p.settings_path.write_text(p.settings_path.read_text().replace('jobs = 2', 'jobs = 2\nmake_vars = { KCFLAGS = "-g" }'))
+    out = p.doit("kernel-client")
+    assert {"config-client", "kernel-client"} <= set(ran(out))
+    assert calls(p, "client") == ["oldconfig", "clean", "dep", "bzImage", "modules"]
+    p.clear_make_calls()
+    p.doit("kernel-client")  # same variables again: no clean, no make at all
+    assert calls(p, "client") == []
