@@ -4,8 +4,10 @@ reads the serial console until a marker appears."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import time
 from dataclasses import dataclass
@@ -86,7 +88,9 @@ def run_qemu(args: list[str], marker: str, timeout: float, log: Path | None = No
         raise FileNotFoundError(f"{args[0]} is not installed (apt-get install qemu-system-x86)")
     cmd = ["timeout", "-k", "5", str(int(timeout) + 5), *args]
     start = time.monotonic()
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    # Own session: killing the group reaches qemu too (killing `timeout` alone would orphan it).
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True)
     assert proc.stdout is not None
     os.set_blocking(proc.stdout.fileno(), False)
     buf = b""
@@ -108,8 +112,8 @@ def run_qemu(args: list[str], marker: str, timeout: float, log: Path | None = No
             else:
                 time.sleep(0.05)
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
     text = buf.decode("utf-8", "replace")
     if log is not None:
