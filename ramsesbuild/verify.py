@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bz2
 import contextlib
+import datetime as _dt
 import gzip
 import lzma
 import shutil
@@ -157,7 +158,5 @@ def check_result(result, signature: Path, tarball: Path, signers: tuple[str, ...
             f"{where}: signed by {fpr}, which is not a pinned signer ({', '.join(signers)}); "
             "if that key is legitimate, pin its fingerprint in ramses.toml after checking it out of band"
         )
-    import datetime as _dt
-
     when = _dt.datetime.fromtimestamp(int(result.sig_timestamp), _dt.timezone.utc).isoformat()
     return fpr, when
