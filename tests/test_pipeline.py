@@ -7,7 +7,6 @@ import json
 import re
 import shutil
 
-import pytest
 
 from ramsesbuild.fsutil import sha256_file
 from ramsesbuild.nbi import inspect_image
