@@ -82,10 +82,9 @@ def modern_client_project(tmp_path_factory):
     if check.returncode != 0 or check.stdout.strip():
         pytest.fail(f"dpkg --verify linux-source-6.1 reports changes: {check.stdout}{check.stderr}")
     proj = Project(dir=tmp_path_factory.mktemp("modern-real"), mirror_url=f"file://{tarball.parent}/",
-                   tarball=tarball.name, version="6.1", sha256=sha256_file(tarball), profile_base="tinyconfig")
+                   tarball=tarball.name, version="6.1", sha256=sha256_file(tarball), profile_base="tinyconfig",
+                   kconfigs=REPO / "kconfigs")
     proj.setup()
-    shutil.rmtree(proj.dir / "kconfigs")
-    shutil.copytree(REPO / "kconfigs", proj.dir / "kconfigs")
     proj.doit("kernel-client", "netboot-image", timeout=3600)
     return proj
 

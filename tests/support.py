@@ -189,6 +189,8 @@ class Project:
     signer: Signer | None = None
     profile_base: str = "defconfig"
     netboot_format: str = "nbi"
+    kconfigs: Path = FAKE / "kconfigs"  # copied into the project, so tests may edit them
+    patches: Path | None = None  # copied likewise; None = an empty series
     extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -200,9 +202,11 @@ class Project:
         return self.dir / "make-calls.log"
 
     def setup(self) -> "Project":
-        shutil.copytree(FAKE / "kconfigs", self.dir / "kconfigs")
-        (self.dir / "patches").mkdir(exist_ok=True)
-        if not (self.dir / "patches" / "series").exists():
+        shutil.copytree(self.kconfigs, self.dir / "kconfigs")
+        if self.patches is not None:
+            shutil.copytree(self.patches, self.dir / "patches")
+        else:
+            (self.dir / "patches").mkdir()
             (self.dir / "patches" / "series").write_text("# empty series\n")
         self.write_settings()
         return self

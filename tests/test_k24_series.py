@@ -12,7 +12,6 @@ tree (a few minutes) and is marked slow.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -23,6 +22,8 @@ from pathlib import Path
 import pytest
 
 from ramsesbuild.patch import read_series
+
+from .k24.guest24 import real_tarball
 
 REPO = Path(__file__).resolve().parent.parent
 PATCHES = REPO / "patches"
@@ -208,20 +209,9 @@ def test_funcconcat_refuses_what_it_cannot_prove():
 
 # ------------------------------------------------------------------ against the real 2.4.18 tree
 
-def _tarball() -> Path:
-    value = os.environ.get("RAMSES_K24_TARBALL")
-    if not value:
-        pytest.skip("set RAMSES_K24_TARBALL=/path/to/linux-2.4.18.tar.bz2 to check the series against the real "
-                    "tree (kernel.org is not reachable from CI; see README 'Linux 2.4.18')")
-    path = Path(value)
-    if not path.is_file():
-        pytest.fail(f"RAMSES_K24_TARBALL={value}: no such file")
-    return path
-
-
 @pytest.fixture(scope="module")
 def vanilla_tree(tmp_path_factory) -> Path:
-    tarball = _tarball()
+    tarball = real_tarball("check the series against the real tree")
     dest = tmp_path_factory.mktemp("k24-vanilla")
     with tarfile.open(tarball) as tf:
         tf.extractall(dest, filter="data")

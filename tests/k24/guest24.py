@@ -3,14 +3,31 @@ initrd holding it, an NFS root directory holding it, and the markers it prints."
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
+
+import pytest
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 INIT_C = HERE / "init.c"
 NFSBOOT = REPO / "tools" / "k24" / "nfsboot.py"
+
+
+
+def real_tarball(purpose: str) -> Path:
+    """The real linux-2.4.18 tarball from $RAMSES_K24_TARBALL; skip (CI) or fail (bad path)."""
+    value = os.environ.get("RAMSES_K24_TARBALL")
+    if not value:
+        pytest.skip(f"set RAMSES_K24_TARBALL=/path/to/linux-2.4.18.tar.bz2 to {purpose} "
+                    "(kernel.org is not reachable from CI; see README 'Linux 2.4.18')")
+    path = Path(value)
+    if not path.is_file():
+        pytest.fail(f"RAMSES_K24_TARBALL={value}: no such file")
+    return path
+
 
 # What tests/k24/init.c prints, in order, when everything works.
 MARKERS_IN_ORDER = ["RAMSES-K24-INIT start", "RAMSES-K24-UNAME 2.4.18 i686", "RAMSES-K24-ROOT ",
