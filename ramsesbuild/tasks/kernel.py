@@ -8,6 +8,7 @@ A no-op run therefore only stats a handful of files and never calls make.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -178,7 +179,9 @@ def task_config(settings: Settings, profile: str) -> dict[str, Any]:
     }
 
 
+@functools.cache
 def _families_digest() -> str:
+    """sha256 of families.toml; read once per doit start, shared by the config and kernel tasks."""
     import hashlib
     from importlib import resources
 
