@@ -38,6 +38,16 @@ class TreeVersion:
 
 
 @dataclass(frozen=True)
+class Shim:
+    """A program put first on make's PATH: prints *answer*, or (when *program* is set) runs the
+    real *program* with *args* ({epoch} = SOURCE_DATE_EPOCH) before the caller's arguments."""
+
+    answer: str = ""
+    program: str = ""
+    args: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Family:
     name: str
     description: str
@@ -55,7 +65,7 @@ class Family:
     forced: tuple[str, ...]
     make_vars: dict[str, str]
     env: dict[str, str]
-    shims: dict[str, str]
+    shims: dict[str, Shim]
 
     def contains(self, v: TreeVersion) -> bool:
         lo, hi = (_mm(x) for x in self.versions)
@@ -73,13 +83,13 @@ class Family:
             "set [profile.*] base in ramses.toml to one of those or to a path to a full .config"
         )
 
-    def resolved_make_vars(self, arch: str) -> dict[str, str]:
+    def resolved_make_vars(self, arch: str, src: Path) -> dict[str, str]:
         if arch not in self.arches:
             raise FamilyError(
                 f"the {self.name} family builds ARCH {', '.join(self.arches)}, not {arch!r}; "
                 "change [kernel] arch in ramses.toml"
             )
-        return {k: v.format(arch=arch) for k, v in self.make_vars.items()}
+        return {k: v.format(arch=arch, src=src) for k, v in self.make_vars.items()}
 
     def resolved_env(self, epoch: int) -> dict[str, str]:
         return {k: v.format(epoch=epoch) for k, v in self.env.items()}
@@ -118,8 +128,14 @@ def _family(name: str, t: dict[str, Any]) -> Family:
         forced=tuple(t.get("forced", ())),
         make_vars=dict(t.get("make_vars", {})),
         env=dict(t.get("env", {})),
-        shims=dict(t.get("shims", {})),
+        shims={cmd: _shim(v) for cmd, v in t.get("shims", {}).items()},
     )
+
+
+def _shim(value: str | dict[str, Any]) -> Shim:
+    if isinstance(value, str):
+        return Shim(answer=value)
+    return Shim(program=value["program"], args=tuple(value.get("args", ())))
 
 
 def read_tree_version(tree: Path) -> TreeVersion:

@@ -8,6 +8,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import threading
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from .errors import BuildError, KconfigError
 from .family import Family, TreeVersion
 from .fsutil import atomic_copy, atomic_dir, write_if_changed
 from .log import TaskLog, say
+from .wrappers import Wrapper
 
 # Lines that mark one compiled unit, for the progress bar (2.4 prints whole gcc commands).
 _UNIT = re.compile(r"^\s*(CC|AS|LD|AR|HOSTCC)\s|^\s*(\S*/)?(gcc|cc|as|ld)\b.*\s-(c|o)\s")
@@ -36,6 +38,8 @@ class Tree:
     shims: Path  # directory of PATH shims
     epoch: int  # SOURCE_DATE_EPOCH for reproducible builds
     user_vars: tuple[tuple[str, str], ...] = ()
+    wrapper: Wrapper | None = None  # ccache/distcc: not part of the build's identity
+    distcc_hosts: tuple[str, ...] = ()
 
     @property
     def config(self) -> Path:
@@ -45,9 +49,19 @@ class Tree:
     def image(self) -> Path:
         return self.obj / self.family.image
 
-    def make_vars(self) -> dict[str, str]:
-        out = self.family.resolved_make_vars(self.arch)
+    def identity_vars(self) -> dict[str, str]:
+        """The make variables that define what is built (family + ramses.toml make_vars)."""
+        out = self.family.resolved_make_vars(self.arch, self.src)
         out.update(dict(self.user_vars))
+        return out
+
+    def make_vars(self) -> dict[str, str]:
+        """identity_vars plus the compiler wrapper in front of CC and HOSTCC."""
+        out = self.identity_vars()
+        if self.wrapper is not None:
+            cc = out.get("CC") or f"{out.get('CROSS_COMPILE', '')}gcc"  # kbuild's own default
+            out["CC"] = self.wrapper.wrap(cc)
+            out["HOSTCC"] = self.wrapper.wrap(out.get("HOSTCC", "gcc"))
         return out
 
     def make_cmd(self, *targets: str, jobs: int = 1, **extra: str) -> list[str]:
@@ -66,16 +80,33 @@ class Tree:
         env["PATH"] = f"{self.shims}{os.pathsep}{env.get('PATH', '/usr/bin:/bin')}"
         for var in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL"):  # doit may run under make; do not leak
             env.pop(var, None)
+        if self.wrapper is not None:
+            env.update(self.wrapper.environment(self.src.parent, self.distcc_hosts, env))
         return env
+
+    def check_wrapper(self) -> None:
+        """Fail with one actionable line if the wrapper's programs or distcc hosts are missing."""
+        if self.wrapper is not None:
+            env = self.env()
+            self.wrapper.check(env["PATH"], self.distcc_hosts, env)
 
 
 def write_shims(tree: Tree) -> None:
-    """Fixed answers for whoami/hostname/... so the 2.4 compile.h does not embed the host."""
+    """PATH programs for reproducible images: fixed whoami/hostname answers for 2.4's compile.h,
+    `date` pinned to the tarball's epoch, `gzip -n` (see families.toml)."""
     tree.shims.mkdir(parents=True, exist_ok=True)
-    for name, answer in tree.family.shims.items():
-        script = f"#!/bin/sh\necho '{answer}'\n" if answer else "#!/bin/sh\necho\n"
-        path = tree.shims / name
-        write_if_changed(path, script.encode(), perms=0o755)
+    host_path = os.environ.get("PATH", "/usr/bin:/bin")
+    for name, shim in sorted(tree.family.shims.items()):
+        if shim.program:
+            real = shutil.which(shim.program, path=host_path)
+            if real is None:
+                raise BuildError(f"{shim.program} is not installed (needed by the {tree.family.name} build); "
+                                 f"apt-get install {shim.program}")
+            args = " ".join(shlex.quote(a.format(epoch=tree.epoch)) for a in shim.args)
+            script = f"#!/bin/sh\nexec {shlex.quote(real)} {args} \"$@\"\n"
+        else:
+            script = f"#!/bin/sh\necho {shlex.quote(shim.answer)}\n" if shim.answer else "#!/bin/sh\necho\n"
+        write_if_changed(tree.shims / name, script.encode(), perms=0o755)
 
 
 def run_make(tree: Tree, log: TaskLog, *targets: str, jobs: int = 1, stdin_text: str = "",
@@ -142,6 +173,7 @@ def configure(tree: Tree, base: str, fragments: tuple[Path, ...], log: TaskLog) 
     for frag in fragments:
         requests += kconfig.parse_fragment(frag, fam.name)
     requests, notes = kconfig.effective(requests)
+    tree.check_wrapper()  # modern Kconfig runs $(CC): fail clearly before it does
     for note in notes:
         log.line(f"note: {note}")
     tree.obj.mkdir(parents=True, exist_ok=True)
@@ -187,6 +219,9 @@ def config_value(tree: Tree, symbol: str) -> str | None:
 def build(tree: Tree, log: TaskLog, last_units: int | None = None) -> int:
     fam = tree.family
     write_shims(tree)
+    tree.check_wrapper()
+    if tree.wrapper is not None:
+        log.line(f"compiler wrapper: {tree.wrapper.name} ({tree.wrapper.description})")
     make_vars = _clean_if_vars_changed(tree, log)
     if fam.dep:
         _pin_version_counter(tree)
@@ -206,7 +241,7 @@ VARS_RECORD = ".ramses-make-vars"
 
 def _clean_if_vars_changed(tree: Tree, log: TaskLog) -> str:
     """Families whose kbuild does not track compiler flags get `make clean` when they change."""
-    now = json.dumps(tree.make_vars(), sort_keys=True) + "\n"
+    now = json.dumps(tree.identity_vars(), sort_keys=True) + "\n"
     try:
         before = (tree.obj / VARS_RECORD).read_text()
     except FileNotFoundError:

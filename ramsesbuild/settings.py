@@ -77,6 +77,8 @@ class Settings:
     profiles: dict[str, Profile]
     netboot: Netboot
     make_vars: dict[str, str] = field(default_factory=dict)  # extra user make variables
+    wrapper: str | None = None  # compiler wrapper from data/wrappers.toml (not part of the build identity)
+    distcc_hosts: tuple[str, ...] = ()  # DISTCC_HOSTS entries for the distcc wrappers
 
     @property
     def log_dir(self) -> Path:
@@ -129,6 +131,7 @@ def parse(raw: dict[str, Any], path: Path) -> Settings:
     make_vars = kernel.get("make_vars", {})
     if not isinstance(make_vars, dict) or not all(isinstance(v, str) for v in make_vars.values()):
         raise SettingsError(f"{path}: [kernel] make_vars must be a table of strings")
+    wrapper, distcc_hosts = _wrapper(r, kernel)
     return Settings(
         path=path,
         root=root,
@@ -143,7 +146,27 @@ def parse(raw: dict[str, Any], path: Path) -> Settings:
         profiles=profiles,
         netboot=_netboot(r, r.table("netboot"), root, paths),
         make_vars=dict(make_vars),
+        wrapper=wrapper,
+        distcc_hosts=distcc_hosts,
     )
+
+
+def _wrapper(r: _Reader, kernel: dict[str, Any]) -> tuple[str | None, tuple[str, ...]]:
+    from . import wrappers
+
+    wrapper = kernel.get("wrapper")
+    if wrapper is not None and wrapper not in wrappers.names():
+        raise SettingsError(
+            f"{r.path}: [kernel] wrapper must be one of {', '.join(wrappers.names())}, got {wrapper!r}"
+        )
+    hosts = [str(h) for h in r.strlist(kernel, "kernel", "distcc_hosts", required=False)]
+    for host in hosts:
+        if not host or any(c.isspace() for c in host):
+            raise SettingsError(
+                f"{r.path}: [kernel] distcc_hosts entries are single DISTCC_HOSTS words such as "
+                f"\"node1/4\" or \"localhost\", got {host!r}"
+            )
+    return wrapper, tuple(hosts)
 
 
 def _path(root: Path, value: str) -> Path:

@@ -192,6 +192,7 @@ class Project:
     kconfigs: Path = FAKE / "kconfigs"  # copied into the project, so tests may edit them
     patches: Path | None = None  # copied likewise; None = an empty series
     extra_env: dict[str, str] = field(default_factory=dict)
+    kernel_extra: str = ""  # more [kernel] lines, e.g. 'wrapper = "ccache"'
 
     @property
     def settings_path(self) -> Path:
@@ -223,6 +224,7 @@ class Project:
 version = "{self.version}"
 arch = "i386"
 jobs = 2
+{self.kernel_extra}
 
 [paths]
 build = "build"
