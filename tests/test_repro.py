@@ -8,6 +8,7 @@ absolute path. The real kernels are compared in tests/test_repro_real.py (slow).
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import time
 
 import pytest
@@ -23,10 +24,18 @@ def _twin(proj: Project, where) -> Project:
     return twin.setup()
 
 
-@pytest.mark.parametrize("kind", ["k24_project", "modern_project"])
-def test_two_builds_in_two_directories_are_identical(kind, request, tmp_path):
+@pytest.mark.parametrize("kind, wrapper", [("k24_project", None), ("modern_project", None),
+                                           ("k24_project", "ccache"), ("modern_project", "ccache")])
+def test_two_builds_in_two_directories_are_identical(kind, wrapper, request, tmp_path):
+    """The second build may use a compiler wrapper: it is not part of the build's identity."""
+    if wrapper and not shutil.which(wrapper):
+        pytest.skip(f"{wrapper} missing: apt-get install {wrapper}")
     first = request.getfixturevalue(kind)
     second = _twin(first, tmp_path / "elsewhere" / "with-a-longer-path" / "project")
+    if wrapper:
+        second.kernel_extra = f'wrapper = "{wrapper}"\n'
+        second.extra_env = {**second.extra_env, "CCACHE_DIR": str(tmp_path / "ccache")}
+        second.write_settings()
     first.doit("kernel-client", "modules-client", "netboot-image")
     time.sleep(1.1)  # a second later: anything taken from the clock would differ
     second.doit("kernel-client", "modules-client", "netboot-image")
