@@ -20,9 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ramsesbuild import settings  # noqa: E402
-from ramsesbuild.tasks.kernel import make_tree  # noqa: E402
-from ramsesbuild.tasks.layout import Layout  # noqa: E402
+from ramsesbuild import settings
+from ramsesbuild.tasks.kernel import make_tree
+from ramsesbuild.tasks.layout import Layout
 
 
 def main(argv: list[str]) -> int:

@@ -38,7 +38,7 @@ class Tree:
     shims: Path  # directory of PATH shims
     epoch: int  # SOURCE_DATE_EPOCH for reproducible builds
     user_vars: tuple[tuple[str, str], ...] = ()
-    wrapper: Wrapper | None = None  # ccache/distcc: not part of the build's identity
+    wrapper: Wrapper | None = None  # ccache/distcc via PATH shims: never on the make command line
     distcc_hosts: tuple[str, ...] = ()
 
     @property
@@ -49,20 +49,16 @@ class Tree:
     def image(self) -> Path:
         return self.obj / self.family.image
 
-    def identity_vars(self) -> dict[str, str]:
-        """The make variables that define what is built (family + ramses.toml make_vars)."""
+    def make_vars(self) -> dict[str, str]:
         out = self.family.resolved_make_vars(self.arch, self.src)
         out.update(dict(self.user_vars))
         return out
 
-    def make_vars(self) -> dict[str, str]:
-        """identity_vars plus the compiler wrapper in front of CC and HOSTCC."""
-        out = self.identity_vars()
-        if self.wrapper is not None:
-            cc = out.get("CC") or f"{out.get('CROSS_COMPILE', '')}gcc"  # kbuild's own default
-            out["CC"] = self.wrapper.wrap(cc)
-            out["HOSTCC"] = self.wrapper.wrap(out.get("HOSTCC", "gcc"))
-        return out
+    def compilers(self) -> tuple[str, ...]:
+        """The programs CC and HOSTCC name (kbuild's defaults when unset): what a wrapper wraps."""
+        mv = self.make_vars()
+        cc = mv.get("CC") or f"{mv.get('CROSS_COMPILE', '')}gcc"
+        return tuple(sorted({cc.split()[0], (mv.get("HOSTCC") or "gcc").split()[0]}))
 
     def make_cmd(self, *targets: str, jobs: int = 1, **extra: str) -> list[str]:
         cmd = ["make", "-C", str(self.src)]
@@ -92,21 +88,46 @@ class Tree:
 
 
 def write_shims(tree: Tree) -> None:
-    """PATH programs for reproducible images: fixed whoami/hostname answers for 2.4's compile.h,
-    `date` pinned to the tarball's epoch, `gzip -n` (see families.toml)."""
+    """The programs first on make's PATH (build/<profile>/shims), and nothing else there:
+
+    * the family's shims for reproducible images: fixed whoami/hostname answers for 2.4's
+      compile.h, `date` pinned to the tarball's epoch, `gzip -n` (see families.toml);
+    * with a [kernel] wrapper, one program per compiler that CC and HOSTCC name (gcc), which
+      runs e.g. `ccache /usr/bin/gcc "$@"`. The wrapper thus reaches every compile while the
+      make command lines stay the same: kbuild records each object's full command and would
+      recompile every unit after a change of CC, so the wrapper stays out of the build's identity.
+    """
     tree.shims.mkdir(parents=True, exist_ok=True)
     host_path = os.environ.get("PATH", "/usr/bin:/bin")
-    for name, shim in sorted(tree.family.shims.items()):
+    scripts = {}
+    for name, shim in tree.family.shims.items():
         if shim.program:
-            real = shutil.which(shim.program, path=host_path)
-            if real is None:
-                raise BuildError(f"{shim.program} is not installed (needed by the {tree.family.name} build); "
-                                 f"apt-get install {shim.program}")
+            real = _which(shim.program, host_path, tree.family.name)
             args = " ".join(shlex.quote(a.format(epoch=tree.epoch)) for a in shim.args)
-            script = f"#!/bin/sh\nexec {shlex.quote(real)} {args} \"$@\"\n"
+            scripts[name] = f"#!/bin/sh\nexec {shlex.quote(real)} {args} \"$@\"\n"
         else:
-            script = f"#!/bin/sh\necho {shlex.quote(shim.answer)}\n" if shim.answer else "#!/bin/sh\necho\n"
+            scripts[name] = f"#!/bin/sh\necho {shlex.quote(shim.answer)}\n" if shim.answer else "#!/bin/sh\necho\n"
+    if tree.wrapper is not None:
+        for compiler in tree.compilers():
+            if "/" in compiler:
+                raise BuildError(f"[kernel] wrapper = {tree.wrapper.name!r} needs CC/HOSTCC to name a compiler "
+                                 f"on PATH, not {compiler!r}; fix [kernel] make_vars in ramses.toml")
+            real = _which(compiler, host_path, tree.family.name)
+            prefix = " ".join(shlex.quote(_which(w, host_path, tree.wrapper.name)) for w in tree.wrapper.prefix)
+            scripts[compiler] = (f"#!/bin/sh\n# [kernel] wrapper = {tree.wrapper.name}\n"
+                                 f"exec {prefix} {shlex.quote(real)} \"$@\"\n")
+    for stale in tree.shims.iterdir():
+        if stale.name not in scripts:
+            stale.unlink()
+    for name, script in sorted(scripts.items()):
         write_if_changed(tree.shims / name, script.encode(), perms=0o755)
+
+
+def _which(program: str, path: str, needed_by: str) -> str:
+    real = shutil.which(program, path=path)
+    if real is None:
+        raise BuildError(f"{program} is not installed (needed by {needed_by}); apt-get install {program}")
+    return real
 
 
 def run_make(tree: Tree, log: TaskLog, *targets: str, jobs: int = 1, stdin_text: str = "",
@@ -174,6 +195,7 @@ def configure(tree: Tree, base: str, fragments: tuple[Path, ...], log: TaskLog) 
         requests += kconfig.parse_fragment(frag, fam.name)
     requests, notes = kconfig.effective(requests)
     tree.check_wrapper()  # modern Kconfig runs $(CC): fail clearly before it does
+    write_shims(tree)
     for note in notes:
         log.line(f"note: {note}")
     tree.obj.mkdir(parents=True, exist_ok=True)
@@ -218,10 +240,11 @@ def config_value(tree: Tree, symbol: str) -> str | None:
 
 def build(tree: Tree, log: TaskLog, last_units: int | None = None) -> int:
     fam = tree.family
-    write_shims(tree)
     tree.check_wrapper()
+    write_shims(tree)
     if tree.wrapper is not None:
-        log.line(f"compiler wrapper: {tree.wrapper.name} ({tree.wrapper.description})")
+        log.line(f"compiler wrapper: {tree.wrapper.name} ({tree.wrapper.description}) in front of "
+                 f"{', '.join(tree.compilers())} through {tree.shims}")
     make_vars = _clean_if_vars_changed(tree, log)
     if fam.dep:
         _pin_version_counter(tree)
@@ -241,7 +264,7 @@ VARS_RECORD = ".ramses-make-vars"
 
 def _clean_if_vars_changed(tree: Tree, log: TaskLog) -> str:
     """Families whose kbuild does not track compiler flags get `make clean` when they change."""
-    now = json.dumps(tree.identity_vars(), sort_keys=True) + "\n"
+    now = json.dumps(tree.make_vars(), sort_keys=True) + "\n"
     try:
         before = (tree.obj / VARS_RECORD).read_text()
     except FileNotFoundError:

@@ -1,5 +1,6 @@
 """Compiler wrappers (ccache, distcc, ccache+distcc) from ramsesbuild/data/wrappers.toml:
-what goes in front of CC/HOSTCC and what goes into make's environment."""
+what runs in front of the compiler (kbuild.write_shims puts it there) and what goes into
+make's environment."""
 
 from __future__ import annotations
 
@@ -24,10 +25,6 @@ class Wrapper:
     hosts: bool
     env: tuple[tuple[str, str], ...]
     env_default: tuple[tuple[str, str], ...]
-
-    def wrap(self, command: str) -> str:
-        """'gcc -m32' -> 'ccache gcc -m32'."""
-        return " ".join((*self.prefix, command))
 
     def environment(self, basedir: Path, distcc_hosts: tuple[str, ...],
                     environ: dict[str, str]) -> dict[str, str]:

@@ -13,8 +13,8 @@ import time
 
 import pytest
 
-from .support import Project
 from .reprolib import image_digests
+from .support import Project
 
 
 def _twin(proj: Project, where) -> Project:

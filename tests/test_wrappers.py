@@ -55,7 +55,7 @@ def ccache_stats(cache: Path) -> dict[str, int]:
 def test_every_wrapper_in_the_data_file_is_complete():
     for name, w in wrappers.load_wrappers().items():
         assert w.prefix and w.commands and w.description, name
-        assert w.wrap("gcc -m32").endswith(" gcc -m32")
+        assert set(w.prefix) <= {prog for prog, _ in w.commands}, name
     assert set(wrappers.names()) == {"ccache", "distcc", "ccache+distcc"}
 
 
@@ -100,17 +100,27 @@ def test_ccache_directory_defaults_outside_build_and_honours_the_environment(tmp
 
 # ------------------------------------------------------------------ through doit, real make
 
-@pytest.mark.parametrize("kind, cc", [("k24_project", "ccache gcc -m32 -fmacro-prefix-map={src}/="),
-                                      ("modern_project", "ccache gcc")])
-def test_wrapper_goes_in_front_of_cc_and_hostcc(kind, cc, request, tmp_path):
+@pytest.mark.parametrize("kind", ["k24_project", "modern_project"])
+def test_wrapper_wraps_the_compiler_without_changing_the_make_commands(kind, request, tmp_path):
     need("ccache", "ccache")
     p = request.getfixturevalue(kind)
     p.extra_env["CCACHE_DIR"] = str(tmp_path / "ccache")
-    use_wrapper(p, "ccache")
     p.doit("kernel-client")
-    cmd = make_command(p, "kernel-client")
-    assert f"CC={cc.format(src=p.dir / 'build/client/src')}" in cmd
-    assert "HOSTCC=ccache gcc" in cmd
+    plain = make_command(p, "kernel-client")
+    shims = p.dir / "build" / "client" / "shims"
+    assert not (shims / "gcc").exists()
+    use_wrapper(p, "ccache")
+    p.doit("forget", "kernel-client")
+    p.doit("kernel-client")
+    assert make_command(p, "kernel-client") == plain
+    gcc = shims / "gcc"
+    assert gcc.read_text().endswith(f"exec {shutil.which('ccache')} {shutil.which('gcc')} \"$@\"\n")
+    # CC (init/main.c, drivers/net/dummy.c) and HOSTCC (scripts/hostprog.c) went through ccache
+    assert ccache_stats(tmp_path / "ccache")["misses"] == 3
+    use_wrapper(p, None)
+    p.doit("forget", "kernel-client")
+    p.doit("kernel-client")
+    assert not gcc.exists() and make_command(p, "kernel-client") == plain
 
 
 def test_changing_the_wrapper_rebuilds_nothing_and_never_cleans(k24_project, tmp_path):
@@ -126,7 +136,7 @@ def test_changing_the_wrapper_rebuilds_nothing_and_never_cleans(k24_project, tmp
     p.doit("forget", "kernel-client")
     p.doit("kernel-client")
     assert calls(p, "client") == ["dep", "bzImage", "modules"]
-    assert "CC=ccache gcc -m32" in " ".join(make_command(p, "kernel-client"))
+    assert "[kernel] wrapper = ccache" in (p.dir / "build/client/shims/gcc").read_text()
 
 
 def test_ccache_hits_across_profiles_and_after_rm_rf_build(k24_project, tmp_path):
