@@ -25,6 +25,10 @@ class Wanted:
 
 def wanted_files(source: Source) -> list[Wanted]:
     files = [Wanted(source.tarball, source.sha256)]
+    if source.dpkg and not source.sha256:  # no pin: the package's file is the reference
+        local = source.local_file()
+        if local is not None and local.is_file():
+            files = [Wanted(source.tarball, sha256_file(local))]
     if source.signature:
         files.append(Wanted(source.signature, source.signature_sha256))
     return files
@@ -117,6 +121,16 @@ def _download_http(url: str, partial: Path, log: TaskLog) -> None:
                     bar.update(len(chunk))
             if total is not None and partial.stat().st_size != total:
                 raise FetchError(f"connection closed at {partial.stat().st_size} of {total} bytes; run again to resume")
+    except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError):
+        got = partial.stat().st_size if partial.exists() else 0
+        raise FetchError(f"the connection dropped mid-transfer ({got} bytes kept); run again to resume") from None
+    except requests.exceptions.Timeout:
+        raise FetchError(f"no answer within {TIMEOUT[1]} s (timeout); run again to resume, or try another "
+                         "mirror") from None
+    except requests.exceptions.ConnectionError as exc:
+        reason = str(exc.args[0]) if exc.args else "connection failed"
+        reason = reason.split("Caused by ")[-1].strip("()'\" ")[:160]
+        raise FetchError(f"cannot connect ({reason})") from None
     except requests.RequestException as exc:
         raise FetchError(f"{type(exc).__name__}: {exc}") from None
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import kconfig
-from .errors import BuildError, KconfigError
+from .errors import BuildError, KconfigError, ToolMissing
 from .family import Family, TreeVersion
 from .fsutil import atomic_copy, atomic_dir, write_if_changed
 from .log import TaskLog, say
@@ -67,6 +67,17 @@ class Tree:
         for var in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL"):  # doit may run under make; do not leak
             env.pop(var, None)
         return env
+
+
+def require_tools(family: Family) -> None:
+    """Name every missing program the family's build needs, with the package to install."""
+    import shutil
+
+    missing = {tool: pkg for tool, pkg in family.tools.items() if shutil.which(tool) is None}
+    if missing:
+        pkgs = " ".join(sorted(set(missing.values())))
+        raise ToolMissing(f"{', '.join(missing)} not found (needed to build a {family.name} kernel): "
+                          f"apt-get install {pkgs}")
 
 
 def write_shims(tree: Tree) -> None:

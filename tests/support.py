@@ -206,8 +206,7 @@ class Project:
         if self.patches is not None:
             shutil.copytree(self.patches, self.dir / "patches")
         else:
-            (self.dir / "patches").mkdir()
-            (self.dir / "patches" / "series").write_text("# empty series\n")
+            (self.dir / "patches").mkdir()  # no series for this version: no patches
         self.write_settings()
         return self
 
