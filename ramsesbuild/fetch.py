@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -12,6 +13,9 @@ from .errors import FetchError
 from .fsutil import CHUNK, sha256_file
 from .log import TaskLog
 from .settings import Source
+
+if TYPE_CHECKING:
+    from .progress import Progress
 
 TIMEOUT = (15, 60)  # connect, read seconds
 NET_CHUNK = 64 * 1024  # small, so a dropped connection keeps most of what arrived
@@ -85,13 +89,10 @@ def _download(url: str, partial: Path, log: TaskLog) -> None:
         raise FetchError(f"unsupported URL scheme {scheme!r} (use https://, http:// or file://)")
 
 
-def _progress(total: int | None, initial: int, name: str):
-    from tqdm import tqdm
+def _progress(total: int | None, initial: int, name: str) -> "Progress":
+    from .progress import Progress
 
-    return tqdm(
-        total=total, initial=initial, unit="B", unit_scale=True, unit_divisor=1024,
-        desc=name, leave=False, mininterval=0.5, disable=None,
-    )
+    return Progress(f"download {name}", total=total, initial=initial, bytes_=True)
 
 
 def _download_http(url: str, partial: Path, log: TaskLog) -> None:

@@ -91,8 +91,10 @@ def write_shims(tree: Tree) -> None:
 
 def run_make(tree: Tree, log: TaskLog, *targets: str, jobs: int = 1, stdin_text: str = "",
              what: str = "", total: int | None = None, **extra: str) -> int:
-    """Run make, streaming output to the log with a progress bar; return compiled-unit count."""
-    from tqdm import tqdm
+    """Run make, streaming output to the log with a progress bar; return compiled-unit count.
+
+    *total* is the unit count of the previous build, if known: the bar then shows a percentage."""
+    from .progress import Progress
 
     cmd = tree.make_cmd(*targets, jobs=jobs, **extra)
     log.section(shlex.join(cmd))
@@ -101,12 +103,11 @@ def run_make(tree: Tree, log: TaskLog, *targets: str, jobs: int = 1, stdin_text:
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=tree.env(),
                                 text=True, errors="replace", bufsize=1)
     except FileNotFoundError:
-        raise BuildError("make is not installed; apt-get install make gcc") from None
+        raise ToolMissing("make is not installed: apt-get install make gcc") from None
     if stdin_text:
         threading.Thread(target=_feed, args=(proc, stdin_text), daemon=True).start()
     units = 0
-    with tqdm(total=total, desc=what or " ".join(targets), unit="unit", leave=False,
-              mininterval=0.5, disable=None) as bar:
+    with Progress(what or f"make {' '.join(targets)}", total=total, unit="units") as bar:
         assert proc.stdout is not None
         for line in proc.stdout:
             log.write(line)
@@ -116,8 +117,8 @@ def run_make(tree: Tree, log: TaskLog, *targets: str, jobs: int = 1, stdin_text:
     rc = proc.wait()
     if rc != 0:
         raise BuildError(
-            f"`make {' '.join(targets)}` failed (exit {rc}) in {tree.obj}. Last lines:\n"
-            f"{_indent(log.tail(20))}\nFull log: {log.path}"
+            f"`make {' '.join(targets)}` failed (exit {rc}) in {tree.obj}; fix the cause shown in the last "
+            f"lines of the log:\n{_indent(log.tail(20))}"
         )
     return units
 
@@ -207,7 +208,7 @@ def build(tree: Tree, log: TaskLog, last_units: int | None = None) -> int:
     units = run_make(tree, log, *targets, jobs=tree.jobs, what=f"{tree.src.parent.name}: {' '.join(targets)}",
                      total=last_units)
     if not tree.image.is_file():
-        raise BuildError(f"make succeeded but {tree.image} was not produced; see {log.path}")
+        raise BuildError(f"make succeeded but {tree.image} was not produced; see the log")
     write_if_changed(tree.obj / VARS_RECORD, make_vars.encode())
     return units
 
@@ -240,14 +241,11 @@ def _pin_version_counter(tree: Tree) -> None:
 
 def _check_dep_log(tree: Tree, log: TaskLog) -> None:
     """2.4 `make dep` exits 0 even when it fails (e.g. genksyms missing): read its output."""
-    text = log.path.read_text(errors="replace")
+    text = log.text()
     section = text[text.rfind("==== "):]
     bad = [line for line in section.splitlines()[1:] if any(p in line for p in tree.family.dep_log_errors)]
     if bad:
-        raise BuildError(
-            "`make dep` reported errors although it exited 0:\n" + _indent("\n".join(bad[:15])) +
-            f"\nFull log: {log.path}"
-        )
+        raise BuildError("`make dep` reported errors although it exited 0:\n" + _indent("\n".join(bad[:15])))
 
 
 def modules_install(tree: Tree, staging: Path, log: TaskLog) -> int:

@@ -11,17 +11,19 @@ import bz2
 import contextlib
 import datetime as _dt
 import gzip
+import io
 import lzma
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from .errors import VerifyError
-from .fsutil import sha256_file
+from .fsutil import CHUNK, sha256_file
 from .log import TaskLog, say
+from .progress import Progress
 from .settings import Source
 
 
@@ -33,7 +35,8 @@ class SignatureError(VerifyError):
         super().__init__(message)
         self.refetch = refetch
 
-_DECOMPRESSORS = {".gz": gzip.open, ".tgz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
+_DECOMPRESSORS: dict[str, Callable[..., IO[bytes]]] = {
+    ".gz": gzip.open, ".tgz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
 _SIG_SUFFIXES = (".sign", ".asc", ".sig")
 
 
@@ -167,18 +170,36 @@ def signed_data_kind(tarball: str, signature: str) -> str:
     )
 
 
+class _Counted(io.RawIOBase):
+    """A read-only file that reports how far it has been read (for the verify progress bar)."""
+
+    def __init__(self, fh: IO[bytes], progress: Progress):
+        self.fh, self.progress = fh, progress
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        n = self.fh.readinto(b)  # type: ignore[attr-defined]
+        self.progress.update(n or 0)
+        return n or 0
+
+
 @contextlib.contextmanager
 def open_signed_stream(tarball: Path, covers: str) -> Iterator[IO[bytes]]:
-    if covers == "compressed":
-        with open(tarball, "rb") as fh:
-            yield fh
-        return
-    opener = _DECOMPRESSORS[tarball.suffix]
-    try:
-        with opener(tarball, "rb") as fh:
-            yield fh
-    except (OSError, EOFError, lzma.LZMAError) as exc:
-        raise VerifyError(f"{tarball}: cannot decompress ({exc}); delete it and run again") from None
+    """The bytes the signature covers, read through a progress bar over the file on disk."""
+    with open(tarball, "rb") as raw, Progress(f"verify {tarball.name}", total=tarball.stat().st_size,
+                                               bytes_=True) as bar:
+        counted = io.BufferedReader(_Counted(raw, bar), buffer_size=CHUNK)
+        if covers == "compressed":
+            yield counted
+            return
+        opener = _DECOMPRESSORS[tarball.suffix]
+        try:
+            with opener(counted, "rb") as fh:
+                yield fh
+        except (OSError, EOFError, lzma.LZMAError) as exc:
+            raise VerifyError(f"{tarball}: cannot decompress ({exc}); delete it and run again") from None
 
 
 @contextlib.contextmanager

@@ -10,6 +10,7 @@ A no-op run therefore only stats a handful of files and never calls make.
 from __future__ import annotations
 
 import functools
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -103,8 +104,10 @@ def task_unpack(settings: Settings) -> Iterator[Task]:
             top = unpack(tarball, tree.src, log, limits=settings.unpack_limits)
             fam, version = _family.detect(tree.src)
             _check_version(settings, version)
+            # a new generation id makes every later step re-run on a fresh tree, even when the
+            # tarball is the same (doit compares stamp contents)
             write_stamp(tree.stamp("unpacked"), {"top": top, "version": str(version), "family": fam.name,
-                                                 "sha256": settings.source.sha256})
+                                                 "sha256": settings.source.sha256, "generation": uuid.uuid4().hex})
 
         yield {
             "basename": "unpack",
@@ -112,6 +115,7 @@ def task_unpack(settings: Settings) -> Iterator[Task]:
             "actions": [logged(settings, f"unpack:{tree.name}", body, stamps=(tree.stamp("unpacked"),))],
             "file_dep": [lay.verified],
             "targets": [tree.stamp("unpacked")],
+            "uptodate": [(tree.src / "Makefile").is_file()],  # the tree was deleted by hand
             "clean": [remover([tree.src, tree.state])],
         }
 
@@ -141,7 +145,7 @@ def task_patch(settings: Settings) -> Iterator[Task]:
 
             check_patch_layout(settings.patches_dir, pdir, settings.version)
             applied = apply_series(tree.src, pdir, tree.state, log)
-            write_stamp(tree.stamp("patched"), {"series": str(pdir),
+            write_stamp(tree.stamp("patched"), {"series": str(pdir), "generation": _generation(tree),
                                                 "patches": [(a["name"], a["sha256"]) for a in applied]})
 
         yield {
@@ -153,6 +157,12 @@ def task_patch(settings: Settings) -> Iterator[Task]:
             "uptodate": [config_changed({"series": str(pdir)})],
             "clean": [remover([tree.stamp("patched")])],
         }
+
+
+def _generation(tree: TreeLayout) -> str:
+    from .common import read_stamp
+
+    return str(read_stamp(tree.stamp("unpacked")).get("generation", ""))
 
 
 def make_tree(settings: Settings, pl: ProfileLayout):  # noqa: ANN201 (kbuild imported lazily)
@@ -198,7 +208,8 @@ def task_config(settings: Settings, prof: Profile) -> Task:
         "file_dep": [lay.profile(prof.name).tree.stamp("patched"), *prof.fragments, *base_dep],
         "targets": [pl.stamp("config"), pl.config],
         "uptodate": [config_changed({"base": prof.base, "arch": settings.arch, "make_vars": settings.make_vars,
-                                     "families": families_digest()})],
+                                     "families": families_digest()}),
+                     (pl.obj / ".config").is_file()],  # the build directory was deleted by hand
         "clean": [remover([pl.stamp("config"), pl.config])],
     }
 
