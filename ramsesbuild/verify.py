@@ -35,7 +35,7 @@ class SignatureError(VerifyError):
         super().__init__(message)
         self.refetch = refetch
 
-_DECOMPRESSORS: dict[str, Callable[..., IO[bytes]]] = {
+_DECOMPRESSORS: dict[str, Callable[..., Any]] = {
     ".gz": gzip.open, ".tgz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
 _SIG_SUFFIXES = (".sign", ".asc", ".sig")
 
