@@ -116,7 +116,7 @@ def _download_http(url: str, partial: Path, log: TaskLog) -> None:
             length = resp.headers.get("Content-Length")
             total = int(length) + have if length else None
             mode = "ab" if have else "wb"
-            with open(partial, mode) as fh, _progress(total, have, partial.name.strip(".")) as bar:
+            with open(partial, mode) as fh, _progress(total, have, partial.name[1:].removesuffix(".partial")) as bar:
                 for chunk in resp.iter_content(NET_CHUNK):
                     fh.write(chunk)
                     bar.update(len(chunk))

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import KconfigError
+from .tomlload import decode_utf8
 
 _SET = re.compile(r"^(CONFIG_[A-Za-z0-9_]+)=(.*)$")
 _UNSET = re.compile(r"^# (CONFIG_[A-Za-z0-9_]+) is not set\s*$")
@@ -48,9 +49,11 @@ class Miss:
 
 def parse_fragment(path: Path, family: str) -> list[Request]:
     try:
-        lines = Path(path).read_text().splitlines()
+        lines = decode_utf8(Path(path).read_bytes(), Path(path), KconfigError).splitlines()
     except FileNotFoundError:
         raise KconfigError(f"{path}: fragment file not found; fix [profile.*] fragments in ramses.toml") from None
+    except OSError as exc:
+        raise KconfigError(f"{path}: cannot read the fragment: {exc.strerror}") from None
     requests: list[Request] = []
     active = True
     for lineno, raw in enumerate(lines, 1):

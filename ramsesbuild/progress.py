@@ -65,7 +65,7 @@ class Progress:
             # A terminal that reports 0 columns (a fresh pty, some multiplexers) would make tqdm
             # draw an empty line: fall back to 80 columns there.
             width = _columns(self.stream)
-            self._bar = tqdm(total=total, initial=initial, desc=desc, unit="B" if bytes_ else unit,
+            self._bar = tqdm(total=total, initial=initial, desc=desc, unit="B" if bytes_ else f" {unit}",
                              unit_scale=bytes_, unit_divisor=1024, file=self.stream, leave=False,
                              mininterval=0.25, ncols=None if width else 80, dynamic_ncols=bool(width))
 
