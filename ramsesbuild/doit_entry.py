@@ -39,6 +39,9 @@ def load_project(default_settings: Path) -> tuple[dict[str, Any], Callable[[], I
             s = s.with_jobs(int(jobs))
         no_wait = (_var("wait", "RAMSES_WAIT") or "").lower() in ("no", "0", "false") or \
             os.environ.get("RAMSES_NO_WAIT", "") not in ("", "0")
+        # doit keeps the paths it is given; run in the project root and give it relative ones,
+        # so a build/ restored from a CI cache into another checkout path stays up to date.
+        os.chdir(s.root)
         config = _tasks.doit_config(s, wait=not no_wait, lock=ProjectLock(_tasks.Layout(s).lock))
     except SettingsError as exc:
         print(f"ramsesbuild: {exc}", file=sys.stderr)

@@ -7,7 +7,8 @@ summary.json (schema 1):
     {"schema": 1, "ramsesbuild": "<version>", "settings": "<ramses.toml>", "result": "ok" | "failed",
      "started": "<UTC ISO time>", "seconds": <float>,
      "tasks": [{"name": "compile-client", "status": "ran" | "up-to-date" | "failed", "seconds": <float|null>}],
-     "profiles": {"<name>": {"version", "family", "config", "fragments": [...],
+     "profiles": {"<name>": {"version", "family", "config", "fragments": [...],   (paths: relative to
+                                                                               the project root when inside it)
                              "image": {"path", "size", "sha256"} | null,
                              "modules": {"count", "staging"} | null,
                              "netboot": {"path", "format", "layout", "size", "sha256", "previous_sha256",
@@ -101,7 +102,7 @@ def _profile_tasks(name: str) -> tuple[str, ...]:
 def collect(settings: Settings, status: dict[str, str], seconds: dict[str, float],
             messages: list[tuple[str, str]], started: float) -> dict[str, Any]:
     from . import __version__
-    from .tasks.common import read_stamp
+    from .tasks.common import read_stamp, rel
     from .tasks.layout import Layout
 
     lay = Layout(settings)
@@ -116,7 +117,7 @@ def collect(settings: Settings, status: dict[str, str], seconds: dict[str, float
         ran_netboot = status.get(f"netboot-image:{name}") == "ran"
         profiles[name] = {
             "version": kernel.get("version"), "family": kernel.get("family"),
-            "config": str(pl.config), "fragments": [str(f) for f in prof.fragments],
+            "config": rel(settings.root, pl.config), "fragments": [rel(settings.root, f) for f in prof.fragments],
             "image": {"path": kernel["image"], "size": kernel.get("image_size"), "sha256": kernel["image_sha256"]}
             if kernel.get("image") else None,
             "modules": {"count": modules["modules"], "staging": modules["staging"]} if modules else None,
@@ -158,7 +159,7 @@ def _nodes_by_image(settings: Settings) -> dict[str, list[str]]:
 
 def _rel(path: str, settings: Settings) -> str:
     try:
-        return str(Path(path).relative_to(settings.root))
+        return str(Path(path).relative_to(settings.root)) if Path(path).is_absolute() else path
     except ValueError:
         return path
 

@@ -14,6 +14,7 @@ from ..log import say
 from ..settings import Settings
 from .kernel import (task_compile, task_config, task_fetch, task_kernel, task_modules, task_patch, task_unpack,
                      task_verify)
+from .common import relative_task
 from .layout import RESERVED_PROFILE_NAMES, Layout
 
 __all__ = ["Layout", "doit_config", "generate", "default_tasks"]
@@ -25,6 +26,12 @@ READ_ONLY_COMMANDS = ("list", "info", "help", "dumpdb", "tabcompletion")
 
 
 def generate(settings: Settings) -> Iterator[dict[str, Any]]:
+    """Every task, with its paths relative to the project root (relocatable state)."""
+    for task in _generate(settings):
+        yield relative_task(task, settings.root)
+
+
+def _generate(settings: Settings) -> Iterator[dict[str, Any]]:
     yield task_fetch(settings)
     yield task_verify(settings)
     yield from task_unpack(settings)

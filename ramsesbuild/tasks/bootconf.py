@@ -18,7 +18,7 @@ from .. import bootconf
 from ..errors import BootConfigError
 from ..log import TaskLog
 from ..settings import Settings
-from .common import logged, remover
+from .common import logged, rel, remover
 
 FORMAT = 1  # bump when the generated text changes, so existing outputs are rewritten
 
@@ -66,7 +66,7 @@ def _task(settings: Settings, nodes_path: Path, basename: str, doc: str,
         "file_dep": [nodes_path],
         "targets": paths,
         "uptodate": [config_changed({"format": FORMAT, "images": images, "default": default_image(settings),
-                                     "tftpboot": str(tftp_root)})],
+                                     "tftpboot": rel(settings.root, tftp_root)})],
         "clean": [clean],
     }
 

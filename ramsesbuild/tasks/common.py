@@ -53,6 +53,27 @@ def logged(settings: Settings, task: str, body: Callable[[TaskLog], Any],
     return action
 
 
+def rel(root: Path, path: Path | str) -> str:
+    """*path* relative to the project root when it is inside it, else as given.
+
+    Everything doit stores (file_dep, targets, config_changed values) and every path in a stamp
+    goes through this, so a build directory restored from a CI cache into another checkout
+    path is still up to date (doit runs in the project root: see doit_entry.load_project).
+    """
+    p = Path(path)
+    try:
+        return str(p.relative_to(root))
+    except ValueError:
+        return str(p)
+
+
+def relative_task(task: dict[str, Any], root: Path) -> dict[str, Any]:
+    for key in ("file_dep", "targets"):
+        if key in task:
+            task[key] = [rel(root, p) for p in task[key]]
+    return task
+
+
 def write_stamp(path: Path, data: dict[str, Any]) -> None:
     atomic_write_text(path, json.dumps(data, indent=1, sort_keys=True) + "\n")
 

@@ -21,7 +21,7 @@ from .. import family as _family
 from ..fsutil import write_if_changed
 from ..log import TaskLog
 from ..settings import Profile, Settings
-from .common import logged, remover, write_stamp
+from .common import logged, rel, remover, write_stamp
 from .layout import Layout, ProfileLayout, TreeLayout
 
 Task = dict[str, Any]
@@ -145,7 +145,7 @@ def task_patch(settings: Settings) -> Iterator[Task]:
 
             check_patch_layout(settings.patches_dir, pdir, settings.version)
             applied = apply_series(tree.src, pdir, tree.state, log)
-            write_stamp(tree.stamp("patched"), {"series": str(pdir), "generation": _generation(tree),
+            write_stamp(tree.stamp("patched"), {"series": rel(settings.root, pdir), "generation": _generation(tree),
                                                 "patches": [(a["name"], a["sha256"]) for a in applied]})
 
         yield {
@@ -154,7 +154,7 @@ def task_patch(settings: Settings) -> Iterator[Task]:
             "actions": [logged(settings, f"patch:{tree.name}", body, stamps=(tree.stamp("patched"),))],
             "file_dep": [tree.stamp("unpacked")] + deps,
             "targets": [tree.stamp("patched")],
-            "uptodate": [config_changed({"series": str(pdir)})],
+            "uptodate": [config_changed({"series": rel(settings.root, pdir)})],
             "clean": [remover([tree.stamp("patched")])],
         }
 
@@ -197,7 +197,8 @@ def task_config(settings: Settings, prof: Profile) -> Task:
         log.line(f"{pl.config}: {'updated' if changed else 'unchanged'}")
         write_stamp(pl.stamp("config"), {"requests": report.requests, "optional_misses": list(report.optional_misses),
                                          "redefinitions": list(report.redefinitions), "family": tree.family.name,
-                                         "fragments": [str(f) for f in prof.fragments], "base": prof.base})
+                                         "fragments": [rel(settings.root, f) for f in prof.fragments],
+                                         "base": rel(settings.root, prof.base)})
 
     frags = ", ".join(f.name for f in prof.fragments) or "no fragments"
     return {
@@ -207,7 +208,8 @@ def task_config(settings: Settings, prof: Profile) -> Task:
         "actions": [logged(settings, f"config-{prof.name}", body, stamps=(pl.stamp("config"),))],
         "file_dep": [lay.profile(prof.name).tree.stamp("patched"), *prof.fragments, *base_dep],
         "targets": [pl.stamp("config"), pl.config],
-        "uptodate": [config_changed({"base": prof.base, "arch": settings.arch, "make_vars": settings.make_vars,
+        "uptodate": [config_changed({"base": rel(settings.root, prof.base), "arch": settings.arch,
+                                     "make_vars": settings.make_vars,
                                      "families": families_digest()}),
                      (pl.obj / ".config").is_file()],  # the build directory was deleted by hand
         "clean": [remover([pl.stamp("config"), pl.config])],
@@ -238,7 +240,7 @@ def task_compile(settings: Settings, prof: Profile) -> Task:
         units = build(tree, log, last_units=_remembered_units(pl))
         out = export_artifacts(tree, pl.artifacts)
         write_stamp(stamp, {"version": str(tree.version), "family": tree.family.name, "units": units,
-                            "image": str(out["image"]), "image_size": out["image"].stat().st_size,
+                            "image": rel(settings.root, out["image"]), "image_size": out["image"].stat().st_size,
                             "image_sha256": sha256_file(out["image"])})
         _remember_units(pl, units)
 
@@ -276,7 +278,7 @@ def task_modules(settings: Settings, prof: Profile) -> Task:
         from ..kbuild import modules_install
 
         count = modules_install(make_tree(settings, pl), pl.staging, log)
-        write_stamp(stamp, {"modules": count, "staging": str(pl.staging)})
+        write_stamp(stamp, {"modules": count, "staging": rel(settings.root, pl.staging)})
 
     return {
         "basename": f"modules-{prof.name}",

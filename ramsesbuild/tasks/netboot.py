@@ -5,6 +5,7 @@ and install it atomically into the tftpboot directory, keeping the previous imag
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +17,7 @@ from ..errors import InstallError
 from ..fsutil import atomic_copy, sha256_file, temp_name
 from ..log import TaskLog
 from ..settings import Netboot, Profile, Settings
-from .common import logged, read_stamp, remover, write_stamp
+from .common import logged, read_stamp, rel, remover, write_stamp
 from .layout import Layout
 
 
@@ -60,9 +61,19 @@ def first_stage_files(nb: Netboot) -> list[Path]:
         return []
     if nb.first32:
         return [nb.first32]
+    return []  # our own first stage: its content digest is in config_changed
+
+
+@functools.cache
+def first_stage_digest() -> str:
+    """sha256 over our shipped first-stage blobs (by content, so a reinstall elsewhere is no change)."""
+    import hashlib
     from importlib import resources
 
-    return sorted(Path(str(resources.files("ramsesbuild").joinpath("data/nbi"))).glob("*.bin"))
+    h = hashlib.sha256()
+    for blob in sorted(Path(str(resources.files("ramsesbuild").joinpath("data/nbi"))).glob("*.bin")):
+        h.update(blob.name.encode() + b"\0" + blob.read_bytes())
+    return h.hexdigest()
 
 
 def task_netboot_images(settings: Settings) -> Iterator[dict[str, Any]]:
@@ -90,11 +101,13 @@ def _task(settings: Settings, prof: Profile) -> dict[str, Any]:
         kernel = read_stamp(pl.stamp("kernel"))
         config = read_stamp(pl.stamp("config"))
         write_stamp(stamp, {
-            "profile": prof.name, "image": installed.name, "installed": str(installed), "artifact": str(artifact),
+            "profile": prof.name, "image": rel(nb.tftpboot, installed), "installed": rel(settings.root, installed),
+            "artifact": rel(settings.root, artifact),
             "format": nb.format, "layout": nb.layout if nb.format != "raw" else None,
             "size": installed.stat().st_size, "sha256": sha256_file(installed), "previous_sha256": previous,
             "version": kernel.get("version"), "family": kernel.get("family"),
-            "fragments": config.get("fragments", [str(f) for f in prof.fragments]), "base": prof.base,
+            "fragments": config.get("fragments", [rel(settings.root, f) for f in prof.fragments]),
+            "base": rel(settings.root, prof.base),
         })
 
     return {
@@ -105,7 +118,8 @@ def _task(settings: Settings, prof: Profile) -> dict[str, Any]:
         "file_dep": [pl.image, pl.stamp("config")] + ([nb.initrd] if nb.initrd else []) + first_stage_files(nb),
         "targets": [installed, stamp],
         "uptodate": [config_changed({"format": nb.format, "append": nb.append, "ip": nb.ip,
-                                     "rootdir": nb.rootdir, "initrd": str(nb.initrd), "layout": nb.layout,
-                                     "output": installed.name})],
+                                     "rootdir": nb.rootdir, "initrd": rel(settings.root, nb.initrd or ""),
+                                     "layout": nb.layout, "output": installed.name,
+                                     "first_stage": first_stage_digest() if nb.format != "raw" else None})],
         "clean": [remover([artifact, stamp]), remover([installed], "the installed netboot image", task)],
     }
