@@ -147,8 +147,13 @@ class ConfigReport:
     redefinitions: tuple[str, ...]
 
 
-def configure(tree: Tree, base: str, fragments: tuple[Path, ...], log: TaskLog) -> ConfigReport:
-    """Base config, then forced + fragment values, then oldconfig; fail on any required miss."""
+def configure(tree: Tree, base: str, fragments: tuple[Path, ...], log: TaskLog,
+              base_cache: Path | None = None, base_key: str = "") -> ConfigReport:
+    """Base config, then forced + fragment values, then oldconfig; fail on any required miss.
+
+    With *base_cache*, the base config made by make (tinyconfig, defconfig...) is kept there
+    with *base_key* (what it depends on: tree generation, base, arch, make variables), so a
+    fragment change costs one oldconfig, as by hand, instead of base + oldconfig."""
     fam = tree.family
     requests = kconfig.parse_forced(fam.forced, fam.name)
     for frag in fragments:
@@ -157,7 +162,7 @@ def configure(tree: Tree, base: str, fragments: tuple[Path, ...], log: TaskLog) 
     for note in notes:
         log.line(f"note: {note}")
     tree.obj.mkdir(parents=True, exist_ok=True)
-    base_text = _base_config(tree, base, log)
+    base_text = _cached_base(tree, base, log, base_cache, base_key)
     tree.config.write_text(kconfig.merge(base_text, requests))
     run_make(tree, log, fam.oldconfig, stdin_text=fam.oldconfig_stdin, what=fam.oldconfig)
     final = tree.config.read_text()
@@ -169,6 +174,22 @@ def configure(tree: Tree, base: str, fragments: tuple[Path, ...], log: TaskLog) 
         raise KconfigError(kconfig.failure_message(tree.config, required))
     log.line(f"all {len(requests)} requested options landed ({len(optional)} optional misses)")
     return ConfigReport(len(requests), tuple(m.describe() for m in optional), tuple(notes))
+
+
+def _cached_base(tree: Tree, base: str, log: TaskLog, cache: Path | None, key: str) -> str:
+    if cache is None:
+        return _base_config(tree, base, log)
+    key_file = cache.with_suffix(".key")
+    try:
+        if key and key_file.read_text() == key:
+            log.line(f"base config: {base!r} from {cache} (same tree, base and make variables)")
+            return cache.read_text()
+    except OSError:
+        pass
+    text = _base_config(tree, base, log)
+    write_if_changed(cache, text.encode())
+    write_if_changed(key_file, key.encode())
+    return text
 
 
 def _base_config(tree: Tree, base: str, log: TaskLog) -> str:

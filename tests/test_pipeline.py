@@ -270,3 +270,20 @@ def test_make_variable_change_rebuilds_from_clean_on_2_4(k24_project):
     p.clear_make_calls()
     p.doit("kernel-client")  # same variables again: no clean, no make at all
     assert calls(p, "client") == []
+
+
+def test_modern_fragment_edit_reuses_the_base_config(modern_project):
+    """As by hand: a fragment change costs one olddefconfig, not tinyconfig + olddefconfig."""
+    p = modern_project
+    p.doit("kernel-client")
+    p.clear_make_calls()
+    frag = p.dir / "kconfigs" / "RamsesCluster.conf"
+    frag.write_text(frag.read_text() + "# CONFIG_SERIAL_8250_CONSOLE is not set\n")
+    out = p.doit("kernel-client", check=False)
+    assert calls(p, "client")[:1] == ["olddefconfig"], calls(p, "client")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "base config: 'tinyconfig' from " in (p.dir / "build/logs/config-client.log").read_text()
+    p.settings_path.write_text(p.settings_path.read_text().replace('arch = "i386"', 'arch = "x86_64"'))
+    p.clear_make_calls()
+    p.doit("config-client", check=False)
+    assert calls(p, "client")[:2] == ["tinyconfig", "olddefconfig"]  # another arch: a new base

@@ -10,6 +10,7 @@ A no-op run therefore only stats a handful of files and never calls make.
 from __future__ import annotations
 
 import functools
+import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -192,7 +193,9 @@ def task_config(settings: Settings, prof: Profile) -> Task:
 
         tree = make_tree(settings, pl)
         require_tools(tree.family)
-        report = configure(tree, prof.base, prof.fragments, log)
+        key = json.dumps({"generation": _generation(pl.tree), "base": prof.base, "arch": settings.arch,
+                          "make_vars": tree.make_vars(), "families": families_digest()}, sort_keys=True)
+        report = configure(tree, prof.base, prof.fragments, log, base_cache=pl.state / "base.config", base_key=key)
         changed = write_if_changed(pl.config, tree.config.read_bytes())
         log.line(f"{pl.config}: {'updated' if changed else 'unchanged'}")
         write_stamp(pl.stamp("config"), {"requests": report.requests, "optional_misses": list(report.optional_misses),
