@@ -135,7 +135,8 @@ def check(requests: list[Request], final_text: str,
     """Return (required misses, optional misses). *defined* tells whether a symbol exists in
     the tree's Kconfig sources; it is only asked about misses absent from .config."""
     final = read_config(final_text)
-    required, optional = [], []
+    required: list[Miss] = []
+    optional: list[Miss] = []
     for req in requests:
         actual = final.get(req.symbol)
         if actual == req.value:

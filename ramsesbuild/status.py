@@ -45,7 +45,7 @@ def collect(settings_path: Path) -> dict[str, Any]:
 
     s = _settings.load(settings_path)
     lay = Layout(s)
-    built = {}
+    built: dict[str, dict[str, Any]] = {}
     for prof in s.netboot_profiles:
         stamp = read_stamp(lay.profile(prof.name).stamp("netboot"))
         if stamp.get("image"):
@@ -62,7 +62,7 @@ def collect(settings_path: Path) -> dict[str, Any]:
                 rel = str(path.relative_to(root))
                 info: dict[str, Any] = {"format": sniff(path), "size": path.stat().st_size,
                                         "sha256": sha256_file(path), "nodes": []}
-                stamp = built.get(rel)
+                stamp = built.get(rel, {})
                 if stamp and stamp.get("sha256") == info["sha256"]:
                     info.update({"profile": stamp.get("profile"), "version": stamp.get("version"),
                                  "family": stamp.get("family"), "fragments": stamp.get("fragments", []),
