@@ -7,7 +7,6 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 from .errors import FamilyError
 from .tomlload import Table, read_document

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 
 from .errors import FetchError
@@ -89,7 +89,7 @@ def _download(url: str, partial: Path, log: TaskLog) -> None:
         raise FetchError(f"unsupported URL scheme {scheme!r} (use https://, http:// or file://)")
 
 
-def _progress(total: int | None, initial: int, name: str) -> "Progress":
+def _progress(total: int | None, initial: int, name: str) -> Progress:
     from .progress import Progress
 
     return Progress(f"download {name}", total=total, initial=initial, bytes_=True)

@@ -69,12 +69,14 @@ def parse_fragment(path: Path, family: str) -> list[Request]:
         elif m := _SET.match(line):
             value = m.group(2).strip()
             if not _VALUE.match(value):
-                raise KconfigError(f"{origin}: bad value {value!r} for {m.group(1)} (y, m, n, a number or a \"string\")")
+                raise KconfigError(f"{origin}: bad value {value!r} for {m.group(1)} "
+                                   "(y, m, n, a number or a \"string\")")
             req = Request(m.group(1), None if value == "n" else value, origin, optional)
         elif not line or line.startswith("#"):
             continue
         else:
-            raise KconfigError(f"{origin}: cannot parse {raw.strip()!r}; expected CONFIG_X=value or '# CONFIG_X is not set'")
+            raise KconfigError(f"{origin}: cannot parse {raw.strip()!r}; expected CONFIG_X=value or "
+                               "'# CONFIG_X is not set'")
         if active:
             requests.append(req)
     return requests

@@ -26,7 +26,7 @@ class TaskLog:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             if self.path.exists():  # keep the previous run for comparison
                 self.path.replace(self.path.with_suffix(".log.1"))
-            self._fh = open(self.path, "w", encoding="utf-8", errors="replace")
+            self._fh = open(self.path, "w", encoding="utf-8", errors="replace")  # noqa: SIM115 (closed in close())
         except OSError as exc:
             self.problem = f"log {self.path} could not be written: {exc.strerror or exc}"
 
@@ -46,7 +46,7 @@ class TaskLog:
         self.write(text.rstrip("\n") + "\n")
 
     def section(self, title: str) -> None:
-        stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        stamp = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         self.line(f"==== {stamp} {title}")
 
     def tail(self, n: int = 25) -> str:
@@ -75,7 +75,7 @@ class TaskLog:
     def close(self) -> None:
         self._close_quietly()
 
-    def __enter__(self) -> "TaskLog":
+    def __enter__(self) -> TaskLog:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -125,7 +125,8 @@ def _apply(tree: Path, entry: SeriesEntry, log: TaskLog) -> None:
     done = _patch(tree, entry.path, entry.strip, reverse=False, dry_run=False)
     log.write(done.stdout + done.stderr)
     if done.returncode != 0:  # the dry run passed, so this is an I/O problem
-        raise PatchError(f"{entry.path}: patch failed after a clean dry run; see the log. Tree {tree} is now inconsistent: delete it and run again")
+        raise PatchError(f"{entry.path}: patch failed after a clean dry run; see the log. Tree {tree} is now "
+                         "inconsistent: delete it and run again")
 
 
 def _reverse(tree: Path, state_dir: Path, rec: dict, log: TaskLog) -> None:

@@ -108,7 +108,7 @@ class Progress:
         elif time.monotonic() - self.started >= _interval():
             self._line(final=True)  # long steps end with a line; quick ones stay silent
 
-    def __enter__(self) -> "Progress":
+    def __enter__(self) -> Progress:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

@@ -132,7 +132,7 @@ def collect(settings: Settings, status: dict[str, str], seconds: dict[str, float
     return {
         "schema": SCHEMA, "ramsesbuild": __version__, "settings": str(settings.path),
         "result": "failed" if messages else "ok",
-        "started": _dt.datetime.fromtimestamp(started, _dt.timezone.utc).isoformat(timespec="seconds"),
+        "started": _dt.datetime.fromtimestamp(started, _dt.UTC).isoformat(timespec="seconds"),
         "seconds": round(time.time() - started, 3),
         "tasks": [{"name": t, "status": s, "seconds": round(seconds[t], 3) if t in seconds else None}
                   for t, s in status.items()],

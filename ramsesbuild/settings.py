@@ -127,7 +127,7 @@ class Settings:
         """Where this version's `series` lives: [source] patches, else <patches>/<version>/."""
         return self.source.patches or self.patches_dir / self.version
 
-    def with_jobs(self, jobs: int) -> "Settings":
+    def with_jobs(self, jobs: int) -> Settings:
         return replace(self, jobs=jobs)
 
 

@@ -53,7 +53,7 @@ class Document:
     data: dict[str, Any]
     error: type[RamsesError]
 
-    def root(self) -> "Table":
+    def root(self) -> Table:
         return Table(self, (), self.data, (), 0)
 
     def line_of(self, table: tuple[str, ...], key: str | None = None, index: int = 0) -> int | None:
@@ -220,7 +220,7 @@ class Table:
         check_template(v, fields, lambda msg: self.fail(f"{key} = {v!r}: {msg}", key))
         return v
 
-    def table(self, key: str, required: bool = False) -> "Table | None":
+    def table(self, key: str, required: bool = False) -> Table | None:
         self.used.add(key)
         v = self.data.get(key)
         if v is None:
@@ -232,7 +232,7 @@ class Table:
             raise self.fail(f"{key} must be a table, not {_describe(v)}", key)
         return Table(self.doc, (*self.path, key), v, (*self.locate, key), 0)
 
-    def subtables(self, key: str, required: bool = False) -> "dict[str, Table]":
+    def subtables(self, key: str, required: bool = False) -> dict[str, Table]:
         """The tables under [key.*], e.g. [profile.server], [profile.client]."""
         outer = self.table(key, required)
         if outer is None:
@@ -245,7 +245,7 @@ class Table:
             out[name] = Table(self.doc, (*self.path, key, name), v, (*self.locate, key, name), 0)
         return out
 
-    def array_of_tables(self, key: str) -> "list[Table]":
+    def array_of_tables(self, key: str) -> list[Table]:
         self.used.add(key)
         v = self.data.get(key)
         if v is None:

@@ -92,9 +92,14 @@ def verify(source: Source, tarball: Path, signature: Path | None, log: TaskLog) 
         return Verified(tarball.name, measured, None, None, None, reason, package)
     assert signature is not None
     covers = signed_data_kind(source.tarball, source.signature)
-    with private_gpg(source.keys, source.signers, log) as gpg:
-        with open_signed_stream(tarball, covers) as stream:
+    with private_gpg(source.keys, source.signers, log) as gpg, open_signed_stream(tarball, covers) as stream:
+        try:
             result = gpg.verify_file(stream, extra_args=[str(signature), "-"])
+        except BrokenPipeError:  # gpg gave up before reading the data
+            raise SignatureError(f"{signature}: gpg stopped at once: the signature file is damaged or is not "
+                                 "an OpenPGP signature") from None
+        except (OSError, EOFError, lzma.LZMAError) as exc:  # reading/decompressing the tarball
+            raise VerifyError(f"{tarball}: cannot decompress ({exc}); delete it and run again") from None
     signer, when = check_result(result, signature, tarball, source.signers)
     log.line(f"{signature.name}: good signature by pinned key {signer} ({covers} data), made {when}")
     return Verified(tarball.name, measured, signer, when, covers, None, package)
@@ -194,12 +199,8 @@ def open_signed_stream(tarball: Path, covers: str) -> Iterator[IO[bytes]]:
         if covers == "compressed":
             yield counted
             return
-        opener = _DECOMPRESSORS[tarball.suffix]
-        try:
-            with opener(counted, "rb") as fh:
-                yield fh
-        except (OSError, EOFError, lzma.LZMAError) as exc:
-            raise VerifyError(f"{tarball}: cannot decompress ({exc}); delete it and run again") from None
+        with _DECOMPRESSORS[tarball.suffix](counted, "rb") as fh:
+            yield fh
 
 
 @contextlib.contextmanager
@@ -276,5 +277,5 @@ def check_result(result, signature: Path, tarball: Path, signers: tuple[str, ...
             f"{where}: signed by {fpr}, which is not a pinned signer ({', '.join(signers)}); "
             "if that key is legitimate, pin its fingerprint in ramses.toml after checking it out of band",
             refetch=False)
-    when = _dt.datetime.fromtimestamp(int(result.sig_timestamp), _dt.timezone.utc).isoformat()
+    when = _dt.datetime.fromtimestamp(int(result.sig_timestamp), _dt.UTC).isoformat()
     return fpr, when

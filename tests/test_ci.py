@@ -137,7 +137,7 @@ def run_three_jobs(tmp_path: Path, origin: Path, new_line: str, timeout: int) ->
 
 
 def check_jobs(jobs: list[Job]) -> None:
-    first, noop, changed, scratch = jobs
+    _, noop, changed, scratch = jobs
     assert noop.ran == [] and noop.make_calls == [], noop.log()
     assert set(changed.ran) == {"config-client", "compile-client", "modules-client", "netboot-image:client"}, \
         changed.log()

@@ -122,7 +122,7 @@ def test_second_run_waits_or_fails_at_once_and_artefacts_match_a_clean_build(k24
         assert refused.returncode == 1
         assert re.search(r"another run is using this project \(pid \d+: doit .*kernel-client", text), text
         second = _start(p, "kernel-client", "netboot-image")
-        out1, err1 = first.communicate(timeout=120)
+        _, err1 = first.communicate(timeout=120)
         out2, err2 = second.communicate(timeout=120)
     finally:
         for proc in (first,):
@@ -177,7 +177,8 @@ def test_temp_names_of_every_interrupted_step_are_swept(k24_project):
     tftp, build = p.dir / "tftpboot", p.dir / "build"
     stale = [tftp / f".vmlinuz-2.4.18-cluster.k3j2{TEMP_MARK}", tftp / f".vmlinuz-2.4.18-cluster.old{TEMP_MARK}",
              build / "client" / f".src.x8a.unpacking{TEMP_MARK}" / "Makefile",
-             build / "client" / "artifacts" / f".bzImage.q1{TEMP_MARK}", build / "state" / f".verified.json.z{TEMP_MARK}"]
+             build / "client" / "artifacts" / f".bzImage.q1{TEMP_MARK}",
+             build / "state" / f".verified.json.z{TEMP_MARK}"]
     for path in stale:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("half written")

@@ -131,7 +131,7 @@ def test_non_utf8_byte_is_named_with_its_line(tmp_path):
 
 
 def test_missing_and_malformed_file(tmp_path):
-    with pytest.raises(SettingsError, match="file not found; copy ramses.toml"):
+    with pytest.raises(SettingsError, match=r"file not found; copy ramses\.toml"):
         load(tmp_path / "nope.toml")
     with pytest.raises(SettingsError, match=r"ramses.toml:1: not valid TOML"):
         load(write(tmp_path, "[kernel\n"))

@@ -140,3 +140,18 @@ def test_expired_pinned_key_still_verifies_with_a_note(tmp_path, tarball, log, c
     result = verify(source_for(tarball, signer), tarball, sig, log)
     assert result.signer == fpr
     assert "has expired since it made this signature" in capfd.readouterr().err
+
+
+def test_damaged_signature_is_a_signature_problem_not_a_bad_tarball(tmp_path, tarball, signer, log):
+    """gpg may stop reading the data as soon as it sees the damage (a broken pipe on our side):
+    the advice must be about the .sign (re-fetch it), never "delete the tarball"."""
+    from ramsesbuild.verify import SignatureError
+
+    good = signer.sign(uncompressed(tarball), tmp_path / "good.sign").read_bytes()
+    sig = tmp_path / "linux-2.4.18.tar.sign"
+    for cut in (len(good) // 2, 40, 0):
+        sig.write_bytes(good[:cut])
+        for _ in range(3):  # the broken pipe is a race: try it a few times
+            with pytest.raises(SignatureError) as info:
+                verify(source_for(tarball, signer), tarball, sig, log)
+            assert info.value.refetch and "cannot decompress" not in str(info.value)

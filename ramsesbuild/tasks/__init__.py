@@ -12,12 +12,20 @@ from ..fsutil import sweep_temp
 from ..lock import ProjectLock
 from ..log import say
 from ..settings import Settings
-from .kernel import (task_compile, task_config, task_fetch, task_kernel, task_modules, task_patch, task_unpack,
-                     task_verify)
 from .common import relative_task
+from .kernel import (
+    task_compile,
+    task_config,
+    task_fetch,
+    task_kernel,
+    task_modules,
+    task_patch,
+    task_unpack,
+    task_verify,
+)
 from .layout import RESERVED_PROFILE_NAMES, Layout
 
-__all__ = ["Layout", "doit_config", "generate", "default_tasks"]
+__all__ = ["Layout", "default_tasks", "doit_config", "generate"]
 from .netboot import task_netboot_images
 
 BOOT_TASKS = ["boot-config", "boot-tftp"]

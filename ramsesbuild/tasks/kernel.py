@@ -153,7 +153,7 @@ def task_patch(settings: Settings) -> Iterator[Task]:
             "basename": "patch",
             "name": tree.name,
             "actions": [logged(settings, f"patch:{tree.name}", body, stamps=(tree.stamp("patched"),))],
-            "file_dep": [tree.stamp("unpacked")] + deps,
+            "file_dep": [tree.stamp("unpacked"), *deps],
             "targets": [tree.stamp("patched")],
             "uptodate": [config_changed({"series": rel(settings.root, pdir)})],
             "clean": [remover([tree.stamp("patched")])],
@@ -166,7 +166,7 @@ def _generation(tree: TreeLayout) -> str:
     return str(read_stamp(tree.stamp("unpacked")).get("generation", ""))
 
 
-def make_tree(settings: Settings, pl: ProfileLayout):  # noqa: ANN201 (kbuild imported lazily)
+def make_tree(settings: Settings, pl: ProfileLayout):
     from ..kbuild import Tree
 
     fam, version = _family.detect(pl.src)
@@ -294,7 +294,6 @@ def task_modules(settings: Settings, prof: Profile) -> Task:
 
 
 def task_kernel(settings: Settings, prof: Profile) -> Task:
-    pl = Layout(settings).profile(prof.name)
     return {
         "basename": f"kernel-{prof.name}",
         "doc": f"the {prof.name} kernel with its modules staged (compile-{prof.name} + modules-{prof.name}: "
