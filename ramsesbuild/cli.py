@@ -17,11 +17,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "mkelf-linux": ("ramsesbuild.nbi.cli:mkelf_linux", "wrap a Linux kernel into an ELF netboot image"),
     "nbi-info": ("ramsesbuild.nbi.cli:nbi_info", "dump and validate an NBI image"),
     "imggen": ("ramsesbuild.imggen:main", "prepend a 3Com MBA TCP/IP image header"),
+    "status": ("ramsesbuild.status:main", "what tftpboot holds and which node boots what"),
 }
 
 
 def _usage() -> str:
-    lines = ["usage: ramsesbuild COMMAND [ARGS...]", "", "commands:"]
+    lines = ["usage: ramsesbuild [--version] COMMAND [ARGS...]", "", "commands:"]
     lines += [f"  {name:<14} {doc}" for name, (_, doc) in COMMANDS.items()]
     lines += ["", "The build pipeline itself runs with doit: `doit list` shows its tasks."]
     return "\n".join(lines)
@@ -32,18 +33,30 @@ def main(argv: list[str] | None = None) -> int:
     if not args or args[0] in ("-h", "--help"):
         print(_usage())
         return 0 if args else 2
+    if args[0] in ("--version", "-V", "version"):
+        from . import __version__
+
+        print(f"ramsesbuild {__version__}")
+        return 0
     name, rest = args[0], args[1:]
     if name not in COMMANDS:
         print(f"ramsesbuild: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
         return 2
     target = COMMANDS[name][0]
     module_name, func_name = target.split(":")
-    func = getattr(importlib.import_module(module_name), func_name)
     try:
+        func = getattr(importlib.import_module(module_name), func_name)
         return int(func(rest) or 0)
     except RamsesError as exc:
         print(f"ramsesbuild {name}: error: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:
+        from .errors import os_error_message
+
+        print(f"ramsesbuild {name}: error: {os_error_message(exc)}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":

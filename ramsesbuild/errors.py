@@ -49,3 +49,38 @@ class ImageError(RamsesError):
 
 class BootConfigError(RamsesError):
     """The node inventory or generated boot configuration is invalid."""
+
+
+class LockError(RamsesError):
+    """Another run holds the project's build directory."""
+
+
+class ToolMissing(RamsesError):
+    """A program the pipeline needs is not installed; the message names the package."""
+
+
+def os_error_message(exc: OSError, doing: str = "") -> str:
+    """One line for an OSError: the path, what happened, and what to do about it."""
+    import errno
+
+    path = exc.filename or "?"
+    if exc.filename2:
+        path = f"{path} -> {exc.filename2}"
+    what = f" while {doing}" if doing else ""
+    code = exc.errno
+    if code == errno.ENOSPC or code == errno.EDQUOT:
+        return (f"{path}: no space left on the device{what}; free space there (df -h {exc.filename or '.'}) "
+                "and run again: the interrupted step starts over, nothing half-written is kept")
+    if code in (errno.EACCES, errno.EPERM):
+        return (f"{path}: permission denied{what}; give this user write access there, or point ramses.toml "
+                "[paths] at a directory you own")
+    if code == errno.EROFS:
+        return f"{path}: read-only file system{what}; remount it read-write or point ramses.toml [paths] elsewhere"
+    if code in (errno.ENOTDIR, errno.EEXIST):
+        return (f"{path}: a file is in the way{what} (a directory was expected, or the name already exists); "
+                "move it away and run again")
+    if code == errno.EISDIR:
+        return f"{path}: is a directory{what}, where a file was expected; move it away and run again"
+    if code == errno.ENOENT:
+        return f"{path}: no such file or directory{what}"
+    return f"{path}: {exc.strerror or exc}{what}"

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import re
-import tomllib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 from .errors import FamilyError
+from .tomlload import Table, read_document
 
 _MAKEFILE_VAR = re.compile(r"^(VERSION|PATCHLEVEL|SUBLEVEL|EXTRAVERSION)[ \t]*=[ \t]*(\S*)[ \t]*$", re.M)
 
@@ -66,6 +66,7 @@ class Family:
     make_vars: dict[str, str]
     env: dict[str, str]
     shims: dict[str, Shim]
+    tools: dict[str, str]  # program -> Debian package, checked before the family's make runs
 
     def contains(self, v: TreeVersion) -> bool:
         lo, hi = (_mm(x) for x in self.versions)
@@ -102,40 +103,88 @@ def _mm(text: str) -> tuple[int, int] | None:
     return (int(major), int(minor))
 
 
+FAMILIES_FILE = "data/families.toml"
+
+
+@functools.cache
+def _packaged_families() -> tuple[Family, ...]:
+    path = Path(str(resources.files("ramsesbuild").joinpath(FAMILIES_FILE)))
+    return tuple(load_families(path))
+
+
 def load_families(path: Path | None = None) -> list[Family]:
+    """Read a families file strictly (unknown or missing keys name file:line)."""
     if path is None:
-        data = resources.files("ramsesbuild").joinpath("data/families.toml").read_text()
-    else:
-        data = Path(path).read_text()
-    return [_family(name, t) for name, t in tomllib.loads(data).items()]
+        return list(_packaged_families())
+    doc = read_document(Path(path), FamilyError)
+    top = doc.root()
+    out = []
+    for name in list(top):
+        t = top.table(name, required=True)
+        assert t is not None
+        out.append(_family(name, t))
+    top.done()
+    return out
 
 
-def _family(name: str, t: dict[str, Any]) -> Family:
-    return Family(
+def _family(name: str, t: Table) -> Family:
+    versions = t.strlist("versions", empty_items=True)
+    if len(versions) != 2 or not all(re.fullmatch(r"(\d+\.\d+)?", v) for v in versions):
+        raise t.fail("versions must be [\"MAJOR.MINOR\", \"MAJOR.MINOR\"] (\"\" = unbounded)", "versions")
+    fam = Family(
         name=name,
-        description=t["description"],
-        versions=tuple(t["versions"]),  # type: ignore[arg-type]
-        arches=tuple(t["arches"]),
-        out_of_tree=bool(t["out_of_tree"]),
-        bases=dict(t["bases"]),
-        oldconfig=t["oldconfig"],
-        oldconfig_stdin=t.get("oldconfig_stdin", ""),
-        dep=bool(t["dep"]),
-        dep_log_errors=tuple(t.get("dep_log_errors", ())),
-        clean_on_vars_change=bool(t.get("clean_on_vars_change", False)),
-        build_targets=tuple(t["build_targets"]),
-        image=t["image"],
-        forced=tuple(t.get("forced", ())),
-        make_vars=dict(t.get("make_vars", {})),
-        env=dict(t.get("env", {})),
-        shims={cmd: _shim(v) for cmd, v in t.get("shims", {}).items()},
+        description=t.text("description"),
+        versions=(versions[0], versions[1]),
+        arches=tuple(t.strlist("arches", nonempty=True)),
+        out_of_tree=t.flag("out_of_tree"),
+        bases=t.strmap("bases"),
+        oldconfig=t.text("oldconfig"),
+        oldconfig_stdin=t.text("oldconfig_stdin", "", nonempty=False),
+        dep=t.flag("dep"),
+        dep_log_errors=tuple(t.strlist("dep_log_errors", [])),
+        clean_on_vars_change=t.flag("clean_on_vars_change", False),
+        build_targets=tuple(t.strlist("build_targets", nonempty=True)),
+        image=t.text("image"),
+        forced=tuple(t.strlist("forced", [])),
+        make_vars=t.strmap("make_vars", {}),
+        env=t.strmap("env", {}),
+        shims=_shims(t),
+        tools=t.strmap("tools", {}),
     )
+    t.done()
+    return fam
 
 
-def _shim(value: str | dict[str, Any]) -> Shim:
-    if isinstance(value, str):
-        return Shim(answer=value)
-    return Shim(program=value["program"], args=tuple(value.get("args", ())))
+def supported_range() -> str:
+    """Human summary of the version ranges in families.toml, for messages."""
+    parts = []
+    for fam in _packaged_families():
+        lo, hi = fam.versions
+        parts.append(f"{fam.name}: {lo or 'any'} <= version < {hi}" if hi else f"{fam.name}: >= {lo}")
+    return "; ".join(parts)
+
+
+def _no_family(what: str) -> str:
+    return (f"{what} matches no kernel family in ramsesbuild/data/families.toml ({supported_range()}); "
+            "add a family table for it")
+
+
+def _shims(t: Table) -> dict[str, Shim]:
+    """shims = { whoami = "answer", date = { program = "date", args = [...] } }"""
+    table = t.table("shims")
+    if table is None:
+        return {}
+    out = {}
+    for name in list(table):
+        if isinstance(table.data[name], str):
+            out[name] = Shim(answer=table.text(name, nonempty=False))
+            continue
+        sub = table.table(name)
+        assert sub is not None
+        out[name] = Shim(program=sub.text("program"), args=tuple(sub.strlist("args", [])))
+        sub.done()
+    table.done()
+    return out
 
 
 def read_tree_version(tree: Path) -> TreeVersion:
@@ -161,7 +210,18 @@ def detect(tree: Path, families: list[Family] | None = None) -> tuple[Family, Tr
     for fam in families if families is not None else load_families():
         if fam.contains(version):
             return fam, version
-    raise FamilyError(
-        f"{tree}: Linux {version} matches no kernel family in ramsesbuild/data/families.toml "
-        "(2.4.x and >= 3.7 are supported); add a family table for it"
-    )
+    raise FamilyError(f"{tree}: " + _no_family(f"Linux {version}"))
+
+
+def family_for_version(spec: str, families: list[Family] | None = None) -> Family:
+    """The family a settings version such as "2.4.18" or "6.1" belongs to (before any unpack)."""
+    try:
+        major, minor = (int(x) for x in spec.split(".")[:2])
+    except ValueError:
+        raise FamilyError(f"kernel version {spec!r} is not MAJOR.MINOR[.SUBLEVEL]; fix [kernel] version "
+                          "in ramses.toml") from None
+    version = TreeVersion(major, minor, 0)
+    for fam in families if families is not None else load_families():
+        if fam.contains(version):
+            return fam
+    raise FamilyError(_no_family(f"Linux {spec}"))

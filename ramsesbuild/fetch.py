@@ -6,12 +6,16 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 
 from .errors import FetchError
 from .fsutil import CHUNK, sha256_file
 from .log import TaskLog
 from .settings import Source
+
+if TYPE_CHECKING:
+    from .progress import Progress
 
 TIMEOUT = (15, 60)  # connect, read seconds
 NET_CHUNK = 64 * 1024  # small, so a dropped connection keeps most of what arrived
@@ -25,6 +29,10 @@ class Wanted:
 
 def wanted_files(source: Source) -> list[Wanted]:
     files = [Wanted(source.tarball, source.sha256)]
+    if source.dpkg and not source.sha256:  # no pin: the package's file is the reference
+        local = source.local_file()
+        if local is not None and local.is_file():
+            files = [Wanted(source.tarball, sha256_file(local))]
     if source.signature:
         files.append(Wanted(source.signature, source.signature_sha256))
     return files
@@ -81,13 +89,10 @@ def _download(url: str, partial: Path, log: TaskLog) -> None:
         raise FetchError(f"unsupported URL scheme {scheme!r} (use https://, http:// or file://)")
 
 
-def _progress(total: int | None, initial: int, name: str):
-    from tqdm import tqdm
+def _progress(total: int | None, initial: int, name: str) -> Progress:
+    from .progress import Progress
 
-    return tqdm(
-        total=total, initial=initial, unit="B", unit_scale=True, unit_divisor=1024,
-        desc=name, leave=False, mininterval=0.5, disable=None,
-    )
+    return Progress(f"download {name}", total=total, initial=initial, bytes_=True)
 
 
 def _download_http(url: str, partial: Path, log: TaskLog) -> None:
@@ -111,12 +116,22 @@ def _download_http(url: str, partial: Path, log: TaskLog) -> None:
             length = resp.headers.get("Content-Length")
             total = int(length) + have if length else None
             mode = "ab" if have else "wb"
-            with open(partial, mode) as fh, _progress(total, have, partial.name.strip(".")) as bar:
+            with open(partial, mode) as fh, _progress(total, have, partial.name[1:].removesuffix(".partial")) as bar:
                 for chunk in resp.iter_content(NET_CHUNK):
                     fh.write(chunk)
                     bar.update(len(chunk))
             if total is not None and partial.stat().st_size != total:
                 raise FetchError(f"connection closed at {partial.stat().st_size} of {total} bytes; run again to resume")
+    except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError):
+        got = partial.stat().st_size if partial.exists() else 0
+        raise FetchError(f"the connection dropped mid-transfer ({got} bytes kept); run again to resume") from None
+    except requests.exceptions.Timeout:
+        raise FetchError(f"no answer within {TIMEOUT[1]} s (timeout); run again to resume, or try another "
+                         "mirror") from None
+    except requests.exceptions.ConnectionError as exc:
+        reason = str(exc.args[0]) if exc.args else "connection failed"
+        reason = reason.split("Caused by ")[-1].strip("()'\" ")[:160]
+        raise FetchError(f"cannot connect ({reason})") from None
     except requests.RequestException as exc:
         raise FetchError(f"{type(exc).__name__}: {exc}") from None
 

@@ -12,6 +12,14 @@ from pathlib import Path
 from typing import IO
 
 CHUNK = 1 << 20
+# Every temporary name ends with this, so the next run can remove what a killed one left
+# (sweep_temp) without ever touching files that are not ours (tftpboot may be shared).
+TEMP_MARK = ".ramses-tmp"
+
+
+def temp_name(name: str, tag: str = "") -> str:
+    """A hidden temp name for *name*, recognisable by :func:`sweep_temp`."""
+    return f".{name}.{tag}{TEMP_MARK}" if tag else f".{name}{TEMP_MARK}"
 
 
 @contextlib.contextmanager
@@ -22,7 +30,7 @@ def atomic_writer(path: Path, mode: str = "wb", perms: int | None = None) -> Ite
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_MARK, dir=path.parent)
     try:
         with os.fdopen(fd, mode) as fh:
             yield fh
@@ -80,7 +88,7 @@ def atomic_dir(dst: Path, suffix: str = "") -> Iterator[Path]:
     """
     dst = Path(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", suffix=suffix, dir=dst.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", suffix=suffix + TEMP_MARK, dir=dst.parent))
     try:
         yield tmp
         replace_dir(tmp, dst)
@@ -91,7 +99,7 @@ def atomic_dir(dst: Path, suffix: str = "") -> Iterator[Path]:
 
 def replace_dir(tmp: Path, dst: Path) -> None:
     """Swap a fully built directory *tmp* into place at *dst* (old one removed after the swap)."""
-    old = dst.with_name(f".{dst.name}.old")
+    old = dst.with_name(temp_name(dst.name, "old"))
     if old.exists():
         shutil.rmtree(old)
     if dst.exists():
@@ -99,3 +107,30 @@ def replace_dir(tmp: Path, dst: Path) -> None:
     os.replace(tmp, dst)
     if old.exists():
         shutil.rmtree(old)
+
+
+def sweep_temp(dirs: list[Path]) -> list[Path]:
+    """Remove temp names (files or whole trees) an interrupted run left in *dirs*.
+
+    Only direct entries named ``.*.ramses-tmp`` are touched; call it while holding the
+    project lock, so no running step still owns them. Returns what was removed.
+    """
+    removed = []
+    for d in dirs:
+        try:
+            entries = list(os.scandir(d))
+        except OSError:
+            continue
+        for e in entries:
+            if not (e.name.startswith(".") and e.name.endswith(TEMP_MARK)):
+                continue
+            path = Path(e.path)
+            try:
+                if e.is_dir(follow_symlinks=False):
+                    shutil.rmtree(path)
+                else:
+                    path.unlink()
+            except OSError:
+                continue
+            removed.append(path)
+    return removed

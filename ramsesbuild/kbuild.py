@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import kconfig
-from .errors import BuildError, KconfigError
+from .errors import BuildError, KconfigError, ToolMissing
 from .family import Family, TreeVersion
 from .fsutil import atomic_copy, atomic_dir, write_if_changed
 from .log import TaskLog, say
@@ -87,6 +87,17 @@ class Tree:
             self.wrapper.check(env["PATH"], self.distcc_hosts, env)
 
 
+def require_tools(family: Family) -> None:
+    """Name every missing program the family's build needs, with the package to install."""
+    import shutil
+
+    missing = {tool: pkg for tool, pkg in family.tools.items() if shutil.which(tool) is None}
+    if missing:
+        pkgs = " ".join(sorted(set(missing.values())))
+        raise ToolMissing(f"{', '.join(missing)} not found (needed to build a {family.name} kernel): "
+                          f"apt-get install {pkgs}")
+
+
 def write_shims(tree: Tree) -> None:
     """The programs first on make's PATH (build/<profile>/shims), and nothing else there:
 
@@ -126,14 +137,16 @@ def write_shims(tree: Tree) -> None:
 def _which(program: str, path: str, needed_by: str) -> str:
     real = shutil.which(program, path=path)
     if real is None:
-        raise BuildError(f"{program} is not installed (needed by {needed_by}); apt-get install {program}")
+        raise ToolMissing(f"{program} is not installed (needed by {needed_by}); apt-get install {program}")
     return real
 
 
 def run_make(tree: Tree, log: TaskLog, *targets: str, jobs: int = 1, stdin_text: str = "",
              what: str = "", total: int | None = None, **extra: str) -> int:
-    """Run make, streaming output to the log with a progress bar; return compiled-unit count."""
-    from tqdm import tqdm
+    """Run make, streaming output to the log with a progress bar; return compiled-unit count.
+
+    *total* is the unit count of the previous build, if known: the bar then shows a percentage."""
+    from .progress import Progress
 
     cmd = tree.make_cmd(*targets, jobs=jobs, **extra)
     log.section(shlex.join(cmd))
@@ -142,12 +155,11 @@ def run_make(tree: Tree, log: TaskLog, *targets: str, jobs: int = 1, stdin_text:
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=tree.env(),
                                 text=True, errors="replace", bufsize=1)
     except FileNotFoundError:
-        raise BuildError("make is not installed; apt-get install make gcc") from None
+        raise ToolMissing("make is not installed: apt-get install make gcc") from None
     if stdin_text:
         threading.Thread(target=_feed, args=(proc, stdin_text), daemon=True).start()
     units = 0
-    with tqdm(total=total, desc=what or " ".join(targets), unit="unit", leave=False,
-              mininterval=0.5, disable=None) as bar:
+    with Progress(what or f"make {' '.join(targets)}", total=total, unit="units") as bar:
         assert proc.stdout is not None
         for line in proc.stdout:
             log.write(line)
@@ -157,8 +169,8 @@ def run_make(tree: Tree, log: TaskLog, *targets: str, jobs: int = 1, stdin_text:
     rc = proc.wait()
     if rc != 0:
         raise BuildError(
-            f"`make {' '.join(targets)}` failed (exit {rc}) in {tree.obj}. Last lines:\n"
-            f"{_indent(log.tail(20))}\nFull log: {log.path}"
+            f"`make {' '.join(targets)}` failed (exit {rc}) in {tree.obj}; fix the cause shown in the last "
+            f"lines of the log:\n{_indent(log.tail(20))}"
         )
     return units
 
@@ -187,8 +199,13 @@ class ConfigReport:
     redefinitions: tuple[str, ...]
 
 
-def configure(tree: Tree, base: str, fragments: tuple[Path, ...], log: TaskLog) -> ConfigReport:
-    """Base config, then forced + fragment values, then oldconfig; fail on any required miss."""
+def configure(tree: Tree, base: str, fragments: tuple[Path, ...], log: TaskLog,
+              base_cache: Path | None = None, base_key: str = "") -> ConfigReport:
+    """Base config, then forced + fragment values, then oldconfig; fail on any required miss.
+
+    With *base_cache*, the base config made by make (tinyconfig, defconfig...) is kept there
+    with *base_key* (what it depends on: tree generation, base, arch, make variables), so a
+    fragment change costs one oldconfig, as by hand, instead of base + oldconfig."""
     fam = tree.family
     requests = kconfig.parse_forced(fam.forced, fam.name)
     for frag in fragments:
@@ -199,7 +216,7 @@ def configure(tree: Tree, base: str, fragments: tuple[Path, ...], log: TaskLog) 
     for note in notes:
         log.line(f"note: {note}")
     tree.obj.mkdir(parents=True, exist_ok=True)
-    base_text = _base_config(tree, base, log)
+    base_text = _cached_base(tree, base, log, base_cache, base_key)
     tree.config.write_text(kconfig.merge(base_text, requests))
     run_make(tree, log, fam.oldconfig, stdin_text=fam.oldconfig_stdin, what=fam.oldconfig)
     final = tree.config.read_text()
@@ -211,6 +228,22 @@ def configure(tree: Tree, base: str, fragments: tuple[Path, ...], log: TaskLog) 
         raise KconfigError(kconfig.failure_message(tree.config, required))
     log.line(f"all {len(requests)} requested options landed ({len(optional)} optional misses)")
     return ConfigReport(len(requests), tuple(m.describe() for m in optional), tuple(notes))
+
+
+def _cached_base(tree: Tree, base: str, log: TaskLog, cache: Path | None, key: str) -> str:
+    if cache is None:
+        return _base_config(tree, base, log)
+    key_file = cache.with_suffix(".key")
+    try:
+        if key and key_file.read_text() == key:
+            log.line(f"base config: {base!r} from {cache} (same tree, base and make variables)")
+            return cache.read_text()
+    except OSError:
+        pass
+    text = _base_config(tree, base, log)
+    write_if_changed(cache, text.encode())
+    write_if_changed(key_file, key.encode())
+    return text
 
 
 def _base_config(tree: Tree, base: str, log: TaskLog) -> str:
@@ -254,7 +287,7 @@ def build(tree: Tree, log: TaskLog, last_units: int | None = None) -> int:
     units = run_make(tree, log, *targets, jobs=tree.jobs, what=f"{tree.src.parent.name}: {' '.join(targets)}",
                      total=last_units)
     if not tree.image.is_file():
-        raise BuildError(f"make succeeded but {tree.image} was not produced; see {log.path}")
+        raise BuildError(f"make succeeded but {tree.image} was not produced; see the log")
     write_if_changed(tree.obj / VARS_RECORD, make_vars.encode())
     return units
 
@@ -287,14 +320,11 @@ def _pin_version_counter(tree: Tree) -> None:
 
 def _check_dep_log(tree: Tree, log: TaskLog) -> None:
     """2.4 `make dep` exits 0 even when it fails (e.g. genksyms missing): read its output."""
-    text = log.path.read_text(errors="replace")
+    text = log.text()
     section = text[text.rfind("==== "):]
     bad = [line for line in section.splitlines()[1:] if any(p in line for p in tree.family.dep_log_errors)]
     if bad:
-        raise BuildError(
-            "`make dep` reported errors although it exited 0:\n" + _indent("\n".join(bad[:15])) +
-            f"\nFull log: {log.path}"
-        )
+        raise BuildError("`make dep` reported errors although it exited 0:\n" + _indent("\n".join(bad[:15])))
 
 
 def modules_install(tree: Tree, staging: Path, log: TaskLog) -> int:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import KconfigError
+from .tomlload import decode_utf8
 
 _SET = re.compile(r"^(CONFIG_[A-Za-z0-9_]+)=(.*)$")
 _UNSET = re.compile(r"^# (CONFIG_[A-Za-z0-9_]+) is not set\s*$")
@@ -48,9 +49,11 @@ class Miss:
 
 def parse_fragment(path: Path, family: str) -> list[Request]:
     try:
-        lines = Path(path).read_text().splitlines()
+        lines = decode_utf8(Path(path).read_bytes(), Path(path), KconfigError).splitlines()
     except FileNotFoundError:
         raise KconfigError(f"{path}: fragment file not found; fix [profile.*] fragments in ramses.toml") from None
+    except OSError as exc:
+        raise KconfigError(f"{path}: cannot read the fragment: {exc.strerror}") from None
     requests: list[Request] = []
     active = True
     for lineno, raw in enumerate(lines, 1):
@@ -66,12 +69,14 @@ def parse_fragment(path: Path, family: str) -> list[Request]:
         elif m := _SET.match(line):
             value = m.group(2).strip()
             if not _VALUE.match(value):
-                raise KconfigError(f"{origin}: bad value {value!r} for {m.group(1)} (y, m, n, a number or a \"string\")")
+                raise KconfigError(f"{origin}: bad value {value!r} for {m.group(1)} "
+                                   "(y, m, n, a number or a \"string\")")
             req = Request(m.group(1), None if value == "n" else value, origin, optional)
         elif not line or line.startswith("#"):
             continue
         else:
-            raise KconfigError(f"{origin}: cannot parse {raw.strip()!r}; expected CONFIG_X=value or '# CONFIG_X is not set'")
+            raise KconfigError(f"{origin}: cannot parse {raw.strip()!r}; expected CONFIG_X=value or "
+                               "'# CONFIG_X is not set'")
         if active:
             requests.append(req)
     return requests
@@ -132,7 +137,8 @@ def check(requests: list[Request], final_text: str,
     """Return (required misses, optional misses). *defined* tells whether a symbol exists in
     the tree's Kconfig sources; it is only asked about misses absent from .config."""
     final = read_config(final_text)
-    required, optional = [], []
+    required: list[Miss] = []
+    optional: list[Miss] = []
     for req in requests:
         actual = final.get(req.symbol)
         if actual == req.value:

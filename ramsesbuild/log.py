@@ -10,36 +10,72 @@ from typing import IO
 
 
 class TaskLog:
-    """Append-only log of one task run. Everything a step prints or runs goes here."""
+    """Append-only log of one task run. Everything a step prints or runs goes here.
+
+    A log that cannot be written (disk full, read-only) never fails the task by itself: the
+    last lines are still kept in memory for the error message, and :attr:`problem` says why
+    the file is incomplete.
+    """
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        if self.path.exists():  # keep the previous run for comparison
-            self.path.replace(self.path.with_suffix(".log.1"))
-        self._fh: IO[str] = open(self.path, "w", encoding="utf-8", errors="replace")
+        self.problem: str | None = None
         self._tail: collections.deque[str] = collections.deque(maxlen=40)
+        self._fh: IO[str] | None = None
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if self.path.exists():  # keep the previous run for comparison
+                self.path.replace(self.path.with_suffix(".log.1"))
+            self._fh = open(self.path, "w", encoding="utf-8", errors="replace")  # noqa: SIM115 (closed in close())
+        except OSError as exc:
+            self.problem = f"log {self.path} could not be written: {exc.strerror or exc}"
 
     def write(self, text: str) -> None:
-        self._fh.write(text)
         for line in text.splitlines():
             self._tail.append(line)
-        self._fh.flush()
+        if self._fh is None:
+            return
+        try:
+            self._fh.write(text)
+            self._fh.flush()
+        except OSError as exc:
+            self.problem = f"log {self.path} is incomplete: {exc.strerror or exc}"
+            self._close_quietly()
 
     def line(self, text: str) -> None:
         self.write(text.rstrip("\n") + "\n")
 
     def section(self, title: str) -> None:
-        stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        stamp = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         self.line(f"==== {stamp} {title}")
 
     def tail(self, n: int = 25) -> str:
         return "\n".join(list(self._tail)[-n:])
 
-    def close(self) -> None:
-        self._fh.close()
+    def text(self) -> str:
+        """What was written so far (the file when it is intact, else the kept tail)."""
+        if self.problem is None:
+            try:
+                return self.path.read_text(errors="replace")
+            except OSError:
+                pass
+        return "\n".join(self._tail)
 
-    def __enter__(self) -> "TaskLog":
+    def where(self) -> str:
+        return self.problem or f"log: {self.path}"
+
+    def _close_quietly(self) -> None:
+        try:
+            if self._fh is not None:
+                self._fh.close()
+        except OSError:
+            pass
+        self._fh = None
+
+    def close(self) -> None:
+        self._close_quietly()
+
+    def __enter__(self) -> TaskLog:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 from .errors import PatchError
 from .fsutil import atomic_write_text, sha256_file
 from .log import TaskLog
+from .tomlload import decode_utf8
 
 _OFFSET = re.compile(r"Hunk #\d+ succeeded at \d+ \(offset -?\d+ lines?\)")
 
@@ -29,12 +30,13 @@ class SeriesEntry:
 
 
 def read_series(patches_dir: Path) -> list[SeriesEntry]:
-    """Parse ``patches/series``: one patch file per line, optional ``-pN``, ``#`` comments."""
+    """Parse ``<dir>/series``: one patch file per line, optional ``-pN``, ``#`` comments."""
     series = patches_dir / "series"
     if not series.exists():
         return []
     entries = []
-    for lineno, raw in enumerate(series.read_text().splitlines(), 1):
+    text = decode_utf8(series.read_bytes(), series, PatchError)
+    for lineno, raw in enumerate(text.splitlines(), 1):
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue
@@ -55,6 +57,17 @@ def series_files(patches_dir: Path) -> list[Path]:
     """Files whose change must re-run the patch step (the series and every listed patch)."""
     series = patches_dir / "series"
     return ([series] if series.exists() else []) + [e.path for e in read_series(patches_dir)]
+
+
+def check_patch_layout(patches_root: Path, series_dir: Path, version: str) -> None:
+    """A series directly in patches/ would be applied to every kernel version: refuse it."""
+    stray = patches_root / "series"
+    if stray.exists() and series_dir.resolve() != patches_root.resolve():
+        raise PatchError(
+            f"{stray}: a series directly in {patches_root.name}/ is ambiguous (it would apply to every kernel "
+            f"version); move it and its patches to {patches_root.name}/<version>/ (this run wants "
+            f"{series_dir}), or set patches = \"{patches_root.name}\" in [source.\"{version}\"] of ramses.toml"
+        )
 
 
 def apply_series(tree: Path, patches_dir: Path, state_dir: Path, log: TaskLog) -> list[dict]:
@@ -112,7 +125,8 @@ def _apply(tree: Path, entry: SeriesEntry, log: TaskLog) -> None:
     done = _patch(tree, entry.path, entry.strip, reverse=False, dry_run=False)
     log.write(done.stdout + done.stderr)
     if done.returncode != 0:  # the dry run passed, so this is an I/O problem
-        raise PatchError(f"{entry.path}: patch failed after a clean dry run; see the log. Tree {tree} is now inconsistent: delete it and run again")
+        raise PatchError(f"{entry.path}: patch failed after a clean dry run; see the log. Tree {tree} is now "
+                         "inconsistent: delete it and run again")
 
 
 def _reverse(tree: Path, state_dir: Path, rec: dict, log: TaskLog) -> None:

@@ -17,7 +17,7 @@ from .fsutil import atomic_dir
 from .log import TaskLog
 
 
-def unpack(tarball: Path, dest: Path, log: TaskLog) -> str:
+def unpack(tarball: Path, dest: Path, log: TaskLog, limits: object | None = None) -> str:
     """Extract *tarball* into *dest* (replacing it); return the stripped top-level name."""
     with atomic_dir(dest, suffix=".unpacking") as tmp:
         top, count = _extract(tarball, tmp)

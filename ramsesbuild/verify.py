@@ -11,20 +11,32 @@ import bz2
 import contextlib
 import datetime as _dt
 import gzip
+import io
 import lzma
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from .errors import VerifyError
-from .fsutil import sha256_file
-from .log import TaskLog
+from .fsutil import CHUNK, sha256_file
+from .log import TaskLog, say
+from .progress import Progress
 from .settings import Source
 
-_DECOMPRESSORS = {".gz": gzip.open, ".tgz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
+
+class SignatureError(VerifyError):
+    """The detached signature did not verify. *refetch*: a fresh copy of the .sign may help
+    (damaged in transit), as opposed to a verdict about the key (revoked, not pinned)."""
+
+    def __init__(self, message: str, refetch: bool = True):
+        super().__init__(message)
+        self.refetch = refetch
+
+_DECOMPRESSORS: dict[str, Callable[..., Any]] = {
+    ".gz": gzip.open, ".tgz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
 _SIG_SUFFIXES = (".sign", ".asc", ".sig")
 
 
@@ -36,35 +48,113 @@ class Verified:
     signed_at: str | None
     signed_data: str | None  # "uncompressed" or "compressed"
     unsigned_reason: str | None
+    package: str | None = None  # "linux-source-6.1 6.1.192-3" for a dpkg-verified source
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
+def verify_with_refetch(source: Source, tarball: Path, signature: Path | None, download_dir: Path,
+                        log: TaskLog) -> Verified:
+    """verify(); a signature that fails is fetched once more from the mirrors and checked again
+    (a .sign damaged in transit would otherwise keep its name and fail every later run)."""
+    try:
+        return verify(source, tarball, signature, log)
+    except SignatureError as exc:
+        if not exc.refetch or signature is None or source.signature is None:
+            raise
+        from .fetch import Wanted, fetch_one
+
+        log.line(f"signature check failed ({exc}); fetching {source.signature} again from the mirrors")
+        say(f"verify: {signature.name} did not verify; fetching it once more from the mirrors")
+        signature.unlink(missing_ok=True)
+        fetch_one(Wanted(source.signature, source.signature_sha256), source.mirrors, download_dir, log)
+        try:
+            return verify(source, tarball, signature, log)
+        except SignatureError as again:
+            raise SignatureError(f"{again} (a fresh copy of {signature.name} from the mirrors failed the same "
+                                 "way, so the .sign on the mirror does not match the pinned tarball: check "
+                                 "both out of band before trusting either)", refetch=False) from None
+
+
 def verify(source: Source, tarball: Path, signature: Path | None, log: TaskLog) -> Verified:
-    check_sha256(tarball, source.sha256)
-    log.line(f"{tarball.name}: sha256 {source.sha256} matches the pin")
+    package = None
+    if source.dpkg:
+        package, measured = verify_dpkg(source, tarball, log)
+    else:
+        assert source.sha256 is not None
+        check_sha256(tarball, source.sha256)
+        measured = source.sha256
+        log.line(f"{tarball.name}: sha256 {source.sha256} matches the pin")
     if not source.signature:
-        log.line(f"no OpenPGP signature checked: {source.unsigned}")
-        return Verified(tarball.name, source.sha256, None, None, None, source.unsigned)
+        reason = source.unsigned or f"Debian package {package}, authenticated by apt and checked with dpkg --verify"
+        log.line(f"no OpenPGP signature checked: {reason}")
+        return Verified(tarball.name, measured, None, None, None, reason, package)
     assert signature is not None
     covers = signed_data_kind(source.tarball, source.signature)
-    with private_gpg(source.keys, source.signers, log) as gpg:
-        with open_signed_stream(tarball, covers) as stream:
+    with private_gpg(source.keys, source.signers, log) as gpg, open_signed_stream(tarball, covers) as stream:
+        try:
             result = gpg.verify_file(stream, extra_args=[str(signature), "-"])
+        except BrokenPipeError:  # gpg gave up before reading the data
+            raise SignatureError(f"{signature}: gpg stopped at once: the signature file is damaged or is not "
+                                 "an OpenPGP signature") from None
+        except (OSError, EOFError, lzma.LZMAError) as exc:  # reading/decompressing the tarball
+            raise VerifyError(f"{tarball}: cannot decompress ({exc}); delete it and run again") from None
     signer, when = check_result(result, signature, tarball, source.signers)
     log.line(f"{signature.name}: good signature by pinned key {signer} ({covers} data), made {when}")
-    return Verified(tarball.name, source.sha256, signer, when, covers, None)
+    return Verified(tarball.name, measured, signer, when, covers, None, package)
 
 
 def check_sha256(tarball: Path, pinned: str) -> None:
     got = sha256_file(tarball)
     if got != pinned:
         raise VerifyError(
-            f"{tarball}: sha256 is {got} but ramses.toml pins {pinned}. The file is corrupt or "
+            f"{tarball}: measured sha256 {got}, but ramses.toml pins {pinned}. The file is corrupt or "
             "tampered with: delete it and run again to re-download; change the pin only after "
             "checking the new file's signature yourself."
         )
+
+
+def verify_dpkg(source: Source, tarball: Path, log: TaskLog) -> tuple[str, str]:
+    """Trust the apt chain for a package-installed tarball: the file must belong to the package,
+    `dpkg --verify` must report it unchanged, and our copy must equal it. An optional sha256 pin
+    is checked too, and a mismatch says what was measured and how to re-pin."""
+    import shutil
+    import subprocess
+
+    pkg, local = source.dpkg, source.local_file()
+    assert pkg is not None and local is not None
+    if not shutil.which("dpkg-query") or not shutil.which("dpkg"):
+        raise VerifyError(f"dpkg = {pkg!r} needs dpkg (a Debian-family system); elsewhere pin sha256 instead")
+
+    def run(*cmd: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(cmd, capture_output=True, text=True)
+
+    owner = run("dpkg-query", "-S", str(local))
+    owners = [o.strip() for o in owner.stdout.split(":", 1)[0].split(",")] if owner.returncode == 0 else []
+    if pkg not in owners:
+        raise VerifyError(f"{local}: not installed by the Debian package {pkg} (dpkg-query -S: "
+                          f"{(owner.stdout or owner.stderr).strip() or 'no owner'}); apt-get install {pkg}")
+    version = run("dpkg-query", "-W", "-f", "${Version}", pkg).stdout.strip()
+    check = run("dpkg", "--verify", pkg)
+    changed = [line for line in check.stdout.splitlines() if line.rstrip().endswith(str(local))]
+    if changed or check.returncode not in (0, 1):
+        raise VerifyError(f"{local}: dpkg --verify {pkg} reports it changed since {pkg} {version} installed it "
+                          f"({'; '.join(changed) or check.stderr.strip()}); reinstall it: "
+                          f"apt-get install --reinstall {pkg}")
+    measured = sha256_file(tarball)
+    if measured != sha256_file(local):
+        raise VerifyError(f"{tarball}: differs from {local}; delete it and run again to copy it afresh")
+    label = f"{pkg} {version}"
+    if source.sha256 and measured != source.sha256:
+        raise VerifyError(
+            f"{tarball}: measured sha256 {measured} ({label}, unchanged per dpkg --verify), but ramses.toml "
+            f"pins {source.sha256}. If you upgraded {pkg}, re-pin: sha256 = \"{measured}\" in "
+            f"[source.\"{source.version}\"], or delete the sha256 line to trust dpkg --verify alone."
+        )
+    log.line(f"{local}: installed by {label}, dpkg --verify reports it unchanged; sha256 {measured}"
+             + (" matches the pin" if source.sha256 else " (no pin: dpkg --verify is the check)"))
+    return label, measured
 
 
 def signed_data_kind(tarball: str, signature: str) -> str:
@@ -85,18 +175,32 @@ def signed_data_kind(tarball: str, signature: str) -> str:
     )
 
 
+class _Counted(io.RawIOBase):
+    """A read-only file that reports how far it has been read (for the verify progress bar)."""
+
+    def __init__(self, fh: IO[bytes], progress: Progress):
+        self.fh, self.progress = fh, progress
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        n = self.fh.readinto(b)  # type: ignore[attr-defined]
+        self.progress.update(n or 0)
+        return n or 0
+
+
 @contextlib.contextmanager
 def open_signed_stream(tarball: Path, covers: str) -> Iterator[IO[bytes]]:
-    if covers == "compressed":
-        with open(tarball, "rb") as fh:
+    """The bytes the signature covers, read through a progress bar over the file on disk."""
+    with open(tarball, "rb") as raw, Progress(f"verify {tarball.name}", total=tarball.stat().st_size,
+                                               bytes_=True) as bar:
+        counted = io.BufferedReader(_Counted(raw, bar), buffer_size=CHUNK)
+        if covers == "compressed":
+            yield counted
+            return
+        with _DECOMPRESSORS[tarball.suffix](counted, "rb") as fh:
             yield fh
-        return
-    opener = _DECOMPRESSORS[tarball.suffix]
-    try:
-        with opener(tarball, "rb") as fh:
-            yield fh
-    except (OSError, EOFError, lzma.LZMAError) as exc:
-        raise VerifyError(f"{tarball}: cannot decompress ({exc}); delete it and run again") from None
 
 
 @contextlib.contextmanager
@@ -106,7 +210,11 @@ def private_gpg(keys: tuple[Path, ...], signers: tuple[str, ...], log: TaskLog):
 
     home = tempfile.mkdtemp(prefix="ramses-gnupg-")
     try:
-        gpg = gnupg.GPG(gnupghome=home)
+        try:
+            gpg = gnupg.GPG(gnupghome=home)
+        except OSError:
+            raise VerifyError("gpg is not installed (needed to check the OpenPGP signature): "
+                              "apt-get install gnupg") from None
         imported: set[str] = set()
         for key in keys:
             try:
@@ -138,25 +246,36 @@ def check_result(result, signature: Path, tarball: Path, signers: tuple[str, ...
     status = getattr(result, "status", None)
     fpr = (getattr(result, "pubkey_fingerprint", None) or getattr(result, "fingerprint", None) or "").upper()
     where = f"{signature} over {tarball.name}"
+    key_status = getattr(result, "key_status", None)
     if status == "signature bad":
-        raise VerifyError(
-            f"{where}: BAD signature: the data does not match it, so the tarball is corrupt or "
-            "tampered with (or the .sign belongs to another file). Do not use this tarball."
+        raise SignatureError(
+            f"{where}: BAD signature: the tarball matches its pinned sha256 but not this signature, so the "
+            ".sign is damaged or belongs to another file. Do not use this tarball until it verifies."
         )
     if status == "no public key":
-        raise VerifyError(
+        raise SignatureError(
             f"{where}: made by unknown key {result.key_id}, which is not among the pinned signers "
             f"({', '.join(signers)}). Do not trust this tarball."
         )
-    if not result.valid:
-        detail = status or "no valid OpenPGP signature found"
-        if getattr(result, "key_status", None):
-            detail += f"; {result.key_status}"
-        raise VerifyError(f"{where}: signature check failed ({detail}). Do not use this tarball.")
+    if key_status == "signing key was revoked":
+        raise SignatureError(
+            f"{where}: made by key {fpr or result.key_id}, which has been REVOKED: its owner withdrew it "
+            "(possibly compromised). Do not use this tarball; find a release signed by a valid key.",
+            refetch=False)
+    expired = key_status == "signing key has expired" and status == "signature valid" and bool(fpr)
+    if not result.valid and not expired:
+        detail = {"signature expected but not found": "the file holds no OpenPGP signature",
+                  "unexpected data": "the file is not an OpenPGP signature",
+                  "signature error": "gpg could not check it (damaged or unsupported signature)"}.get(
+                      status or "", status or "no valid OpenPGP signature found")
+        raise SignatureError(f"{where}: signature check failed: {detail}. Do not use this tarball.")
+    if expired:
+        say(f"verify: note: pinned key {fpr} has expired since it made this signature; an expired key "
+            "still proves who signed (a revoked one would not)")
     if fpr not in signers:
-        raise VerifyError(
+        raise SignatureError(
             f"{where}: signed by {fpr}, which is not a pinned signer ({', '.join(signers)}); "
-            "if that key is legitimate, pin its fingerprint in ramses.toml after checking it out of band"
-        )
-    when = _dt.datetime.fromtimestamp(int(result.sig_timestamp), _dt.timezone.utc).isoformat()
+            "if that key is legitimate, pin its fingerprint in ramses.toml after checking it out of band",
+            refetch=False)
+    when = _dt.datetime.fromtimestamp(int(result.sig_timestamp), _dt.UTC).isoformat()
     return fpr, when

@@ -13,7 +13,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .errors import BuildError, FamilyError
+from .errors import BuildError, FamilyError, ToolMissing
 
 
 @dataclass(frozen=True)
@@ -41,8 +41,8 @@ class Wrapper:
         if missing:
             progs = ", ".join(p for p, _ in missing)
             pkgs = " ".join(sorted({pkg for _, pkg in missing}))
-            raise BuildError(
-                f"[kernel] wrapper = {self.name!r} needs {progs}, which is not installed; "
+            raise ToolMissing(
+                f"[kernel] wrapper = {self.name!r} needs {progs} (not installed): "
                 f"apt-get install {pkgs} (or remove wrapper from ramses.toml)"
             )
         if self.hosts and not distcc_hosts and not environ.get("DISTCC_HOSTS", "").strip():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from pathlib import Path
 
 from doit.cmd_base import ModuleTaskLoader
@@ -30,6 +32,7 @@ fragments = []
 fragments = []
 [netboot]
 format = "{fmt}"
+output = "vmlinuz-{{version}}-cluster"
 """)
     return settings.load(cfg)
 
@@ -44,6 +47,10 @@ def run_doit(capsys, s: settings.Settings, nodes: Path, *args: str) -> tuple[int
     argv = list(args) if args[0] in ("list", "clean") else ["run", "--output-file", str(report), *args]
     report.write_text("")
     capsys.readouterr()
-    rc = DoitMain(ModuleTaskLoader(tasks)).run(argv)
+    saved, sys.argv = sys.argv, ["doit", *argv]  # as the doit command sets it (clean reads it)
+    try:
+        rc = DoitMain(ModuleTaskLoader(tasks)).run(argv)
+    finally:
+        sys.argv = saved
     captured = capsys.readouterr()
     return rc, report.read_text() + captured.out + captured.err

@@ -64,12 +64,27 @@ def modern_project(tmp_path, mirror, signer):
 
 DEBIAN_TARBALL = "/usr/src/linux-source-6.1.tar.xz"
 
+TWO_NODES = """\
+[network]
+subnet = "192.0.2.0/24"
+server = "192.0.2.1"
+[[node]]
+name = "node01"
+mac = "52:54:00:12:34:01"
+ip = "192.0.2.11"
+[[node]]
+name = "node02"
+mac = "52:54:00:12:34:02"
+ip = "192.0.2.12"
+"""
+
 
 @pytest.fixture(scope="session")
-def modern_client_project(tmp_path_factory):
-    """Debian's linux-source-6.1 through `doit kernel-client`: i386, tinyconfig base + the
-    shipped kconfigs/RamsesCluster.conf. Minutes of CPU; built once per session."""
-    import subprocess
+def modern_real_project(tmp_path_factory):
+    """Debian's linux-source-6.1 through a plain `doit` with the shipped kconfigs: both kernels
+    (i386, tinyconfig bases), modules, the netboot image and the boot configuration for two
+    nodes. The source is trusted through dpkg --verify, as the shipped ramses.toml does.
+    Minutes of CPU; built once per session."""
     from pathlib import Path
 
     from .support import REPO
@@ -77,16 +92,18 @@ def modern_client_project(tmp_path_factory):
     tarball = Path(DEBIAN_TARBALL)
     if not tarball.exists():
         pytest.skip(f"{tarball} missing: apt-get install linux-source-6.1 (.ci/run does)")
-    # The pin for this test comes from apt: dpkg --verify checks the file against the package.
-    check = subprocess.run(["dpkg", "--verify", "linux-source-6.1"], capture_output=True, text=True)
-    if check.returncode != 0 or check.stdout.strip():
-        pytest.fail(f"dpkg --verify linux-source-6.1 reports changes: {check.stdout}{check.stderr}")
     proj = Project(dir=tmp_path_factory.mktemp("modern-real"), mirror_url=f"file://{tarball.parent}/",
-                   tarball=tarball.name, version="6.1", sha256=sha256_file(tarball), profile_base="tinyconfig",
-                   kconfigs=REPO / "kconfigs")
+                   tarball=tarball.name, version="6.1", sha256="", dpkg="linux-source-6.1",
+                   profile_base="tinyconfig", kconfigs=REPO / "kconfigs", nodes=TWO_NODES)
     proj.setup()
-    proj.doit("kernel-client", "netboot-image", timeout=3600)
+    proj.run = proj.doit(timeout=3600)  # type: ignore[attr-defined]
     return proj
+
+
+@pytest.fixture(scope="session")
+def modern_client_project(modern_real_project):
+    """The 6.1 project whose client kernel and netboot image the boot tests use."""
+    return modern_real_project
 
 
 @pytest.fixture(scope="session")

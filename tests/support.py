@@ -190,8 +190,11 @@ class Project:
     profile_base: str = "defconfig"
     netboot_format: str = "nbi"
     kconfigs: Path = FAKE / "kconfigs"  # copied into the project, so tests may edit them
-    patches: Path | None = None  # copied likewise; None = an empty series
+    patches: Path | None = None  # copied likewise; None = no series
     extra_env: dict[str, str] = field(default_factory=dict)
+    dpkg: str | None = None  # trust dpkg --verify instead of a sha256 pin (Debian linux-source)
+    nodes: str | None = None  # nodes.toml text, written into the project when given
+    extra_settings: str = ""  # appended to ramses.toml
     kernel_extra: str = ""  # more [kernel] lines, e.g. 'wrapper = "ccache"'
 
     @property
@@ -207,14 +210,18 @@ class Project:
         if self.patches is not None:
             shutil.copytree(self.patches, self.dir / "patches")
         else:
-            (self.dir / "patches").mkdir()
-            (self.dir / "patches" / "series").write_text("# empty series\n")
+            (self.dir / "patches").mkdir()  # no series for this version: no patches
         self.write_settings()
+        if self.nodes is not None:
+            (self.dir / "nodes.toml").write_text(self.nodes)
         return self
 
     def write_settings(self) -> None:
         sig = ""
-        if self.signature:
+        pin = f'sha256 = "{self.sha256}"' if self.sha256 else ""
+        if self.dpkg:
+            sig = f'dpkg = "{self.dpkg}"\n'
+        elif self.signature:
             sig = (f'signature = "{self.signature}"\nsigners = ["{self.signer.fingerprint}"]\n'
                    f'keys = ["{self.signer.public_key}"]\n')
         else:
@@ -234,7 +241,7 @@ tftpboot = "tftpboot"
 [source."{self.version}"]
 tarball = "{self.tarball}"
 mirrors = ["{self.mirror_url}"]
-sha256 = "{self.sha256}"
+{pin}
 {sig}
 [profile.server]
 base = "{self.profile_base}"
@@ -250,7 +257,7 @@ output = "vmlinuz-{{version}}-cluster"
 append = "ramdisk_size=1024"
 ip = "rom"
 rootdir = "rom"
-""")
+""" + self.extra_settings)
 
     def doit(self, *args: str, check: bool = True, timeout: int = 300) -> subprocess.CompletedProcess:
         env = {**os.environ, "RAMSES_CONFIG": str(self.settings_path), "FAKE_MAKE_LOG": str(self.make_log),

@@ -184,7 +184,7 @@ def test_inventory_errors_name_file_line_and_node(tmp_path, old, new, message, a
     ("[network]\nserver = \"192.0.2.1\"\n", "needs subnet"),
     ("[network]\nsubnet = \"192.0.2.0/24\"\n", "needs server"),
     ("[network]\nsubnet = \"192.0.2.0/24\"\nserver = \"192.0.2.1\"\n", "no [[node]] entries"),
-    ("[netwrok]\n", "unknown table(s) netwrok"),
+    ("[netwrok]\n", "nodes.toml:1: unknown table [netwrok] (did you mean \"network\"?)"),
     ("[network\n", "not valid TOML"),
     ('[network]\nsubnet = "192.0.2.0/31"\nserver = "192.0.2.1"\n', "no room"),
 ])

@@ -26,7 +26,7 @@ from ramsesbuild.patch import read_series
 from .k24.guest24 import real_tarball
 
 REPO = Path(__file__).resolve().parent.parent
-PATCHES = REPO / "patches"
+PATCHES = REPO / "patches" / "2.4.18"
 TOOLS = REPO / "tools" / "k24"
 sys.path.insert(0, str(TOOLS))
 

@@ -50,8 +50,8 @@ def test_full_run_builds_both_kernels_and_installs_netboot_image(k24_project):
     assert "CONFIG_NFSD=y" in (b / "server" / "artifacts" / "config").read_text()
     verified = json.loads((b / "state" / "verified.json").read_text())
     assert verified["signer"] == p.signer.fingerprint and verified["signed_data"] == "uncompressed"
-    for task in ("fetch", "verify", "unpack-client", "patch-server", "config-client", "kernel-server",
-                 "modules-client", "netboot-image"):
+    for task in ("fetch", "verify", "unpack-client", "patch-server", "config-client", "compile-server",
+                 "modules-client", "netboot-image-client"):
         assert (b / "logs" / f"{task}.log").read_text().rstrip().endswith("ok"), task
 
 
@@ -72,7 +72,7 @@ def test_fragment_edit_rebuilds_only_the_client(k24_project):
     frag = p.dir / "kconfigs" / "RamsesCluster.conf"
     frag.write_text(frag.read_text() + "# CONFIG_SERIAL_CONSOLE is not set\n")
     out = p.doit()
-    assert set(ran(out)) == {"config-client", "kernel-client", "modules-client", "netboot-image"}
+    assert set(ran(out)) == {"config-client", "compile-client", "modules-client", "netboot-image:client"}
     assert calls(p, "server") == []
     assert calls(p, "client") == ["oldconfig", "dep", "bzImage", "modules", "modules_install"]
     assert sha256_file(p.dir / "build/server/artifacts/bzImage") == server_image
@@ -126,15 +126,29 @@ def test_tampered_download_is_never_marked_verified(k24_project):
     assert not (p.dir / "build/client/src").exists()
 
 
-def test_wrong_signature_via_doit_leaves_nothing_verified(k24_project):
+def test_wrong_signature_via_doit_leaves_nothing_verified(k24_project, mirror):
     p = k24_project
     p.doit("verify")
     assert (p.dir / "build/state/verified.json").exists()
-    sig = p.dir / "downloads" / p.signature
-    p.signer.sign(b"not the kernel\n", sig)  # a replaced signature: verify must re-run and fail
+    for sig in (p.dir / "downloads" / p.signature, mirror.root / p.signature):  # bad here and on the mirror
+        p.signer.sign(b"not the kernel\n", sig)
     out = p.doit("verify", check=False)
-    assert out.returncode != 0 and "BAD signature" in out.stdout + out.stderr
+    err = out.stdout + out.stderr
+    assert out.returncode != 0 and "BAD signature" in err
+    assert "a fresh copy of linux-2.4.18.tar.sign from the mirrors failed the same way" in err
     assert not (p.dir / "build/state/verified.json").exists()
+
+
+def test_signature_damaged_locally_is_fetched_again(k24_project, mirror):
+    p = k24_project
+    p.doit("fetch")
+    sig = p.dir / "downloads" / p.signature
+    good = sig.read_bytes()
+    sig.write_bytes(good[: len(good) // 2])  # damaged in transit, but kept its final name
+    out = p.doit("verify")
+    assert "fetching it once more from the mirrors" in out.stderr
+    assert sig.read_bytes() == good
+    assert (p.dir / "build/state/verified.json").exists()
 
 
 def test_make_failure_names_target_and_log(k24_project):
@@ -145,7 +159,7 @@ def test_make_failure_names_target_and_log(k24_project):
     assert out.returncode != 0
     assert "`make bzImage modules` failed (exit 2)" in err
     assert "init/main.c:1: error: fake failure requested" in err
-    assert "kernel-client.log" in err
+    assert "compile-client.log" in err
     assert not (p.dir / "build/client/state/kernel.json").exists()
     p.extra_env.pop("FAKE_FAIL")
     p.doit("kernel-client")  # and it recovers
@@ -163,7 +177,8 @@ def test_make_dep_errors_are_caught_although_it_exits_zero(k24_project):
 
 
 def _patch_for_main(p, text):
-    pdir = p.dir / "patches"
+    pdir = p.dir / "patches" / p.version
+    pdir.mkdir(parents=True, exist_ok=True)
     (pdir / "0001-main.patch").write_text(
         "Why: the test needs a marker in init/main.c.\n\n"
         "--- a/init/main.c\n+++ b/init/main.c\n@@ -1 +1,2 @@\n int start_kernel(void) { return 0; }\n"
@@ -180,7 +195,7 @@ def test_patch_series_applies_to_both_trees_and_change_rebuilds(k24_project):
     p.clear_make_calls()
     _patch_for_main(p, "ramses marker two")
     out = p.doit()
-    assert {"patch:server", "patch:client", "kernel-server", "kernel-client"} <= set(ran(out))
+    assert {"patch:server", "patch:client", "compile-server", "compile-client"} <= set(ran(out))
     for prof in ("server", "client"):
         text = (p.dir / f"build/{prof}/src/init/main.c").read_text()
         assert "marker two" in text and "marker one" not in text
@@ -192,7 +207,9 @@ def test_modern_family_builds_out_of_tree(modern_project):
     b = p.dir / "build" / "client"
     assert calls(p, "client") == ["tinyconfig", "olddefconfig", "bzImage", "modules", "modules_install"]
     assert all(c.split()[0] == str(b / "obj") for c in p.make_calls())
-    assert not (b / "src" / ".config").exists(), "O= build must keep the source tree clean"
+    src = p.dir / "build" / "source" / "src"  # one source tree, shared by every profile
+    assert not (b / "src").exists() and (src / "Makefile").is_file()
+    assert not (src / ".config").exists(), "O= build must keep the source tree clean"
     assert (b / "obj" / ".config").exists()
     assert b"#1 ramses@ramsesbuild" in (b / "artifacts" / "bzImage").read_bytes()
     assert (b / "staging/lib/modules/6.1.99/kernel/drivers/net/dummy.ko").is_file()
@@ -225,7 +242,7 @@ def test_netboot_settings_change_rewraps_without_rebuilding(k24_project):
     p.settings_path.write_text(p.settings_path.read_text().replace('append = "ramdisk_size=1024"',
                                                                    'append = "ramdisk_size=2048"'))
     out = p.doit()
-    assert ran(out) == ["netboot-image"]
+    assert ran(out) == ["netboot-image:client"]
     assert p.make_calls() == []
     assert b"ramdisk_size=2048" in installed.read_bytes()
     assert installed.with_name(installed.name + ".old").read_bytes() == first
@@ -236,7 +253,7 @@ def test_default_run_includes_boot_config_when_nodes_toml_exists(k24_project):
     assert "boot-config" not in p.doit("list").stdout  # no inventory, no boot tasks
     shutil.copy(REPO / "nodes.toml", p.dir / "nodes.toml")
     out = p.doit()
-    assert {"boot-config", "boot-tftp", "netboot-image"} <= set(ran(out))
+    assert {"boot-config", "boot-tftp", "netboot-image:client"} <= set(ran(out))
     dhcpd = (p.dir / "build" / "bootconf" / "dhcpd.conf").read_text()
     assert 'filename "vmlinuz-2.4.18-cluster";' in dhcpd
     assert "boots vmlinuz-2.4.18-cluster, not (yet)" not in (p.dir / "build/logs/boot-config.log").read_text()
@@ -248,8 +265,25 @@ def test_make_variable_change_rebuilds_from_clean_on_2_4(k24_project):
     p.clear_make_calls()
     p.settings_path.write_text(p.settings_path.read_text().replace('jobs = 2', 'jobs = 2\nmake_vars = { KCFLAGS = "-g" }'))
     out = p.doit("kernel-client")
-    assert {"config-client", "kernel-client"} <= set(ran(out))
+    assert {"config-client", "compile-client"} <= set(ran(out))
     assert calls(p, "client") == ["oldconfig", "clean", "dep", "bzImage", "modules"]
     p.clear_make_calls()
     p.doit("kernel-client")  # same variables again: no clean, no make at all
     assert calls(p, "client") == []
+
+
+def test_modern_fragment_edit_reuses_the_base_config(modern_project):
+    """As by hand: a fragment change costs one olddefconfig, not tinyconfig + olddefconfig."""
+    p = modern_project
+    p.doit("kernel-client")
+    p.clear_make_calls()
+    frag = p.dir / "kconfigs" / "RamsesCluster.conf"
+    frag.write_text(frag.read_text() + "# CONFIG_SERIAL_8250_CONSOLE is not set\n")
+    out = p.doit("kernel-client", check=False)
+    assert calls(p, "client")[:1] == ["olddefconfig"], calls(p, "client")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "base config: 'tinyconfig' from " in (p.dir / "build/logs/config-client.log").read_text()
+    p.settings_path.write_text(p.settings_path.read_text().replace('arch = "i386"', 'arch = "x86_64"'))
+    p.clear_make_calls()
+    p.doit("config-client", check=False)
+    assert calls(p, "client")[:2] == ["tinyconfig", "olddefconfig"]  # another arch: a new base

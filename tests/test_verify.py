@@ -53,13 +53,13 @@ def test_tampered_tarball_fails_on_sha256(tmp_path, tarball, signer, log):
     data = bytearray(tarball.read_bytes())
     data[100] ^= 0xFF
     tarball.write_bytes(bytes(data))
-    with pytest.raises(VerifyError, match="sha256 is .* but ramses.toml pins"):
+    with pytest.raises(VerifyError, match="measured sha256 .* but ramses.toml pins"):
         verify(src, tarball, sig, log)
 
 
 def test_wrong_signature_is_bad(tmp_path, tarball, signer, log):
     sig = signer.sign(b"some other release\n", tmp_path / "linux-2.4.18.tar.sign")
-    with pytest.raises(VerifyError, match="BAD signature.*corrupt or tampered"):
+    with pytest.raises(VerifyError, match="BAD signature.*damaged or belongs to another file"):
         verify(source_for(tarball, signer), tarball, sig, log)
 
 
@@ -113,3 +113,45 @@ def test_unsigned_source_only_with_explicit_reason(tmp_path, tarball, log):
     src = Source(version="6.1", tarball=tarball.name, mirrors=("file:///x/",), sha256=sha256_file(tarball),
                  unsigned="Debian package")
     assert verify(src, tarball, None, log).unsigned_reason == "Debian package"
+
+
+def test_expired_pinned_key_still_verifies_with_a_note(tmp_path, tarball, log, capfd):
+    """A key that expired after signing still proves who signed (EXPKEYSIG, makepkg's rule); the
+    message must not read like a failure ("signature valid; signing key has expired")."""
+    import time
+
+    from .support import Signer
+
+    home = tmp_path / "exp"
+    home.mkdir(mode=0o700)
+    env = {**os.environ, "GNUPGHOME": str(home)}
+    subprocess.run(["gpg", "--batch", "--passphrase", "", "--quick-gen-key", "Expiring <e@example.invalid>",
+                    "ed25519", "sign", "seconds=3"], env=env, check=True, capture_output=True)
+    out = subprocess.run(["gpg", "--batch", "--with-colons", "--list-keys"], env=env, check=True,
+                         capture_output=True, text=True).stdout
+    fpr = next(line.split(":")[9] for line in out.splitlines() if line.startswith("fpr:"))
+    pub = tmp_path / "exp.asc"
+    pub.write_bytes(subprocess.run(["gpg", "--batch", "--armor", "--export", fpr], env=env, check=True,
+                                   capture_output=True).stdout)
+    signer = Signer(home, fpr, pub)
+    sig = signer.sign(uncompressed(tarball), tmp_path / "linux-2.4.18.tar.sign")
+    signer.stop()
+    time.sleep(4)  # now the key has expired
+    result = verify(source_for(tarball, signer), tarball, sig, log)
+    assert result.signer == fpr
+    assert "has expired since it made this signature" in capfd.readouterr().err
+
+
+def test_damaged_signature_is_a_signature_problem_not_a_bad_tarball(tmp_path, tarball, signer, log):
+    """gpg may stop reading the data as soon as it sees the damage (a broken pipe on our side):
+    the advice must be about the .sign (re-fetch it), never "delete the tarball"."""
+    from ramsesbuild.verify import SignatureError
+
+    good = signer.sign(uncompressed(tarball), tmp_path / "good.sign").read_bytes()
+    sig = tmp_path / "linux-2.4.18.tar.sign"
+    for cut in (len(good) // 2, 40, 0):
+        sig.write_bytes(good[:cut])
+        for _ in range(3):  # the broken pipe is a race: try it a few times
+            with pytest.raises(SignatureError) as info:
+                verify(source_for(tarball, signer), tarball, sig, log)
+            assert info.value.refetch and "cannot decompress" not in str(info.value)

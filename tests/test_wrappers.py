@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from ramsesbuild import wrappers
-from ramsesbuild.errors import BuildError, SettingsError
+from ramsesbuild.errors import BuildError, SettingsError, ToolMissing
 from ramsesbuild.settings import load
 
 from .test_pipeline import calls, ran
@@ -71,7 +71,8 @@ def test_settings_wrapper_and_hosts(tmp_path):
 
 
 @pytest.mark.parametrize("line, message", [
-    ('wrapper = "sccache"', r"wrapper must be one of ccache, distcc, ccache\+distcc, got 'sccache'"),
+    ('wrapper = "sccache"', r"ramses.toml:3: \[kernel\] wrapper = 'sccache' is not one of ccache, distcc, "
+                            r"ccache\+distcc \(did you mean \"ccache\"\?\)"),
     ('distcc_hosts = "node1"', "distcc_hosts must be a list of strings"),
     ('distcc_hosts = ["node1 node2"]', "distcc_hosts entries are single DISTCC_HOSTS words"),
 ])
@@ -84,7 +85,7 @@ def test_settings_mistakes_are_named(tmp_path, line, message):
 
 
 def test_missing_program_names_the_debian_package(tmp_path):
-    with pytest.raises(BuildError, match=r"needs ccache, distcc, .*apt-get install ccache distcc"):
+    with pytest.raises(ToolMissing, match=r"needs ccache, distcc \(not installed\): apt-get install ccache distcc"):
         wrappers.get("ccache+distcc").check(str(tmp_path), ("h1",), {})
     with pytest.raises(BuildError, match="no distcc hosts are given; set \\[kernel\\] distcc_hosts"):
         wrappers.get("distcc").check(os.environ["PATH"] + ":/usr/bin", (), {})
@@ -106,21 +107,21 @@ def test_wrapper_wraps_the_compiler_without_changing_the_make_commands(kind, req
     p = request.getfixturevalue(kind)
     p.extra_env["CCACHE_DIR"] = str(tmp_path / "ccache")
     p.doit("kernel-client")
-    plain = make_command(p, "kernel-client")
+    plain = make_command(p, "compile-client")
     shims = p.dir / "build" / "client" / "shims"
     assert not (shims / "gcc").exists()
     use_wrapper(p, "ccache")
-    p.doit("forget", "kernel-client")
+    p.doit("forget", "compile-client")
     p.doit("kernel-client")
-    assert make_command(p, "kernel-client") == plain
+    assert make_command(p, "compile-client") == plain
     gcc = shims / "gcc"
     assert gcc.read_text().endswith(f"exec {shutil.which('ccache')} {shutil.which('gcc')} \"$@\"\n")
     # CC (init/main.c, drivers/net/dummy.c) and HOSTCC (scripts/hostprog.c) went through ccache
     assert ccache_stats(tmp_path / "ccache")["misses"] == 3
     use_wrapper(p, None)
-    p.doit("forget", "kernel-client")
+    p.doit("forget", "compile-client")
     p.doit("kernel-client")
-    assert not gcc.exists() and make_command(p, "kernel-client") == plain
+    assert not gcc.exists() and make_command(p, "compile-client") == plain
 
 
 def test_changing_the_wrapper_rebuilds_nothing_and_never_cleans(k24_project, tmp_path):
@@ -133,7 +134,7 @@ def test_changing_the_wrapper_rebuilds_nothing_and_never_cleans(k24_project, tmp
     assert ran(p.doit("kernel-client")) == []
     assert p.make_calls() == []
     # the next real rebuild uses the wrapper, but is no `make clean` (not part of the identity)
-    p.doit("forget", "kernel-client")
+    p.doit("forget", "compile-client")
     p.doit("kernel-client")
     assert calls(p, "client") == ["dep", "bzImage", "modules"]
     assert "[kernel] wrapper = ccache" in (p.dir / "build/client/shims/gcc").read_text()

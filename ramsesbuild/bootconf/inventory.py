@@ -27,7 +27,9 @@
     ip = "192.168.10.11"
     image = "..."                     optional, file in the tftp root; default: the pipeline's
                                       client image (ramses.toml [netboot] output)
-    method, nfsroot, append, initrd   optional per-node overrides
+    profile = "gateway"               optional instead of image: the netboot image of that
+                                      ramses.toml profile (a node class with its own kernel)
+    method, nfsroot, append, initrd   optional per-node overrides (profile also in [boot])
 
 Relative paths are relative to the directory holding nodes.toml.
 """
@@ -42,12 +44,13 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BootConfigError
+from ..tomlload import decode_utf8, suggest
 
 METHODS = ("direct", "ipxe")
 NETWORK_KEYS = {"subnet", "netmask", "server", "gateway", "domain"}
-BOOT_KEYS = {"image", "method", "nfsroot", "nfs_options", "export_options", "append", "initrd", "ipxe_chain",
-             "output"}
-NODE_KEYS = {"name", "mac", "ip", "image", "method", "nfsroot", "append", "initrd"}
+BOOT_KEYS = {"image", "profile", "method", "nfsroot", "nfs_options", "export_options", "append", "initrd",
+             "ipxe_chain", "output"}
+NODE_KEYS = {"name", "mac", "ip", "image", "profile", "method", "nfsroot", "append", "initrd"}
 NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 MAC_RE = re.compile(r"^[0-9a-f]{2}([:-])[0-9a-f]{2}(\1[0-9a-f]{2}){4}$", re.IGNORECASE)
 FILE_RE = re.compile(r"^[A-Za-z0-9._+-]+(/[A-Za-z0-9._+-]+)*$")
@@ -100,19 +103,22 @@ class Inventory:
         return f"{self.network.server}:{node.nfsroot}{opts}"
 
 
-def load(path: Path, default_image: str) -> Inventory:
-    """Read and check *path*; *default_image* is the pipeline's client image name."""
+def load(path: Path, default_image: str, profile_images: dict[str, str] | None = None) -> Inventory:
+    """Read and check *path*; *default_image* is the pipeline's client image name and
+    *profile_images* maps each netboot profile of ramses.toml to its image name."""
     path = Path(path).resolve()
     try:
-        text = path.read_text()
+        text = decode_utf8(path.read_bytes(), path, BootConfigError)
     except FileNotFoundError:
         raise BootConfigError(f"{path}: node inventory not found; copy nodes.toml from the project "
                               "root and list your nodes in it") from None
+    except OSError as exc:
+        raise BootConfigError(f"{path}: cannot read the node inventory: {exc.strerror}") from None
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise BootConfigError(f"{path}: not valid TOML: {exc}") from None
-    return _Parser(path, text, raw, default_image).inventory()
+    return _Parser(path, text, raw, default_image, dict(profile_images or {})).inventory()
 
 
 @dataclass(frozen=True)
@@ -151,6 +157,7 @@ class _Parser:
     text: str
     raw: dict[str, Any]
     default_image: str
+    profile_images: dict[str, str]
 
     @property
     def where(self) -> _Where:
@@ -159,8 +166,10 @@ class _Parser:
     def inventory(self) -> Inventory:
         unknown = set(self.raw) - {"network", "boot", "node"}
         if unknown:
-            raise BootConfigError(f"{self.path}: unknown table(s) {', '.join(sorted(unknown))}; "
-                                  "nodes.toml has [network], [boot] and [[node]]")
+            name = sorted(unknown)[0]
+            hint = suggest(name, ("network", "boot", "node"))
+            raise self.where.error(f"unknown table [{name}]{hint}; nodes.toml has [network], [boot] and "
+                                   "[[node]]", name)
         network = self.network()
         boot = self.table("boot", BOOT_KEYS, required=False)
         nodes_raw = self.raw.get("node")
@@ -198,8 +207,8 @@ class _Parser:
                    what: str | None = None) -> None:
         for key in t:
             if key not in allowed:
-                raise self.where.error(f"{what or f'[{table}]'}: unknown key {key!r}; allowed: "
-                                       f"{', '.join(sorted(allowed))}", table, key, index)
+                hint = suggest(key, allowed) or f"; allowed: {', '.join(sorted(allowed))}"
+                raise self.where.error(f"{what or f'[{table}]'}: unknown key {key!r}{hint}", table, key, index)
 
     def string(self, t: dict[str, Any], table: str, key: str, default: str | None,
                index: int = 0, what: str | None = None) -> str | None:
@@ -312,7 +321,7 @@ class _Parser:
         def src(key: str) -> tuple[str, str, int]:  # where a value came from: table, key, index
             return ("node", key, i) if key in t else ("boot", key, 0)
 
-        image = self.filename(opt("image", self.default_image) or "", *src("image"), what)
+        image = self.filename(self.image_of(t, boot, what, i, src) or "", *src("image"), what)
         method = opt("method", "direct")
         if method not in METHODS:
             raise self.where.error(f"{what}: method {method!r} must be one of {', '.join(METHODS)}",
@@ -325,6 +334,21 @@ class _Parser:
             raise self.where.error(f"{what}: append must be one line without double quotes", *src("append"))
         nfsroot = self.nfsroot(opt("nfsroot", "/tftpboot/{ip}") or "", name, mac, ip, what, src("nfsroot"))
         return Node(name, mac, ip, image, method, nfsroot, " ".join(append.split()), initrd)
+
+    def image_of(self, t: dict[str, Any], boot: dict[str, Any], what: str, i: int, src: Any) -> str | None:
+        """image, else the image of profile (node first, then [boot]), else the default image."""
+        for table, key_src in ((t, "node"), (boot, "boot")):
+            if "image" in table:
+                return self.string(table, key_src, "image", None, i if key_src == "node" else 0, what)
+            if "profile" in table:
+                prof = self.string(table, key_src, "profile", None, i if key_src == "node" else 0, what) or ""
+                if prof not in self.profile_images:
+                    known = ", ".join(sorted(self.profile_images)) or "none"
+                    raise self.where.error(f"{what}: profile {prof!r} has no netboot image in ramses.toml "
+                                           f"(netboot profiles: {known}){suggest(prof, self.profile_images)}",
+                                           *src("profile"))
+                return self.profile_images[prof]
+        return self.default_image
 
     def mac(self, value: str, what: str, i: int) -> str:
         if not MAC_RE.match(value):

@@ -181,6 +181,7 @@ def plan_layout(layout: str, relocseg: int, inputs: Inputs, *, rdnopad: bool = F
             rd_addr = 0x100000 + roundup(klen, 4096)
         else:
             rd_addr = 0x100000 + klen
+        assert inputs.initrd is not None  # initrd_size > 0 only with an initrd
         rd_len = inputs.initrd_size if (rdnopad and layout != "1.0") else roundup(inputs.initrd_size, 4096)
         segs.append(PlannedSegment(_seg(21, rd_addr, rd_len, rd_len, last=True, vendor=segment_vendor(b"\0")),
                                    Source.file_slice(inputs.initrd, 0, inputs.initrd_size)))

@@ -1,29 +1,55 @@
-"""doit task generators. dodo.py calls :func:`generate` and exposes the results."""
+"""doit task generators. dodo.py calls :func:`generate` and :func:`doit_config`."""
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Iterator
 from typing import Any
 
-from ..settings import PROFILES, Settings
-from .kernel import task_config, task_fetch, task_kernel, task_modules, task_patch, task_unpack, task_verify
-from .layout import Layout
-from .netboot import task_netboot_image
+from ..errors import RamsesError, os_error_message
+from ..fsutil import sweep_temp
+from ..lock import ProjectLock
+from ..log import say
+from ..settings import Settings
+from .common import relative_task
+from .kernel import (
+    task_compile,
+    task_config,
+    task_fetch,
+    task_kernel,
+    task_modules,
+    task_patch,
+    task_unpack,
+    task_verify,
+)
+from .layout import RESERVED_PROFILE_NAMES, Layout
 
-KERNEL_TASKS = ["kernel-server", "modules-server", "modules-client", "netboot-image"]
+__all__ = ["Layout", "default_tasks", "doit_config", "generate"]
+from .netboot import task_netboot_images
+
 BOOT_TASKS = ["boot-config", "boot-tftp"]
+# doit commands that only read: they never take the project lock.
+READ_ONLY_COMMANDS = ("list", "info", "help", "dumpdb", "tabcompletion")
 
 
 def generate(settings: Settings) -> Iterator[dict[str, Any]]:
+    """Every task, with its paths relative to the project root (relocatable state)."""
+    for task in _generate(settings):
+        yield relative_task(task, settings.root)
+
+
+def _generate(settings: Settings) -> Iterator[dict[str, Any]]:
     yield task_fetch(settings)
     yield task_verify(settings)
     yield from task_unpack(settings)
     yield from task_patch(settings)
-    for profile in PROFILES:
-        yield task_config(settings, profile)
-        yield task_kernel(settings, profile)
-        yield task_modules(settings, profile)
-    yield task_netboot_image(settings)
+    for prof in settings.profiles.values():
+        yield task_config(settings, prof)
+        yield task_compile(settings, prof)
+        yield task_modules(settings, prof)
+        yield task_kernel(settings, prof)
+    yield from task_netboot_images(settings)
     if settings.nodes.exists():
         from .bootconf import task_boot_config, task_boot_tftp
 
@@ -31,11 +57,52 @@ def generate(settings: Settings) -> Iterator[dict[str, Any]]:
         yield task_boot_tftp(settings, settings.nodes)
 
 
-def doit_config(settings: Settings) -> dict[str, Any]:
-    settings.build_dir.mkdir(parents=True, exist_ok=True)
+def default_tasks(settings: Settings) -> list[str]:
+    tasks = [f"kernel-{name}" for name in settings.profiles]
+    if settings.netboot_profiles:
+        tasks.append("netboot-image")
+    return tasks + (BOOT_TASKS if settings.nodes.exists() else [])
+
+
+def _command_of(args: list[str]) -> str:
+    known = ("run", "list", "info", "help", "dumpdb", "tabcompletion", "clean", "forget", "ignore",
+             "reset-dep", "strace", "auto")
+    return args[0] if args and args[0] in known else "run"
+
+
+def doit_config(settings: Settings, wait: bool = True, lock: ProjectLock | None = None) -> dict[str, Any]:
+    """DOIT_CONFIG for *settings*. For commands that change things, takes the project lock
+    (held until the process ends) and removes temp files an interrupted run left behind."""
+    from ..report import reporter_for
+
+    for name in settings.profiles:
+        if name in RESERVED_PROFILE_NAMES:
+            from ..errors import SettingsError
+
+            raise SettingsError(f"{settings.path}: [profile.{name}]: {name!r} is reserved for build/{name}; "
+                                "choose another profile name")
+    lay = Layout(settings)
+    _ensure_writable_build_dir(settings)
+    if lock is not None and _command_of(sys.argv[1:]) not in READ_ONLY_COMMANDS:
+        lock.acquire(wait, say)
+        for path in sweep_temp(lay.temp_dirs()):
+            say(f"ramsesbuild: removed {path}, left by an interrupted run")
     return {
-        "dep_file": str(Layout(settings).db),
+        "dep_file": str(lay.db),
         "backend": "sqlite3",
-        "default_tasks": KERNEL_TASKS + (BOOT_TASKS if settings.nodes.exists() else []),
+        "default_tasks": default_tasks(settings),
         "verbosity": 2,
+        "reporter": reporter_for(settings),
     }
+
+
+def _ensure_writable_build_dir(settings: Settings) -> None:
+    build = settings.build_dir
+    try:
+        build.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RamsesError(os_error_message(exc, "creating the build directory ([paths] build in "
+                                                f"{settings.path.name})")) from None
+    if not os.access(build, os.W_OK | os.X_OK):
+        raise RamsesError(f"{build}: not writable by this user; fix its permissions or set [paths] build in "
+                          f"{settings.path} to a directory you can write")

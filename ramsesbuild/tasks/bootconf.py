@@ -18,13 +18,24 @@ from .. import bootconf
 from ..errors import BootConfigError
 from ..log import TaskLog
 from ..settings import Settings
-from .common import logged
+from .common import logged, rel, remover
 
 FORMAT = 1  # bump when the generated text changes, so existing outputs are rewritten
 
 
-def _inputs(settings: Settings) -> tuple[str, Path]:
-    return settings.netboot.output_name(settings.version), settings.netboot.tftpboot
+def profile_images(settings: Settings) -> dict[str, str]:
+    """Each netboot profile's image name in the tftp root."""
+    return {p.name: p.netboot.output_name(settings.version) for p in settings.netboot_profiles if p.netboot}
+
+
+def default_image(settings: Settings) -> str:
+    """What a node without image/profile boots: the client's image, else the first netboot profile's."""
+    images = profile_images(settings)
+    return images.get("client") or next(iter(images.values()), "")
+
+
+def load_inventory(settings: Settings, nodes_path: Path) -> bootconf.Inventory:
+    return bootconf.load(nodes_path, default_image(settings), profile_images(settings))
 
 
 Files = Callable[[bootconf.Inventory, Path], dict[Path, str]]
@@ -32,28 +43,31 @@ Writer = Callable[[bootconf.Inventory, Path, TaskLog], None]
 
 
 def _task(settings: Settings, nodes_path: Path, basename: str, doc: str,
-          files: Files, write: Writer) -> dict[str, Any]:
+          files: Files, write: Writer, protected: str | None = None) -> dict[str, Any]:
     """Shared shape: load the inventory now for the targets, again at run time for the work."""
     nodes_path = Path(nodes_path)
-    image, tftp_root = _inputs(settings)
+    tftp_root = settings.tftpboot
+    images = profile_images(settings)
     try:
-        paths = sorted(str(p) for p in files(bootconf.load(nodes_path, image), tftp_root))
+        paths = sorted(str(p) for p in files(load_inventory(settings, nodes_path), tftp_root))
     except BootConfigError:
         paths = []  # the action reports it
 
     def body(log: TaskLog) -> None:
-        inv = bootconf.load(nodes_path, image)
+        inv = load_inventory(settings, nodes_path)
         log.line(f"{nodes_path}: {len(inv.nodes)} nodes on {inv.network.subnet}, server {inv.network.server}")
         write(inv, tftp_root, log)
 
+    clean = remover([Path(p) for p in paths], protected, basename)
     return {
         "basename": basename,
         "doc": doc,
         "actions": [logged(settings, basename, body)],
         "file_dep": [nodes_path],
         "targets": paths,
-        "uptodate": [config_changed({"format": FORMAT, "image": image, "tftpboot": str(tftp_root)})],
-        "clean": True,
+        "uptodate": [config_changed({"format": FORMAT, "images": images, "default": default_image(settings),
+                                     "tftpboot": rel(settings.root, tftp_root)})],
+        "clean": [clean],
     }
 
 
@@ -83,5 +97,5 @@ def task_boot_tftp(settings: Settings, nodes_path: Path) -> dict[str, Any]:
             log.line(f"removed {path} (node no longer in nodes.toml)")
 
     return _task(settings, nodes_path, "boot-tftp",
-                 f"per-node iPXE boot scripts in {settings.netboot.tftpboot}/ipxe for nodes.toml",
-                 bootconf.tftp_files, write)
+                 f"per-node iPXE boot scripts in {settings.tftpboot}/ipxe for nodes.toml",
+                 bootconf.tftp_files, write, protected="the nodes' installed iPXE scripts")

@@ -1,13 +1,18 @@
-"""Glue between doit and the pipeline modules: logged, failure-safe python actions."""
+"""Glue between doit and the pipeline modules: logged, failure-safe python actions, stamps,
+and clean actions that say what they remove."""
 
 from __future__ import annotations
 
+import fnmatch
 import json
-from collections.abc import Callable
+import shutil
+import sys
+import traceback
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from ..errors import RamsesError
+from ..errors import RamsesError, os_error_message
 from ..fsutil import atomic_write_text
 from ..log import TaskLog, log_name
 from ..settings import Settings
@@ -18,27 +23,55 @@ def logged(settings: Settings, task: str, body: Callable[[TaskLog], Any],
     """Wrap *body* as a doit python-action.
 
     The stamps (the task's state targets) are removed before the body runs, so a failure
-    never leaves an old success behind. RamsesError becomes a clean doit failure showing the
-    message; anything else propagates with its traceback (a bug, not a user error).
+    never leaves an old success behind. Every failure becomes a doit TaskFailed whose first
+    line names the task, the path and the fix; a Python traceback only ever goes to the log.
     """
 
     def action() -> Any:
         from doit.exceptions import TaskFailed
 
-        for stamp in stamps:
-            stamp.unlink(missing_ok=True)
         with TaskLog(settings.log_dir / log_name(task)) as log:
-            log.section(f"task {task}")
             try:
+                log.section(f"task {task}")
+                for stamp in stamps:
+                    stamp.unlink(missing_ok=True)
                 body(log)
             except RamsesError as exc:
                 log.line(f"ERROR: {exc}")
-                return TaskFailed(f"{task}: {exc}\n(log: {log.path})")
+                return TaskFailed(f"{task}: {exc}\n({log.where()})")
+            except OSError as exc:
+                log.write(traceback.format_exc())
+                return TaskFailed(f"{task}: {os_error_message(exc)}\n({log.where()})")
+            except Exception as exc:  # a bug: keep the traceback for us, one line for the user
+                log.write(traceback.format_exc())
+                return TaskFailed(f"{task}: internal error ({type(exc).__name__}: {exc}); this is a bug in "
+                                  f"ramsesbuild, please report it with the log\n({log.where()})")
             log.line("ok")
         return None
 
     action.__name__ = f"run_{task.replace('-', '_').replace(':', '_')}"
     return action
+
+
+def rel(root: Path, path: Path | str) -> str:
+    """*path* relative to the project root when it is inside it, else as given.
+
+    Everything doit stores (file_dep, targets, config_changed values) and every path in a stamp
+    goes through this, so a build directory restored from a CI cache into another checkout
+    path is still up to date (doit runs in the project root: see doit_entry.load_project).
+    """
+    p = Path(path)
+    try:
+        return str(p.relative_to(root))
+    except ValueError:
+        return str(p)
+
+
+def relative_task(task: dict[str, Any], root: Path) -> dict[str, Any]:
+    for key in ("file_dep", "targets"):
+        if key in task:
+            task[key] = [rel(root, p) for p in task[key]]
+    return task
 
 
 def write_stamp(path: Path, data: dict[str, Any]) -> None:
@@ -47,6 +80,71 @@ def write_stamp(path: Path, data: dict[str, Any]) -> None:
 
 def read_stamp(path: Path) -> dict[str, Any]:
     try:
-        return json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
         return {}
+    return data if isinstance(data, dict) else {}
+
+
+# ---------------------------------------------------------------- doit clean
+
+def named_on_command_line(task: str, argv: list[str] | None = None) -> bool:
+    """Was *task* (or its group) named explicitly after `doit clean`? (`doit clean` alone,
+    and `--clean-all`, name nothing: they never remove installed images or downloads.)"""
+    args = sys.argv[1:] if argv is None else argv
+    if "clean" not in args:
+        return False
+    names = [a for a in args[args.index("clean") + 1:] if not a.startswith("-")]
+    group = task.split(":", 1)[0]
+    return any(fnmatch.fnmatchcase(task, n) or n == group for n in names)
+
+
+def _size(path: Path) -> int:
+    if path.is_symlink() or path.is_file():
+        return path.lstat().st_size
+    total = 0
+    for p in path.rglob("*"):
+        try:
+            if not p.is_dir() or p.is_symlink():
+                total += p.lstat().st_size
+        except OSError:
+            pass
+    return total
+
+
+def human(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GiB"
+
+
+def remover(paths: Iterable[Path], protected: str | None = None, task: str = "") -> Callable[..., None]:
+    """A doit clean action removing *paths* and saying what it removed.
+
+    With *protected* (a description such as "the installed netboot image"), the paths are kept
+    unless the task is named on the `doit clean` command line.
+    """
+    targets = list(paths)
+
+    def clean(dryrun: bool) -> None:
+        existing = [p for p in targets if p.exists() or p.is_symlink()]
+        if not existing:
+            return
+        if protected and not named_on_command_line(task):
+            for p in existing:
+                print(f"kept {p} ({protected}; `doit clean {task}` removes it)")
+            return
+        for p in existing:
+            size = human(_size(p))
+            if dryrun:
+                print(f"would remove {p} ({size})")
+                continue
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p)
+            else:
+                p.unlink()
+            print(f"removed {p} ({size})")
+
+    return clean

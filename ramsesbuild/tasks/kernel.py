@@ -1,5 +1,6 @@
-"""doit tasks from download to built kernels: fetch, verify, unpack, patch, config-*,
-kernel-*, modules-*. Each task is a thin wrapper; the work is in the pipeline modules.
+"""doit tasks from download to built kernels: fetch, verify, unpack, patch, config-<profile>,
+compile-<profile>, modules-<profile> and the group kernel-<profile> (= compile + modules).
+Each task is a thin wrapper; the work is in the pipeline modules.
 
 Up-to-date logic: every step writes a small JSON stamp (its target) that the next step lists
 as file_dep, and the settings a step depends on go into its one ``config_changed`` dict.
@@ -9,6 +10,8 @@ A no-op run therefore only stats a handful of files and never calls make.
 from __future__ import annotations
 
 import functools
+import json
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,13 +21,14 @@ from doit.tools import config_changed
 from .. import family as _family
 from ..fsutil import write_if_changed
 from ..log import TaskLog
-from ..patch import series_files
-from ..settings import PROFILES, Settings
-from .common import logged, write_stamp
-from .layout import Layout, ProfileLayout
+from ..settings import Profile, Settings
+from .common import logged, rel, remover, write_stamp
+from .layout import Layout, ProfileLayout, TreeLayout
+
+Task = dict[str, Any]
 
 
-def task_fetch(settings: Settings) -> dict[str, Any]:
+def task_fetch(settings: Settings) -> Task:
     from ..fetch import wanted_files
 
     lay = Layout(settings)
@@ -36,67 +40,84 @@ def task_fetch(settings: Settings) -> dict[str, Any]:
 
         fetch_all(src, settings.download_dir, log)
 
+    what = src.tarball + (f" and {src.signature}" if src.signature else "")
     return {
         "basename": "fetch",
-        "doc": f"download {src.tarball}{' and ' + src.signature if src.signature else ''} (mirrors in order, resumable)",
+        "doc": f"download {what} (mirrors in order, resumable)",
         "actions": [logged(settings, "fetch", body)],
         "targets": targets,
-        "uptodate": [config_changed({"tarball": src.tarball, "sha256": src.sha256, "signature": src.signature})],
-        "clean": True,
+        "uptodate": [config_changed({"tarball": src.tarball, "sha256": src.sha256, "signature": src.signature,
+                                     "local": _local_identity(src.local_file()) if src.dpkg else None})],
+        "clean": [remover(targets, "the verified download", "fetch")],
     }
 
 
-def task_verify(settings: Settings) -> dict[str, Any]:
+def _local_identity(path: Path | None) -> str:
+    """Size and mtime of a package-installed tarball: an apt upgrade re-fetches and re-verifies."""
+    if path is None:
+        return ""
+    try:
+        st = path.stat()
+    except OSError:
+        return "missing"
+    return f"{st.st_size}:{st.st_mtime_ns}"
+
+
+def task_verify(settings: Settings) -> Task:
     lay = Layout(settings)
     src = settings.source
     tarball = lay.download(src.tarball)
     sig = lay.download(src.signature) if src.signature else None
 
     def body(log: TaskLog) -> None:
-        from ..verify import verify
+        from ..verify import verify_with_refetch
 
-        result = verify(src, tarball, sig, log)
+        result = verify_with_refetch(src, tarball, sig, settings.download_dir, log)
         write_stamp(lay.verified, result.as_dict())
 
     return {
         "basename": "verify",
-        "doc": "check the pinned sha256 and the OpenPGP signature (private GNUPGHOME, pinned signers)",
+        "doc": "check the pinned sha256 (or dpkg --verify) and the OpenPGP signature (private GNUPGHOME, "
+               "pinned signers)",
         "actions": [logged(settings, "verify", body, stamps=(lay.verified,))],
         "file_dep": [tarball] + ([sig] if sig else []) + list(src.keys),
         "targets": [lay.verified],
         "uptodate": [config_changed({"sha256": src.sha256, "signers": list(src.signers),
-                                     "unsigned": src.unsigned})],
-        "clean": True,
+                                     "unsigned": src.unsigned, "dpkg": src.dpkg})],
+        "clean": [remover([lay.verified])],
     }
 
 
-def task_unpack(settings: Settings) -> Iterator[dict[str, Any]]:
+def task_unpack(settings: Settings) -> Iterator[Task]:
     lay = Layout(settings)
     tarball = lay.download(settings.source.tarball)
-    yield {"basename": "unpack", "name": None, "doc": "extract the verified tarball into build/<profile>/src (safely)"}
-    for profile in PROFILES:
-        pl = lay.profile(profile)
-
-        def body(log: TaskLog, pl: ProfileLayout = pl) -> None:
-            import shutil
-
+    shared = lay.family.out_of_tree
+    yield {"basename": "unpack", "name": None,
+           "doc": "extract the verified tarball safely: " +
+                  ("one source tree shared by every profile (build/source/src, O= builds)" if shared else
+                   "one tree per profile (build/<profile>/src; this family builds in the tree)")}
+    for tree in lay.trees():
+        def body(log: TaskLog, tree: TreeLayout = tree) -> None:
             from ..patch import reset_state
             from ..unpack import unpack
 
-            reset_state(pl.state)
-            shutil.rmtree(pl.obj_modern, ignore_errors=True)
-            top = unpack(tarball, pl.src, log)
-            fam, version = _family.detect(pl.src)
+            reset_state(tree.state)
+            top = unpack(tarball, tree.src, log, limits=settings.unpack_limits)
+            fam, version = _family.detect(tree.src)
             _check_version(settings, version)
-            write_stamp(pl.stamp("unpacked"), {"top": top, "version": str(version), "family": fam.name,
-                                               "sha256": settings.source.sha256})
+            # a new generation id makes every later step re-run on a fresh tree, even when the
+            # tarball is the same (doit compares stamp contents)
+            write_stamp(tree.stamp("unpacked"), {"top": top, "version": str(version), "family": fam.name,
+                                                 "sha256": settings.source.sha256, "generation": uuid.uuid4().hex})
 
         yield {
             "basename": "unpack",
-            "name": profile,
-            "actions": [logged(settings, f"unpack:{profile}", body, stamps=(pl.stamp("unpacked"),))],
+            "name": tree.name,
+            "actions": [logged(settings, f"unpack:{tree.name}", body, stamps=(tree.stamp("unpacked"),))],
             "file_dep": [lay.verified],
-            "targets": [pl.stamp("unpacked")],
+            "targets": [tree.stamp("unpacked")],
+            "uptodate": [(tree.src / "Makefile").is_file()],  # the tree was deleted by hand
+            "clean": [remover([tree.src, tree.state])],
         }
 
 
@@ -110,27 +131,39 @@ def _check_version(settings: Settings, version: _family.TreeVersion) -> None:
         )
 
 
-def task_patch(settings: Settings) -> Iterator[dict[str, Any]]:
+def task_patch(settings: Settings) -> Iterator[Task]:
+    from ..patch import series_files
+
     lay = Layout(settings)
-    pdir = settings.patches_dir
+    pdir = settings.patch_dir()
     deps = series_files(pdir)
-    yield {"basename": "patch", "name": None, "doc": "apply patches/series to each tree (dry-run first, no fuzz)"}
-    for profile in PROFILES:
-        pl = lay.profile(profile)
+    yield {"basename": "patch", "name": None,
+           "doc": f"apply {pdir.name}/series to each source tree (dry-run first, no fuzz)"
+                  if deps else f"no patch series for {settings.version} ({pdir}/series does not exist)"}
+    for tree in lay.trees():
+        def body(log: TaskLog, tree: TreeLayout = tree) -> None:
+            from ..patch import apply_series, check_patch_layout
 
-        def body(log: TaskLog, pl: ProfileLayout = pl) -> None:
-            from ..patch import apply_series
-
-            applied = apply_series(pl.src, pdir, pl.state, log)
-            write_stamp(pl.stamp("patched"), {"patches": [(a["name"], a["sha256"]) for a in applied]})
+            check_patch_layout(settings.patches_dir, pdir, settings.version)
+            applied = apply_series(tree.src, pdir, tree.state, log)
+            write_stamp(tree.stamp("patched"), {"series": rel(settings.root, pdir), "generation": _generation(tree),
+                                                "patches": [(a["name"], a["sha256"]) for a in applied]})
 
         yield {
             "basename": "patch",
-            "name": profile,
-            "actions": [logged(settings, f"patch:{profile}", body, stamps=(pl.stamp("patched"),))],
-            "file_dep": [pl.stamp("unpacked")] + deps,
-            "targets": [pl.stamp("patched")],
+            "name": tree.name,
+            "actions": [logged(settings, f"patch:{tree.name}", body, stamps=(tree.stamp("patched"),))],
+            "file_dep": [tree.stamp("unpacked"), *deps],
+            "targets": [tree.stamp("patched")],
+            "uptodate": [config_changed({"series": rel(settings.root, pdir)})],
+            "clean": [remover([tree.stamp("patched")])],
         }
+
+
+def _generation(tree: TreeLayout) -> str:
+    from .common import read_stamp
+
+    return str(read_stamp(tree.stamp("unpacked")).get("generation", ""))
 
 
 def make_tree(settings: Settings, pl: ProfileLayout):
@@ -140,7 +173,7 @@ def make_tree(settings: Settings, pl: ProfileLayout):
     fam, version = _family.detect(pl.src)
     return Tree(
         src=pl.src,
-        obj=pl.obj_modern if fam.out_of_tree else pl.src,
+        obj=pl.obj,
         family=fam,
         version=version,
         arch=settings.arch,
@@ -154,38 +187,45 @@ def make_tree(settings: Settings, pl: ProfileLayout):
     )
 
 
-def task_config(settings: Settings, profile: str) -> dict[str, Any]:
+def task_config(settings: Settings, prof: Profile) -> Task:
     lay = Layout(settings)
-    pl = lay.profile(profile)
-    prof = settings.profiles[profile]
+    pl = lay.profile(prof.name)
     base_dep = [Path(prof.base)] if "/" in prof.base else []
 
     def body(log: TaskLog) -> None:
-        from ..kbuild import configure
+        from ..kbuild import configure, require_tools
 
         tree = make_tree(settings, pl)
-        report = configure(tree, prof.base, prof.fragments, log)
+        require_tools(tree.family)
+        key = json.dumps({"generation": _generation(pl.tree), "base": prof.base, "arch": settings.arch,
+                          "make_vars": tree.make_vars(), "families": families_digest()}, sort_keys=True)
+        report = configure(tree, prof.base, prof.fragments, log, base_cache=pl.state / "base.config", base_key=key)
         changed = write_if_changed(pl.config, tree.config.read_bytes())
         log.line(f"{pl.config}: {'updated' if changed else 'unchanged'}")
         write_stamp(pl.stamp("config"), {"requests": report.requests, "optional_misses": list(report.optional_misses),
-                                         "redefinitions": list(report.redefinitions), "family": tree.family.name})
+                                         "redefinitions": list(report.redefinitions), "family": tree.family.name,
+                                         "fragments": [rel(settings.root, f) for f in prof.fragments],
+                                         "base": rel(settings.root, prof.base)})
 
+    frags = ", ".join(f.name for f in prof.fragments) or "no fragments"
     return {
-        "basename": f"config-{profile}",
-        "doc": f"{profile} .config: base {prof.base!r} + {', '.join(f.name for f in prof.fragments)}; "
-               "fails listing every requested option that did not land",
-        "actions": [logged(settings, f"config-{profile}", body, stamps=(pl.stamp("config"),))],
-        "file_dep": [pl.stamp("patched"), *prof.fragments, *base_dep],
+        "basename": f"config-{prof.name}",
+        "doc": f"{prof.name} .config: base {Path(prof.base).name!r} + {frags}; fails listing every requested "
+               "option that did not land",
+        "actions": [logged(settings, f"config-{prof.name}", body, stamps=(pl.stamp("config"),))],
+        "file_dep": [lay.profile(prof.name).tree.stamp("patched"), *prof.fragments, *base_dep],
         "targets": [pl.stamp("config"), pl.config],
-        "uptodate": [config_changed({"base": prof.base, "arch": settings.arch, "make_vars": settings.make_vars,
-                                     "families": _families_digest()})],
-        "clean": True,
+        "uptodate": [config_changed({"base": rel(settings.root, prof.base), "arch": settings.arch,
+                                     "make_vars": settings.make_vars,
+                                     "families": families_digest()}),
+                     (pl.obj / ".config").is_file()],  # the build directory was deleted by hand
+        "clean": [remover([pl.stamp("config"), pl.config])],
     }
 
 
 @functools.cache
-def _families_digest() -> str:
-    """sha256 of families.toml; read once per doit start, shared by the config and kernel tasks."""
+def families_digest() -> str:
+    """sha256 of families.toml; read once per doit start, shared by the config and compile tasks."""
     import hashlib
     from importlib import resources
 
@@ -193,39 +233,42 @@ def _families_digest() -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def task_kernel(settings: Settings, profile: str) -> dict[str, Any]:
+def task_compile(settings: Settings, prof: Profile) -> Task:
     lay = Layout(settings)
-    pl = lay.profile(profile)
+    pl = lay.profile(prof.name)
     stamp = pl.stamp("kernel")
 
     def body(log: TaskLog) -> None:
         from ..fsutil import sha256_file
-        from ..kbuild import build, export_artifacts
+        from ..kbuild import build, export_artifacts, require_tools
 
         tree = make_tree(settings, pl)
+        require_tools(tree.family)
         units = build(tree, log, last_units=_remembered_units(pl))
         out = export_artifacts(tree, pl.artifacts)
         write_stamp(stamp, {"version": str(tree.version), "family": tree.family.name, "units": units,
+                            "image": rel(settings.root, out["image"]), "image_size": out["image"].stat().st_size,
                             "image_sha256": sha256_file(out["image"])})
         _remember_units(pl, units)
 
-    fam_note = "2.4: make dep + bzImage modules in-tree; modern: O= bzImage modules"
+    how = "make dep, bzImage, modules in its own tree" if pl.in_tree else "make O=build/<profile>/obj bzImage modules"
+    obj = [pl.obj] if not pl.in_tree else []
     return {
-        "basename": f"kernel-{profile}",
-        "doc": f"build the {profile} kernel and modules ({fam_note})",
-        "actions": [logged(settings, f"kernel-{profile}", body, stamps=(stamp,))],
-        "file_dep": [pl.config, pl.stamp("patched")],
+        "basename": f"compile-{prof.name}",
+        "doc": f"compile the {prof.name} kernel and its modules ({how})",
+        "actions": [logged(settings, f"compile-{prof.name}", body, stamps=(stamp,))],
+        "file_dep": [pl.config, pl.tree.stamp("patched")],
         "targets": [stamp, pl.image],
         "uptodate": [config_changed({"make_vars": settings.make_vars, "arch": settings.arch,
-                                     "families": _families_digest()})],
-        "clean": True,
+                                     "families": families_digest()})],
+        "clean": [remover([stamp, pl.artifacts / "bzImage", pl.artifacts / "System.map", pl.shims, *obj])],
     }
 
 
 def _remembered_units(pl: ProfileLayout) -> int | None:
     try:
         return int((pl.state / "units").read_text())
-    except (FileNotFoundError, ValueError):
+    except (OSError, ValueError):
         return None
 
 
@@ -233,22 +276,32 @@ def _remember_units(pl: ProfileLayout, units: int) -> None:
     write_if_changed(pl.state / "units", f"{units}\n".encode())
 
 
-def task_modules(settings: Settings, profile: str) -> dict[str, Any]:
+def task_modules(settings: Settings, prof: Profile) -> Task:
     lay = Layout(settings)
-    pl = lay.profile(profile)
+    pl = lay.profile(prof.name)
     stamp = pl.stamp("modules")
 
     def body(log: TaskLog) -> None:
         from ..kbuild import modules_install
 
         count = modules_install(make_tree(settings, pl), pl.staging, log)
-        write_stamp(stamp, {"modules": count, "staging": str(pl.staging)})
+        write_stamp(stamp, {"modules": count, "staging": rel(settings.root, pl.staging)})
 
     return {
-        "basename": f"modules-{profile}",
-        "doc": f"modules_install the {profile} kernel into {pl.staging} (INSTALL_MOD_PATH; never the host)",
-        "actions": [logged(settings, f"modules-{profile}", body, stamps=(stamp,))],
+        "basename": f"modules-{prof.name}",
+        "doc": f"modules_install the {prof.name} kernel into {pl.staging} (INSTALL_MOD_PATH; never the host)",
+        "actions": [logged(settings, f"modules-{prof.name}", body, stamps=(stamp,))],
         "file_dep": [pl.stamp("kernel")],
         "targets": [stamp],
-        "clean": True,
+        "clean": [remover([stamp, pl.staging])],
+    }
+
+
+def task_kernel(settings: Settings, prof: Profile) -> Task:
+    return {
+        "basename": f"kernel-{prof.name}",
+        "doc": f"the {prof.name} kernel with its modules staged (compile-{prof.name} + modules-{prof.name}: "
+               f"build/{prof.name}/artifacts, build/{prof.name}/staging)",
+        "actions": None,
+        "task_dep": [f"compile-{prof.name}", f"modules-{prof.name}"],
     }

@@ -1,20 +1,23 @@
-"""netboot-image: wrap the client kernel (NBI/ELF via ramsesbuild.nbi, or a raw copy) and
-install it atomically into the tftpboot directory, keeping the previous image as .old."""
+"""netboot-image:<profile>: wrap a profile's kernel (NBI/ELF via ramsesbuild.nbi, or a raw copy)
+and install it atomically into the tftpboot directory, keeping the previous image as .old.
+`doit netboot-image` runs it for every profile that has a netboot image."""
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from doit.tools import config_changed
 
 from ..errors import InstallError
-from ..fsutil import atomic_copy
+from ..fsutil import atomic_copy, sha256_file, temp_name
 from ..log import TaskLog
-from ..settings import Settings
-from .common import logged
+from ..settings import Netboot, Profile, Settings
+from .common import logged, read_stamp, rel, remover, write_stamp
 from .layout import Layout
 
 
@@ -24,7 +27,7 @@ def install(artifact: Path, dest: Path, log: TaskLog) -> None:
         dest.parent.mkdir(parents=True, exist_ok=True)
         if dest.exists():
             old = dest.with_name(dest.name + ".old")
-            tmp_old = dest.with_name(f".{dest.name}.old.tmp")
+            tmp_old = dest.with_name(temp_name(dest.name, "old"))
             with contextlib.suppress(FileNotFoundError):
                 tmp_old.unlink()
             os.link(dest, tmp_old)
@@ -33,14 +36,13 @@ def install(artifact: Path, dest: Path, log: TaskLog) -> None:
         atomic_copy(artifact, dest)
     except PermissionError as exc:
         raise InstallError(
-            f"cannot write {dest}: {exc.strerror}. Run with write access to the tftpboot directory "
-            "or set [paths] tftpboot in ramses.toml"
+            f"cannot write {exc.filename or dest}: {exc.strerror}. Run with write access to the tftpboot "
+            "directory or set [paths] tftpboot in ramses.toml"
         ) from None
     log.line(f"installed {dest}")
 
 
-def wrap(settings: Settings, kernel: Path, out: Path, log: TaskLog) -> None:
-    nb = settings.netboot
+def wrap(nb: Netboot, kernel: Path, out: Path, log: TaskLog) -> None:
     if nb.format == "raw":
         atomic_copy(kernel, out)
         log.line(f"raw copy of {kernel} (format = raw)")
@@ -53,34 +55,71 @@ def wrap(settings: Settings, kernel: Path, out: Path, log: TaskLog) -> None:
     log.line(f"{nb.format} image {out} from {kernel} ({opts})")
 
 
-def first_stage_files(settings: Settings) -> list[Path]:
+def first_stage_files(nb: Netboot) -> list[Path]:
     """The loader bytes an NBI/ELF image embeds: a new first stage must rebuild the image."""
-    nb = settings.netboot
     if nb.format == "raw":
         return []
     if nb.first32:
         return [nb.first32]
+    return []  # our own first stage: its content digest is in config_changed
+
+
+@functools.cache
+def first_stage_digest() -> str:
+    """sha256 over our shipped first-stage blobs (by content, so a reinstall elsewhere is no change)."""
+    import hashlib
     from importlib import resources
 
-    return sorted(Path(str(resources.files("ramsesbuild").joinpath("data/nbi"))).glob("*.bin"))
+    h = hashlib.sha256()
+    for blob in sorted(Path(str(resources.files("ramsesbuild").joinpath("data/nbi"))).glob("*.bin")):
+        h.update(blob.name.encode() + b"\0" + blob.read_bytes())
+    return h.hexdigest()
 
 
-def task_netboot_image(settings: Settings) -> dict[str, Any]:
+def task_netboot_images(settings: Settings) -> Iterator[dict[str, Any]]:
+    profiles = settings.netboot_profiles
+    names = ", ".join(p.name for p in profiles) or "none"
+    yield {"basename": "netboot-image", "name": None,
+           "doc": f"wrap and install the netboot image of every netboot profile ({names})"}
+    for prof in profiles:
+        yield _task(settings, prof)
+
+
+def _task(settings: Settings, prof: Profile) -> dict[str, Any]:
     lay = Layout(settings)
-    kernel = lay.profile("client").image
-    nb = settings.netboot
+    pl = lay.profile(prof.name)
+    nb = prof.netboot
+    assert nb is not None
+    artifact, installed = lay.netboot_artifact(prof), lay.netboot_installed(prof)
+    stamp = pl.stamp("netboot")
+    task = f"netboot-image:{prof.name}"
 
     def body(log: TaskLog) -> None:
-        wrap(settings, kernel, lay.netboot_artifact, log)
-        install(lay.netboot_artifact, lay.netboot_installed, log)
+        previous = sha256_file(installed) if installed.is_file() else None
+        wrap(nb, pl.image, artifact, log)
+        install(artifact, installed, log)
+        kernel = read_stamp(pl.stamp("kernel"))
+        config = read_stamp(pl.stamp("config"))
+        write_stamp(stamp, {
+            "profile": prof.name, "image": rel(nb.tftpboot, installed), "installed": rel(settings.root, installed),
+            "artifact": rel(settings.root, artifact),
+            "format": nb.format, "layout": nb.layout if nb.format != "raw" else None,
+            "size": installed.stat().st_size, "sha256": sha256_file(installed), "previous_sha256": previous,
+            "version": kernel.get("version"), "family": kernel.get("family"),
+            "fragments": config.get("fragments", [rel(settings.root, f) for f in prof.fragments]),
+            "base": rel(settings.root, prof.base),
+        })
 
     return {
         "basename": "netboot-image",
-        "doc": f"wrap the client kernel as {nb.format} and install it as {lay.netboot_installed}",
-        "actions": [logged(settings, "netboot-image", body)],
-        "file_dep": [kernel] + ([nb.initrd] if nb.initrd else []) + first_stage_files(settings),
-        "targets": [lay.netboot_installed],
+        "name": prof.name,
+        "doc": f"wrap the {prof.name} kernel as {nb.format} and install it as {installed}",
+        "actions": [logged(settings, task, body, stamps=(stamp,))],
+        "file_dep": [pl.image, pl.stamp("config")] + ([nb.initrd] if nb.initrd else []) + first_stage_files(nb),
+        "targets": [installed, stamp],
         "uptodate": [config_changed({"format": nb.format, "append": nb.append, "ip": nb.ip,
-                                     "rootdir": nb.rootdir, "initrd": str(nb.initrd), "layout": nb.layout})],
-        "clean": True,
+                                     "rootdir": nb.rootdir, "initrd": rel(settings.root, nb.initrd or ""),
+                                     "layout": nb.layout, "output": installed.name,
+                                     "first_stage": first_stage_digest() if nb.format != "raw" else None})],
+        "clean": [remover([artifact, stamp]), remover([installed], "the installed netboot image", task)],
     }

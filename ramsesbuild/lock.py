@@ -1,0 +1,63 @@
+"""One run per project at a time: an exclusive fcntl lock on build/.lock, holding the holder's
+pid and command line. A second run waits (saying for whom) or, with wait=no, fails at once.
+
+The lock file descriptor is inherited by make and the other children of the run: if the doit
+process is killed, a still-running make keeps the project locked until it ends, so a new run
+never builds into a tree that an orphan is still writing.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import LockError, os_error_message
+
+
+@dataclass
+class ProjectLock:
+    path: Path
+    fd: int | None = None
+
+    def acquire(self, wait: bool, say: Callable[[str], None]) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise LockError(os_error_message(exc, "creating the project lock")) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _holder(fd)
+            if not wait:
+                os.close(fd)
+                raise LockError(f"{self.path.parent}: another run is using this project ({holder}); "
+                                "wait for it to finish, or run without wait=no to queue behind it") from None
+            say(f"ramsesbuild: waiting for the other run on {self.path.parent} to finish ({holder})")
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        os.set_inheritable(fd, True)
+        info = f"pid {os.getpid()}: {' '.join(['doit', *sys.argv[1:]])}, since {time.strftime('%H:%M:%S')}\n"
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, info.encode(), 0)
+        except OSError:
+            pass  # the lock holds without the note (e.g. disk full)
+        self.fd = fd
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+def _holder(fd: int) -> str:
+    try:
+        text = os.pread(fd, 4096, 0).decode(errors="replace").strip()
+    except OSError:
+        text = ""
+    return text or "holder unknown"
