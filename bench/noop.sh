@@ -34,9 +34,8 @@ run_or_die() {  # run "$@" quietly; on failure show its exit code and output, th
 
 # The pipeline must be up to date before its no-op is timed.
 run_or_die python3 -m doit -f "$here/dodo.py" kernel-client
-image=$(python3 -c 'from ramsesbuild import settings; from ramsesbuild.tasks.layout import Layout
-s = settings.load(); print(Layout(s).profile("client").image)')
-family=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["family"])' "$(dirname "$image")/../state/kernel.json")
+read -r image family < <(python3 -c 'from ramsesbuild import settings; from ramsesbuild.tasks.layout import Layout
+s = settings.load(); lay = Layout(s); print(lay.profile("client").image, lay.family.name)')
 before=$(sha256sum "$image")
 
 mapfile -d '' make_cmd < <(python3 "$here/bench/pipeline_make.py" client "$scratch/tree" bzImage)

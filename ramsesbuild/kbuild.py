@@ -50,7 +50,7 @@ class Tree:
         return self.obj / self.family.image
 
     def make_vars(self) -> dict[str, str]:
-        out = self.family.resolved_make_vars(self.arch, self.src)
+        out = self.family.resolved_make_vars(self.arch, self.src.absolute())  # {src}: for prefix maps
         out.update(dict(self.user_vars))
         return out
 
@@ -77,7 +77,9 @@ class Tree:
         for var in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL"):  # doit may run under make; do not leak
             env.pop(var, None)
         if self.wrapper is not None:
-            env.update(self.wrapper.environment(self.src.parent, self.distcc_hosts, env))
+            # ccache's base: the directory holding both the source tree and the build directory
+            base = Path(os.path.commonpath([self.src.absolute().parent, self.obj.absolute()]))
+            env.update(self.wrapper.environment(base, self.distcc_hosts, env))
         return env
 
     def check_wrapper(self) -> None:

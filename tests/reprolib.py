@@ -1,5 +1,5 @@
 """What "reproducible" compares: sha256 of a project's client bzImage, every file the module
-staging holds, and the installed netboot image (paths relative to the project)."""
+staging holds, and the installed netboot images (tftpboot/vmlinuz-*) (paths relative to the project)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ def image_digests(proj: Project, profiles: tuple[str, ...] = ("client",)) -> dic
         for f in sorted((root / "staging").rglob("*")):
             if f.is_file():
                 out[str(f.relative_to(proj.dir))] = sha256_file(f)
-    for f in sorted((proj.dir / "tftpboot").glob("*")):
+    for f in sorted((proj.dir / "tftpboot").glob("vmlinuz-*")):
         if f.is_file() and not f.name.endswith(".old"):
             out[str(f.relative_to(proj.dir))] = sha256_file(f)
     return out
