@@ -25,7 +25,7 @@ mkdir -p "$work/project/downloads"
 ln -s "$tarball" "$work/project/downloads/$(basename "$tarball")"
 cp -r "$here/kconfigs" "$work/project/kconfigs"
 if [ "${version%%.*}" = 2 ]; then cp -r "$here/patches" "$work/project/patches"
-else mkdir "$work/project/patches"; echo "# none" > "$work/project/patches/series"; fi
+else mkdir "$work/project/patches"; fi  # no series for this version
 
 settings() {  # settings WRAPPER ("" = none)
   local wrapper_line=""
