@@ -57,6 +57,7 @@ class Netboot:
     initrd: Path | None = None
     layout: str = "ramses"  # mknbi memory layout: ramses (modern kernels), 1.4.4 or 1.0
     first32: Path | None = None  # user-supplied first-stage loader replacing ours
+    mba: bool = False  # also write <output>-imggen, the 3Com MBA image of the NBI image
 
     def output_name(self, version: str) -> str:
         return self.output.format(version=version)
@@ -217,6 +218,12 @@ def _netboot(r: "_Reader", t: dict[str, Any], root: Path, paths: dict[str, Any])
     layout = t.get("layout", "ramses")
     if layout not in ("ramses", "1.4.4", "1.0"):
         raise SettingsError(f"{r.path}: [netboot] layout must be ramses, 1.4.4 or 1.0, got {layout!r}")
+    mba = t.get("mba", False)
+    if not isinstance(mba, bool):
+        raise SettingsError(f"{r.path}: [netboot] mba must be true or false, got {mba!r}")
+    if mba and fmt != "nbi":
+        raise SettingsError(f"{r.path}: [netboot] mba = true makes the 3Com MBA image from the NBI image, "
+                            f"but format = {fmt!r}; set format = \"nbi\" or mba = false")
     return Netboot(
         format=fmt,
         output=t.get("output", "vmlinuz-{version}-cluster"),
@@ -227,6 +234,7 @@ def _netboot(r: "_Reader", t: dict[str, Any], root: Path, paths: dict[str, Any])
         initrd=_path(root, initrd) if initrd else None,
         layout=layout,
         first32=_path(root, first32) if first32 else None,
+        mba=mba,
     )
 
 

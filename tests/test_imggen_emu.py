@@ -32,6 +32,8 @@ import pytest
 from ramsesbuild import cli
 from ramsesbuild.imggen import assemble
 
+from . import mba_emu
+
 pytestmark = pytest.mark.slow
 
 EMU = Path(__file__).resolve().parent / "imggen_emu"
@@ -59,12 +61,7 @@ def fletcher(disk: bytes) -> tuple[int, int]:
 
 
 def run_harness(tmp_path: Path, image: Path) -> tuple[int, str]:
-    harness = bytearray(assemble.assemble_flat(EMU / "harness.S", ORIGIN))
-    img = image.read_bytes()
-    sectors = -(-len(img) // 512)
-    struct.pack_into("<H", harness, 0x1FC, sectors)
-    disk = tmp_path / "hd.img"
-    disk.write_bytes(bytes(harness) + img.ljust(sectors * 512, b"\0"))
+    disk = mba_emu.disk(tmp_path, image, b"RAMSES-FAKE-BOOTP", rom_seg=0x0060, rom_off=0)
     proc = subprocess.run(
         ["timeout", "90", QEMU, "-m", "64", "-nographic", "-no-reboot", "-nic", "none",
          "-drive", f"file={disk},format=raw,if=ide", "-boot", "c",

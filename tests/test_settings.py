@@ -40,6 +40,7 @@ def test_shipped_settings_load():
     assert s.profiles["client"].fragments == (REPO / "kconfigs" / "RamsesCluster.conf",)
     assert s.netboot.output_name(s.version) == "vmlinuz-2.4.18-cluster"
     assert s.netboot.append == "ramdisk_size=1024"
+    assert s.netboot.mba  # node03 in the shipped nodes.toml is a 3Com MBA node
 
 
 def test_minimal_settings_and_defaults(tmp_path):
@@ -47,6 +48,7 @@ def test_minimal_settings_and_defaults(tmp_path):
     assert s.build_dir == tmp_path / "build" and s.netboot.tftpboot == tmp_path / "tftpboot"
     assert s.profiles["server"].base == "defconfig" and s.profiles["client"].base == "tinyconfig"
     assert s.make_jobs() >= 1
+    assert s.netboot.mba is False
 
 
 @pytest.mark.parametrize("change, message", [
@@ -58,6 +60,9 @@ def test_minimal_settings_and_defaults(tmp_path):
     (('[profile.client]\nbase = "tinyconfig"\nfragments = ["kconfigs/RamsesCluster.conf"]', ''),
      r"missing \[profile.client\]"),
     (('[netboot]', '[netboot]\nformat = "zip"'), "format must be nbi, elf or raw"),
+    (('[netboot]', '[netboot]\nmba = "yes"'), "mba must be true or false, got 'yes'"),
+    (('[netboot]', '[netboot]\nmba = true\nformat = "raw"'),
+     "mba = true makes the 3Com MBA image from the NBI image, but format = 'raw'"),
 ])
 def test_mistakes_are_named(tmp_path, change, message):
     with pytest.raises(SettingsError, match=message):
