@@ -275,7 +275,7 @@ def test_k24_pipeline_mba_image_boots_nfs_root_from_dhcp(k24_real_project, tools
     run = subprocess.run([sys.executable, str(NFSBOOT), "--disk", str(disk), "--net", f"user,{NET}",
                           "--export", str(export), "--log", str(log), "--nic", "ne2k_pci", "--timeout", "150",
                           "--until", K24_DONE, "--workdir", str(tmp_path)],
-                         capture_output=True, text=True, timeout=240)
+                         capture_output=True, text=True, timeout=240, check=False)
     out = log.read_text(errors="replace") if log.exists() else ""
     print(f"\n2.4.18, NFS root, through the emulated MBA hand-off: {time.monotonic() - start:.1f} s")
     assert run.returncode == 0, f"nfsboot rc={run.returncode}\n{run.stderr}\n{out[-4000:]}"
