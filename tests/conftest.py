@@ -110,3 +110,27 @@ def modern_client_project(modern_real_project):
 def modern_client_kernel(modern_client_project):
     """Path of the pipeline-built i386 bzImage (e1000, serial console, IP_PNP DHCP, ROOT_NFS, initrd)."""
     return modern_client_project.dir / "build" / "client" / "artifacts" / "bzImage"
+
+
+# ------------------------------------------------------------------ real Linux 2.4.18 (slow)
+
+@pytest.fixture(scope="session")
+def k24_real_project(tmp_path_factory):
+    """The real 2.4.18 tree ($RAMSES_K24_TARBALL) through `doit kernel-server kernel-client
+    modules-server modules-client`, with the shipped kconfigs and patches/. Built once per session
+    (~40 s per kernel on 2 cores)."""
+    from .k24.guest24 import real_tarball
+    from .support import REPO
+
+    tarball = real_tarball("build and boot the real 2.4.18")
+    for tool in ("gcc", "ld", "make", "patch", "bzip2", "perl"):
+        if not shutil.which(tool):
+            pytest.skip(f"{tool} missing")
+    mirror = tmp_path_factory.mktemp("k24-mirror")
+    (mirror / "linux-2.4.18.tar.bz2").symlink_to(tarball.resolve())
+    proj = Project(dir=tmp_path_factory.mktemp("k24-real"), mirror_url=f"file://{mirror}/",
+                   tarball="linux-2.4.18.tar.bz2", version="2.4.18", sha256=sha256_file(tarball),
+                   kconfigs=REPO / "kconfigs", patches=REPO / "patches")
+    proj.setup()
+    proj.doit("kernel-server", "kernel-client", "modules-server", "modules-client", timeout=3600)
+    return proj

@@ -24,31 +24,21 @@ from pathlib import Path
 
 import pytest
 
-from ramsesbuild.fsutil import sha256_file
 from ramsesbuild.kconfig import parse_fragment, read_config
 
 from .guest import run_qemu
-from .k24.guest24 import DONE, NFSBOOT, build_init, check_markers, ext2_initrd, populate_root, real_tarball
-from .support import REPO, Project
+from .k24.guest24 import (
+    DONE,
+    NFSBOOT,
+    build_init,
+    check_markers,
+    ext2_initrd,
+    populate_root,
+)
+from .support import REPO
 
 pytestmark = pytest.mark.slow
 NICS = ["ne2k_pci", "rtl8139"]
-
-
-@pytest.fixture(scope="session")
-def k24_real_project(tmp_path_factory):
-    tarball = real_tarball("build and boot the real 2.4.18")
-    for tool in ("gcc", "ld", "make", "patch", "bzip2", "perl"):
-        if not shutil.which(tool):
-            pytest.skip(f"{tool} missing")
-    mirror = tmp_path_factory.mktemp("k24-mirror")
-    (mirror / "linux-2.4.18.tar.bz2").symlink_to(tarball.resolve())
-    proj = Project(dir=tmp_path_factory.mktemp("k24-real"), mirror_url=f"file://{mirror}/",
-                   tarball="linux-2.4.18.tar.bz2", version="2.4.18", sha256=sha256_file(tarball),
-                   kconfigs=REPO / "kconfigs", patches=REPO / "patches")
-    proj.setup()
-    proj.doit("kernel-server", "kernel-client", "modules-server", "modules-client", timeout=3600)
-    return proj
 
 
 @pytest.fixture(scope="session")
@@ -59,7 +49,7 @@ def k24_guest(tmp_path_factory):
     return {"init": init, "root": root, "initrd": ext2_initrd(root, work / "initrd.ext2")}
 
 
-def artifacts(proj: Project, profile: str) -> Path:
+def artifacts(proj, profile: str) -> Path:
     return proj.dir / "build" / profile / "artifacts"
 
 
