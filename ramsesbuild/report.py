@@ -127,6 +127,8 @@ def collect(settings: Settings, status: dict[str, str], seconds: dict[str, float
                 "previous_sha256": netboot.get("previous_sha256"),
                 "changed": ran_netboot and netboot.get("previous_sha256") != netboot.get("sha256"),
                 "nodes": nodes.get(netboot.get("image", ""), []),
+                "mba": {"path": netboot["mba"], "sha256": netboot.get("mba_sha256"),
+                        "nodes": nodes.get(netboot["mba"], [])} if netboot.get("mba") else None,
             } if netboot else None,
         }
     return {
@@ -152,8 +154,8 @@ def _nodes_by_image(settings: Settings) -> dict[str, list[str]]:
     except RamsesError:
         return {}
     out: dict[str, list[str]] = {}
-    for node in inv.nodes:
-        out.setdefault(node.image, []).append(node.name)
+    for node in inv.nodes:  # what the node's ROM (or its iPXE script) loads
+        out.setdefault(node.boot_image, []).append(node.name)
     return out
 
 
@@ -202,5 +204,9 @@ def render(summary: dict[str, Any], settings: Settings) -> str:
                          f"sha256 {(n['sha256'] or '')[:16]}{change}{took(f'netboot-image:{name}')}")
             if n["nodes"]:
                 lines.append(f"           booted by {', '.join(n['nodes'])}")
+            if n.get("mba"):
+                m = n["mba"]
+                lines.append(f"  3Com MBA {m['path']}  sha256 {(m['sha256'] or '')[:16]}"
+                             + (f"  booted by {', '.join(m['nodes'])}" if m["nodes"] else ""))
     lines.append(f"(details: {_rel(str(settings.build_dir / 'summary.json'), settings)})")
     return "\n".join(lines) + "\n"

@@ -217,6 +217,11 @@ class Project:
         return self
 
     def write_settings(self) -> None:
+        self.settings_path.write_text(self.settings_text())
+
+    def settings_text(self, netboot: str | None = None, paths: str = 'tftpboot = "tftpboot"') -> str:
+        """This project's ramses.toml. *netboot* replaces the [netboot] table's body and *paths* the
+        [paths] lines after build/downloads: a second settings file for the same build and doit state."""
         sig = ""
         pin = f'sha256 = "{self.sha256}"' if self.sha256 else ""
         if self.dpkg:
@@ -226,7 +231,14 @@ class Project:
                    f'keys = ["{self.signer.public_key}"]\n')
         else:
             sig = 'unsigned = "test source"\n'
-        self.settings_path.write_text(f"""
+        if netboot is None:
+            netboot = f"""format = "{self.netboot_format}"
+output = "vmlinuz-{{version}}-cluster"
+append = "ramdisk_size=1024"
+ip = "rom"
+rootdir = "rom"
+"""
+        return f"""
 [kernel]
 version = "{self.version}"
 arch = "i386"
@@ -236,7 +248,7 @@ jobs = 2
 [paths]
 build = "build"
 downloads = "downloads"
-tftpboot = "tftpboot"
+{paths}
 
 [source."{self.version}"]
 tarball = "{self.tarball}"
@@ -252,15 +264,12 @@ base = "{self.profile_base}"
 fragments = ["kconfigs/RamsesCluster.conf"]
 
 [netboot]
-format = "{self.netboot_format}"
-output = "vmlinuz-{{version}}-cluster"
-append = "ramdisk_size=1024"
-ip = "rom"
-rootdir = "rom"
-""" + self.extra_settings)
+{netboot}""" + self.extra_settings
 
-    def doit(self, *args: str, check: bool = True, timeout: int = 300) -> subprocess.CompletedProcess:
-        env = {**os.environ, "RAMSES_CONFIG": str(self.settings_path), "FAKE_MAKE_LOG": str(self.make_log),
+    def doit(self, *args: str, check: bool = True, timeout: int = 300,
+             config: Path | None = None) -> subprocess.CompletedProcess:
+        """Real `doit` on this project; *config* replaces its ramses.toml for this run."""
+        env = {**os.environ, "RAMSES_CONFIG": str(config or self.settings_path), "FAKE_MAKE_LOG": str(self.make_log),
                **self.extra_env}
         proc = subprocess.run([sys.executable, "-m", "doit", "-f", str(REPO / "dodo.py"), *args],
                               cwd=self.dir, env=env, capture_output=True, text=True, timeout=timeout)

@@ -55,11 +55,14 @@ def test_golden_files(tmp_path):
 
 def test_golden_inventory_semantics():
     inv = bootconf.load(GOLDEN / "nodes.toml", IMAGE)
-    n1, n2, legacy = inv.nodes
+    n1, n2, legacy, mba = inv.nodes
     assert n1.mac == "52:54:00:aa:00:01"  # normalised from 52-54-00-AA-00-01
     assert inv.boot_filename(n1) == "ipxe/n1.ipxe" and n1.image == IMAGE  # pipeline image by default
     assert n2.image == "kernels/bzImage-n2" and n2.append == "console=tty0"
     assert inv.boot_filename(legacy) == IMAGE  # a direct node boots the image itself
+    assert (mba.rom, mba.image) == ("3com", IMAGE)  # a 3Com MBA node boots the MBA image of it
+    assert inv.boot_filename(mba) == mba.boot_image == "vmlinuz-2.4.18-cluster-imggen"
+    assert legacy.rom == n1.rom == "etherboot"
     assert inv.root_path(n1) == "192.0.2.1:/nfsroot/n1,vers=3,tcp"
     assert legacy.nfsroot == "/tftpboot/192.0.2.254"
     assert bootconf.kernel_args(inv, n1) == ("root=/dev/nfs nfsroot=192.0.2.1:/nfsroot/n1,vers=3,tcp rw ip=dhcp "
@@ -90,6 +93,8 @@ def test_repo_example_inventory():
     assert not inv.network.subnet.is_global  # a private network, only written into config files
     assert [n.method for n in inv.nodes].count("ipxe") == 1
     assert inv.boot_filename(inv.nodes[0]) == IMAGE
+    node03 = inv.nodes[2]
+    assert node03.rom == "3com" and inv.boot_filename(node03) == f"{IMAGE}-imggen"  # as the recipe's dhcpd.conf
     assert "192.168.10.11(rw,no_root_squash)" in bootconf.render_exports(inv)
 
 
@@ -162,6 +167,10 @@ BAD = [
     ('ip = "192.0.2.12"', 'ip = "192.0.2.12"\nimage = "../etc/passwd"', "[[node]] #2): image = '../etc/passwd'", ""),
     ('ip = "192.0.2.12"', 'ip = "192.0.2.12"\ninitrd = "in itrd"', "relative to the tftp root", ""),
     ('ip = "192.0.2.12"', 'ip = "192.0.2.12"\nappend = "a\\"b"', "without double quotes", ""),
+    ('ip = "192.0.2.12"', 'ip = "192.0.2.12"\nrom = "3c905"', "rom '3c905' must be one of etherboot, 3com", ""),
+    ('nfsroot = "/tftpboot/{ip}"', 'nfsroot = "/tftpboot/{ip}"\nrom = "intel"', "rom 'intel' must be one of", ""),
+    ('ip = "192.0.2.12"', 'ip = "192.0.2.12"\nmethod = "ipxe"\nrom = "3com"',
+     'rom = "3com" boots the MBA image with the ROM\'s TCP/IP method, which needs method = "direct"', ""),
 ]
 
 
@@ -253,6 +262,13 @@ def test_doit_tasks_generate_then_noop_then_rerun_on_change(tmp_path, capsys):
     assert rc == 0 and executed(out) == ["boot-config", "boot-tftp"], out
     assert "host n3 {" in (conf / "dhcpd.conf").read_text()
     assert "warning: node n3 boots missing.img" in (s.log_dir / "boot-config.log").read_text()
+
+    nodes.write_text(nodes.read_text().replace('image = "missing.img"', 'rom = "3com"'))
+    rc, out = run_doit(capsys, s, nodes, "boot-config")
+    assert rc == 0 and 'filename "vmlinuz-2.4.18-cluster-imggen";' in (conf / "dhcpd.conf").read_text()
+    assert ("warning: node n3 boots vmlinuz-2.4.18-cluster-imggen, not (yet) in "
+            f"{tmp_path / 'tftpboot'} (3Com MBA image: set ramses.toml [netboot] mba = true)"
+            in (s.log_dir / "boot-config.log").read_text())
 
     rc, out = run_doit(capsys, s, nodes, "clean", "boot-tftp")
     assert not rc and not script.exists()  # doit clean returns None on success

@@ -81,9 +81,9 @@ def test_node_netboots_modern_kernel_via_generated_ipxe_config(request, tmp_path
     kernel, from_pipeline = client_kernel(request)
 
     s = make_settings(tmp_path, version="6.1", fmt="raw")
-    tftp = s.netboot.tftpboot
+    tftp = s.tftpboot
     tftp.mkdir()
-    shutil.copy(kernel, tftp / s.netboot.output_name(s.version))  # where netboot-image installs it
+    shutil.copy(kernel, tftp / s.profiles["client"].netboot.output_name(s.version))  # where netboot-image installs it
     (tftp / "initrd").mkdir()
     shutil.copy(initramfs(tmp_path / "guest", MARKER), tftp / "initrd" / "test.cpio")
     nodes = tmp_path / "nodes.toml"
@@ -91,7 +91,7 @@ def test_node_netboots_modern_kernel_via_generated_ipxe_config(request, tmp_path
 
     rc, out = run_doit(capsys, s, nodes, "boot-config", "boot-tftp")
     assert rc == 0, out
-    inv = bootconf.load(nodes, s.netboot.output_name(s.version))
+    inv = bootconf.load(nodes, s.profiles["client"].netboot.output_name(s.version))
     node = next(n for n in inv.nodes if n.mac == MAC)
     bootfile = dhcp_filename((inv.output / "dhcpd.conf").read_text(), MAC)
     assert bootfile == "ipxe/node42.ipxe" and (tftp / bootfile).is_file()

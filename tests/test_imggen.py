@@ -182,7 +182,7 @@ def test_cli_info(tmp_path, capsys):
     capsys.readouterr()
     assert cli.main(["imggen", "-i", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "clean-room header v1" in text and "80x2x18" in text and "writable" in text
+    assert "clean-room floppy header v1" in text and "80x2x18" in text and "writable" in text
     assert "2.4.18-cluster" in text and "floppy loader present" in text
     assert describe(out) == text.rstrip("\n").split("\n")
 

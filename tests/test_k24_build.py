@@ -27,8 +27,15 @@ import pytest
 from ramsesbuild.kconfig import parse_fragment, read_config
 
 from .guest import run_qemu
-from .k24.guest24 import DONE, NFSBOOT, build_init, check_markers, ext2_initrd, populate_root
-from .support import REPO, Project
+from .k24.guest24 import (
+    DONE,
+    NFSBOOT,
+    build_init,
+    check_markers,
+    ext2_initrd,
+    populate_root,
+)
+from .support import REPO
 
 pytestmark = pytest.mark.slow
 NICS = ["ne2k_pci", "rtl8139"]
@@ -42,7 +49,7 @@ def k24_guest(tmp_path_factory):
     return {"init": init, "root": root, "initrd": ext2_initrd(root, work / "initrd.ext2")}
 
 
-def artifacts(proj: Project, profile: str) -> Path:
+def artifacts(proj, profile: str) -> Path:
     return proj.dir / "build" / profile / "artifacts"
 
 

@@ -7,7 +7,7 @@ import json
 import re
 import shutil
 
-
+from ramsesbuild import cli
 from ramsesbuild.fsutil import sha256_file
 from ramsesbuild.nbi import inspect_image
 
@@ -246,6 +246,28 @@ def test_netboot_settings_change_rewraps_without_rebuilding(k24_project):
     assert p.make_calls() == []
     assert b"ramdisk_size=2048" in installed.read_bytes()
     assert installed.with_name(installed.name + ".old").read_bytes() == first
+
+
+def test_mba_setting_installs_the_3com_image_next_to_the_nbi_image(k24_project, tmp_path):
+    """[netboot] mba = true: <output>-imggen is `ramsesbuild imggen -a <output> ...`, installed with it,
+    and boot-config gives nodes.toml's 3Com node (node03, rom = "3com") that file."""
+    p = k24_project
+    p.settings_path.write_text(p.settings_path.read_text().replace('rootdir = "rom"', 'rootdir = "rom"\nmba = true'))
+    shutil.copy(REPO / "nodes.toml", p.dir / "nodes.toml")
+    out = p.doit()
+    tftp = p.dir / "tftpboot"
+    nbi, mba = tftp / "vmlinuz-2.4.18-cluster", tftp / "vmlinuz-2.4.18-cluster-imggen"
+    assert "netboot-image:client" in ran(out)
+    by_hand = tmp_path / "by-hand"
+    assert cli.main(["imggen", "-a", str(nbi), str(by_hand)]) == 0
+    assert mba.read_bytes() == by_hand.read_bytes()
+    assert "(nbi mode: ramsesbuild NBI (layout ramses), 32-bit entry" in (p.dir / "build/logs/netboot-image-client.log").read_text()
+    assert 'filename "vmlinuz-2.4.18-cluster-imggen";' in (p.dir / "build/bootconf/dhcpd.conf").read_text()
+    assert "node03 boots" not in (p.dir / "build/logs/boot-config.log").read_text()  # it is there
+    assert ran(p.doit()) == []  # both images up to date
+    mba.unlink()
+    assert ran(p.doit()) == ["netboot-image:client"]  # a missing target is rebuilt
+    assert mba.read_bytes() == by_hand.read_bytes()
 
 
 def test_default_run_includes_boot_config_when_nodes_toml_exists(k24_project):

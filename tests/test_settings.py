@@ -50,6 +50,7 @@ def test_shipped_settings_load():
     assert client.netboot.output_name(s.version) == "vmlinuz-2.4.18-cluster"
     assert client.netboot.append == "ramdisk_size=1024"
     assert s.patch_dir() == REPO / "patches" / "2.4.18"
+    assert client.netboot.mba  # node03 in the shipped nodes.toml is a 3Com MBA node
 
 
 def test_shipped_settings_for_every_shipped_source(tmp_path):
@@ -66,6 +67,7 @@ def test_minimal_settings_and_defaults(tmp_path):
     assert s.profiles["client"].netboot.output_name("6.1") == "vmlinuz-6.1-client"
     assert s.make_jobs() >= 1
     assert s.patch_dir() == tmp_path / "patches" / "6.1"
+    assert s.profiles["client"].netboot.mba is False
 
 
 @pytest.mark.parametrize("change, message", [

@@ -11,6 +11,10 @@
     method = "direct"                 "direct": the boot ROM loads `image` itself (Etherboot
                                       NBI/ELF, 3Com MBA image); "ipxe": an iPXE script per node
                                       loads `image` as a bzImage with a kernel command line
+    rom = "etherboot"                 the node's boot ROM, for method "direct": "etherboot" loads
+                                      `image`; "3com" (3Com MBA / BootWare, TCP/IP boot method)
+                                      loads `image` + "-imggen", the MBA image `ramsesbuild imggen
+                                      -a` (or ramses.toml [netboot] mba = true) makes of it
     nfsroot = "/tftpboot/{ip}"        NFS root directory per node ({name}, {ip}, {mac})
     nfs_options = ""                  NFS mount options for the root (e.g. "vers=3,tcp"), added
                                       to DHCP root-path and to nfsroot= on the kernel command line
@@ -29,7 +33,8 @@
                                       client image (ramses.toml [netboot] output)
     profile = "gateway"               optional instead of image: the netboot image of that
                                       ramses.toml profile (a node class with its own kernel)
-    method, nfsroot, append, initrd   optional per-node overrides (profile also in [boot])
+    method, rom, nfsroot, append,     optional per-node overrides (profile also in [boot])
+    initrd
 
 Relative paths are relative to the directory holding nodes.toml.
 """
@@ -44,13 +49,15 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BootConfigError
+from ..imggen import mba_name
 from ..tomlload import decode_utf8, suggest
 
 METHODS = ("direct", "ipxe")
+ROMS = ("etherboot", "3com")
 NETWORK_KEYS = {"subnet", "netmask", "server", "gateway", "domain"}
-BOOT_KEYS = {"image", "profile", "method", "nfsroot", "nfs_options", "export_options", "append", "initrd",
+BOOT_KEYS = {"image", "profile", "method", "rom", "nfsroot", "nfs_options", "export_options", "append", "initrd",
              "ipxe_chain", "output"}
-NODE_KEYS = {"name", "mac", "ip", "image", "profile", "method", "nfsroot", "append", "initrd"}
+NODE_KEYS = {"name", "mac", "ip", "image", "profile", "method", "rom", "nfsroot", "append", "initrd"}
 NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 MAC_RE = re.compile(r"^[0-9a-f]{2}([:-])[0-9a-f]{2}(\1[0-9a-f]{2}){4}$", re.IGNORECASE)
 FILE_RE = re.compile(r"^[A-Za-z0-9._+-]+(/[A-Za-z0-9._+-]+)*$")
@@ -76,6 +83,12 @@ class Node:
     nfsroot: str
     append: str
     initrd: str | None
+    rom: str = "etherboot"
+
+    @property
+    def boot_image(self) -> str:
+        """The image file the node's boot ROM (or its iPXE script) loads, relative to the tftp root."""
+        return mba_name(self.image) if self.rom == "3com" else self.image
 
     @property
     def ipxe_script(self) -> str:
@@ -95,7 +108,7 @@ class Inventory:
 
     def boot_filename(self, node: Node) -> str:
         """What DHCP tells the node's boot ROM to load (for ipxe nodes: once iPXE runs)."""
-        return node.ipxe_script if node.method == "ipxe" else node.image
+        return node.ipxe_script if node.method == "ipxe" else node.boot_image
 
     def root_path(self, node: Node) -> str:
         """server:/dir[,options], as DHCP root-path and the kernel's nfsroot= take it."""
@@ -333,7 +346,21 @@ class _Parser:
         if "\n" in append or '"' in append:
             raise self.where.error(f"{what}: append must be one line without double quotes", *src("append"))
         nfsroot = self.nfsroot(opt("nfsroot", "/tftpboot/{ip}") or "", name, mac, ip, what, src("nfsroot"))
-        return Node(name, mac, ip, image, method, nfsroot, " ".join(append.split()), initrd)
+        rom = opt("rom", "etherboot")
+        if rom not in ROMS:
+            raise self.where.error(f"{what}: rom {rom!r} must be one of {', '.join(ROMS)}", *src("rom"))
+        if rom == "3com" and method != "direct":
+            raise self.where.error(f"{what}: rom = \"3com\" boots the MBA image with the ROM's TCP/IP method, "
+                                   f"which needs method = \"direct\", not {method!r}; for a 3Com MBA set to PXE "
+                                   "use method = \"ipxe\" without rom", *src("rom"))
+        initrd = opt("initrd", None) or None
+        if initrd is not None:
+            self.filename(initrd, *src("initrd"), what)
+        append = opt("append", "") or ""
+        if "\n" in append or '"' in append:
+            raise self.where.error(f"{what}: append must be one line without double quotes", *src("append"))
+        nfsroot = self.nfsroot(opt("nfsroot", "/tftpboot/{ip}") or "", name, mac, ip, what, src("nfsroot"))
+        return Node(name, mac, ip, image, method, nfsroot, " ".join(append.split()), initrd, rom)
 
     def image_of(self, t: dict[str, Any], boot: dict[str, Any], what: str, i: int, src: Any) -> str | None:
         """image, else the image of profile (node first, then [boot]), else the default image."""

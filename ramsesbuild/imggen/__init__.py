@@ -1,14 +1,53 @@
-"""imggen: 3Com MBA / BootWare "TCP/IP image" boot images (a header + a floppy-bootable payload).
+"""imggen: 3Com MBA / BootWare "TCP/IP image" boot images.
 
-Public API: :func:`build_image`, :func:`describe`, :func:`cleanroom_header`,
-:func:`header_from_imggen`, :func:`inspect_payload`; :func:`main` is the CLI entry point.
+Two modes, chosen from the input: an NBI (tagged) image gets our NBI-loading header, which
+places its segments and calls its entry with the ROM's DHCP reply (the recipe's
+``imggen -a vmlinuz-2.4.18-cluster vmlinuz-2.4.18-cluster-imggen``); anything else is a
+floppy payload behind a floppy-emulating header.
+
+Public API: :func:`make_mba_image` (both modes, what the pipeline calls), :func:`mba_name`,
+:func:`build_image` (floppy mode), :func:`build_nbi_image` (NBI mode), :func:`describe`,
+:func:`cleanroom_header`, :func:`header_from_imggen`, :func:`inspect_payload`; :func:`main`
+is the CLI entry point.
+
+Importing this package is cheap (doit's task definitions use :func:`mba_name`); the rest is
+imported on first use.
 """
 
 from __future__ import annotations
 
-from .cleanroom import cleanroom_header
-from .cli import build_image, describe, main
-from .original import header_from_imggen
-from .payload import inspect as inspect_payload
+import importlib
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["build_image", "cleanroom_header", "describe", "header_from_imggen", "inspect_payload", "main"]
+MBA_SUFFIX = "-imggen"
+
+
+def mba_name(nbi_name: str) -> str:
+    """The file name the recipe gives the MBA image of *nbi_name* (its dhcpd.conf filename)."""
+    return f"{nbi_name}{MBA_SUFFIX}"
+
+
+_LAZY = {
+    "MbaResult": "make", "build_nbi_image": "make", "make_mba_image": "make",
+    "build_image": "floppy", "cleanroom_header": "cleanroom", "describe": "cli", "main": "cli",
+    "header_from_imggen": "original", "inspect_payload": "payload",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = importlib.import_module(f".{_LAZY[name]}", __name__)
+    return getattr(module, "inspect" if name == "inspect_payload" else name)
+
+
+if TYPE_CHECKING:
+    from .cleanroom import cleanroom_header
+    from .cli import describe, main
+    from .floppy import build_image
+    from .make import MbaResult, build_nbi_image, make_mba_image
+    from .original import header_from_imggen
+    from .payload import inspect as inspect_payload
+
+__all__ = ["MBA_SUFFIX", "MbaResult", "build_image", "build_nbi_image", "cleanroom_header", "describe",
+           "header_from_imggen", "inspect_payload", "main", "make_mba_image", "mba_name"]

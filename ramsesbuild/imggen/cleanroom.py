@@ -1,11 +1,13 @@
-"""Our own MBA header: the assembled mba_stub.S, padded to 4096 bytes, flags patched in."""
+"""Our own MBA headers, padded to 4096 bytes with their fields patched in: the floppy header
+(assembled mba_stub.S) and the NBI loader (assembled mba_nbi.S)."""
 
 from __future__ import annotations
 
 import hashlib
+import struct
 
 from ..errors import ImageError
-from . import _stub, layout
+from . import _nbi_stub, _stub, layout
 
 
 def stub_code() -> bytes:
@@ -21,4 +23,26 @@ def cleanroom_header(write_protect: bool = True) -> bytes:
     hdr = bytearray(stub_code().ljust(layout.HEADER_SIZE, b"\0"))
     flags = hdr[layout.StubParams.FLAGS_OFFSET] & ~layout.FLAG_WRITE_PROTECT
     hdr[layout.StubParams.FLAGS_OFFSET] = flags | (layout.FLAG_WRITE_PROTECT if write_protect else 0)
+    return bytes(hdr)
+
+
+def nbi_stub_code() -> bytes:
+    code = bytes.fromhex("".join(_nbi_stub.STUB_HEX))
+    if hashlib.sha256(code).hexdigest() != _nbi_stub.STUB_SHA256:
+        raise ImageError(f"{_nbi_stub.__file__}: header bytes do not match their sha256; regenerate with "
+                         "`python -m ramsesbuild.imggen.assemble`")
+    return code
+
+
+def nbi_params() -> layout.NbiStubParams:
+    return layout.NbiStubParams.parse(nbi_stub_code())
+
+
+def nbi_header(payload_len: int, ext_kb: int) -> bytes:
+    """The 4096-byte NBI-loading header for a payload of *payload_len* bytes needing *ext_kb* KB."""
+    if not 0 < ext_kb <= layout.MAX_EXT_KB:
+        raise ImageError(f"an MBA header asks for 1..{layout.MAX_EXT_KB} KB of extended memory, not {ext_kb}")
+    hdr = bytearray(nbi_stub_code().ljust(layout.HEADER_SIZE, b"\0"))
+    struct.pack_into("<H", hdr, 12, ext_kb)
+    struct.pack_into("<I", hdr, layout.NbiStubParams.PAYLOAD_LEN_OFFSET, payload_len)
     return bytes(hdr)

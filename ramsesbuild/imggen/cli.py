@@ -3,8 +3,10 @@
     ramsesbuild imggen [-a] [--imggen BINARY] [--writable] [--force] IN OUT
     ramsesbuild imggen -i IMAGE
 
-Output = 4096-byte header + IN, byte for byte (what imggen v0.02 writes). ``-a`` is the
-imggen v1.01 spelling of "add a header"; v0.02's ``imggen IN OUT`` works too.
+The mode comes from IN (see make.py): an NBI (tagged) image gets our NBI-loading header (the
+recipe's `imggen -a vmlinuz-2.4.18-cluster vmlinuz-2.4.18-cluster-imggen`); anything else is a
+floppy payload and gets a floppy header (output = 4096-byte header + IN, what imggen v0.02
+writes). ``-a`` is the imggen v1.01 spelling of "add a header"; v0.02's ``imggen IN OUT`` works.
 """
 
 from __future__ import annotations
@@ -15,36 +17,14 @@ import sys
 from pathlib import Path
 
 from ..errors import ImageError
-from ..fsutil import atomic_writer
-from . import layout, original, payload
-from .cleanroom import cleanroom_header
+from ..nbi.nbiformat import TAG_ROLES
+from . import layout, nbiload, original, payload
+from .cleanroom import cleanroom_header, nbi_params
+from .floppy import build_image
+from .make import build_nbi_image, input_mode
 
-
-def build_image(src: Path, out: Path, header: bytes | None = None,
-                force: bool = False) -> list[payload.Finding]:
-    """Write *header* (default: the write-protected clean-room one) + *src* to *out* atomically.
-
-    Returns the warnings; payload errors raise ImageError unless *force* turns them into warnings.
-    """
-    header = cleanroom_header() if header is None else header
-    layout.MbaHeader.parse(header, "header")
-    if len(header) != layout.HEADER_SIZE:
-        raise ImageError(f"header is {len(header)} bytes, not {layout.HEADER_SIZE}")
-    try:
-        data = Path(src).read_bytes()
-    except OSError as exc:
-        raise ImageError(f"{src}: cannot read the input file: {exc.strerror}") from None
-    findings = payload.inspect(data, str(src))
-    errors = [f for f in findings if f.level == "error"]
-    if errors and not force:
-        raise ImageError("\n".join(f.message for f in errors) + "\n(--force writes the image anyway)")
-    try:
-        with atomic_writer(Path(out), "wb", 0o644) as fh:
-            fh.write(header)
-            fh.write(data)
-    except OSError as exc:
-        raise ImageError(f"{out}: cannot write the boot image: {exc.strerror}") from None
-    return [payload.Finding("warning", f.message) if f.level == "error" else f for f in findings]
+__all__ = ["build_image", "describe", "main"]
+CMDLINE_TAG = 17
 
 
 def describe(path: Path) -> list[str]:
@@ -58,19 +38,20 @@ def describe(path: Path) -> list[str]:
     digest = hashlib.sha256(head).hexdigest()
     lines = [f"{path}: 3Com MBA TCP/IP image, {len(data):,} bytes",
              f"  header: {hdr.head_size} bytes, sha256 {digest}, name {hdr.name!r}",
-             f"  ROM: needs {hdr.ext_kb} KB extended memory, payload loaded at "
-             f"{layout.EXTENDED_BASE:#x}, {'stays resident (BWAPI)' if hdr.keeps_rom else 'disengages'}"]
+             (f"  ROM: needs {hdr.ext_kb:,} KB extended memory, payload loaded at "
+              f"{layout.EXTENDED_BASE:#x}, {'stays resident (BWAPI)' if hdr.keeps_rom else 'disengages'}")]
     known = [k for k in original.KNOWN if k.header_sha256 == digest]
     if known:
-        lines.append(f"  kind: original 3Com header from {known[0].name}")
+        lines.append(f"  kind: original 3Com floppy header from {known[0].name} (floppy mode)")
+    elif layout.header_kind(head) == "nbi":
+        return lines + _describe_nbi(Path(path), head, len(data) - hdr.head_size)
+    elif layout.header_kind(head) == "floppy":
+        p = layout.StubParams.parse(head)
+        lines.append(f"  kind: ramsesbuild clean-room floppy header v{p.version} (floppy mode), drive A: "
+                     f"{p.cylinders}x{p.heads}x{p.sectors_per_track} ({p.total_sectors} sectors), "
+                     f"{'write-protected' if p.write_protected else 'writable'}")
     else:
-        try:
-            p = layout.StubParams.parse(head)
-            lines.append(f"  kind: ramsesbuild clean-room header v{p.version}, drive A: "
-                         f"{p.cylinders}x{p.heads}x{p.sectors_per_track} ({p.total_sectors} sectors), "
-                         f"{'write-protected' if p.write_protected else 'writable'}")
-        except ImageError:
-            lines.append("  kind: unknown header")
+        lines.append("  kind: unknown header")
     body = data[hdr.head_size:]
     lines.append(f"  payload: {len(body):,} bytes")
     kernel = payload.kernel_info(body)
@@ -81,21 +62,50 @@ def describe(path: Path) -> list[str]:
     return lines
 
 
+def _describe_nbi(path: Path, head: bytes, body_len: int) -> list[str]:
+    p = layout.NbiStubParams.parse(head)
+    lines = [(f"  kind: ramsesbuild clean-room NBI-loading header v{p.version} (NBI mode): places the NBI "
+              f"segments, then calls the entry with the ROM's BOOTP/DHCP reply ({p.bootp_copy} bytes copied)"),
+             f"  payload: {body_len:,} bytes"]
+    if p.payload_len != body_len:
+        return lines + [(f"  error: the header says the payload is {p.payload_len:,} bytes; the image was "
+                         "truncated or extended after imggen wrote it")]
+    try:
+        load = nbiload.analyse(path, nbi_params(), base=len(head))
+    except ImageError as exc:
+        return lines + [f"  error: {exc}"]
+    lines.append(f"  payload NBI: {load.summary()}")
+    if load.first_stage:
+        lines.append(f"  first stage: {load.first_stage}")
+    lines.append("  #  tag role          load        imglen      memlen")
+    for n, (seg, region) in enumerate(zip(load.parsed.segments, load.regions[1:]), 1):
+        where = f"{region.dest:#010x}" if region.dest is not None else "end of mem"
+        lines.append(f"  {n:<2} {seg.tag:<3} {TAG_ROLES.get(seg.tag, '?'):<13} {where:<11} "
+                     f"{seg.imglen:#010x}  {seg.memlen:#010x}")
+    cmdline = [r for s, r in zip(load.parsed.segments, load.regions[1:]) if s.tag == CMDLINE_TAG]
+    if cmdline:
+        text = nbiload.read_segment(path, load.base, cmdline[0], 4096).split(b"\0", 1)[0]
+        lines.append(f"  command line: {text.decode('utf-8', 'backslashreplace')}")
+    return lines
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="ramsesbuild imggen",
-        description="Prepend a 3Com MBA/BootWare TCP/IP image header to a floppy-bootable payload "
-                    "(a 2.4 zImage/bzImage or a 1.44 MB floppy image).")
+        description="Make a 3Com MBA/BootWare TCP/IP boot image. An NBI (tagged) image, e.g. mknbi's "
+                    "output, gets ramsesbuild's NBI-loading header (NBI mode: the ROM's DHCP reply "
+                    "reaches the first stage, any kernel boots); anything else must be floppy-bootable "
+                    "(a 2.4 zImage/bzImage or a 1.44 MB floppy image) and gets a floppy header.")
     p.add_argument("-a", dest="add", action="store_true",
                    help="add the header to IN, writing OUT (the default action; imggen v1.01 spelling)")
     p.add_argument("-i", dest="info", metavar="IMAGE", type=Path, help="describe an existing MBA image")
     p.add_argument("--imggen", type=Path, metavar="BINARY",
-                   help="use the original 3Com header from this imggen binary (checked by offset "
-                        "and sha256) instead of ramsesbuild's clean-room header")
+                   help="floppy mode: use the original 3Com header from this imggen binary (checked by "
+                        "offset and sha256) instead of ramsesbuild's clean-room header")
     p.add_argument("--writable", action="store_true",
-                   help="clean-room header only: let INT 13h writes reach the virtual floppy")
+                   help="floppy mode, clean-room header: let INT 13h writes reach the virtual floppy")
     p.add_argument("--force", action="store_true",
-                   help="write the image even if the payload cannot boot (errors become warnings)")
+                   help="floppy mode: write the image even if the payload cannot boot (errors become warnings)")
     p.add_argument("files", nargs="*", type=Path, metavar="IN OUT")
     return p
 
@@ -109,12 +119,22 @@ def main(argv: list[str]) -> int:
         print("\n".join(describe(args.info)))
         return 0
     if len(args.files) != 2:
-        parser.error("give the input (kernel or floppy image) and the output file: IN OUT")
+        parser.error("give the input (NBI image, kernel or floppy image) and the output file: IN OUT")
     src, out = args.files
+    if args.imggen is not None and args.writable:
+        parser.error("--writable only applies to the clean-room header; the original 3Com "
+                     "header is copied unchanged")
+    if input_mode(src) == "nbi":
+        floppy_only = [o for o, given in (("--imggen", args.imggen), ("--writable", args.writable),
+                                          ("--force", args.force)) if given]
+        if floppy_only:
+            raise ImageError(f"{src}: is an NBI image, which imggen loads with its own NBI-loading header; "
+                             f"{', '.join(floppy_only)} only apply to floppy payloads: drop them")
+        load = build_nbi_image(src, out)
+        print(f"ramsesbuild imggen: NBI mode: {src}: {load.summary()}")
+        print(f"ramsesbuild imggen: wrote {out} ({layout.HEADER_SIZE}-byte NBI-loading header + {src})")
+        return 0
     if args.imggen is not None:
-        if args.writable:
-            parser.error("--writable only applies to the clean-room header; the original 3Com "
-                         "header is copied unchanged")
         header, _ = original.header_from_imggen(args.imggen)
     else:
         header = cleanroom_header(write_protect=not args.writable)
@@ -122,5 +142,6 @@ def main(argv: list[str]) -> int:
     for w in warnings:
         print(f"ramsesbuild imggen: warning: {w.message}", file=sys.stderr)
     kind = "original 3Com" if args.imggen else "clean-room"
-    print(f"ramsesbuild imggen: wrote {out} ({layout.HEADER_SIZE}-byte {kind} header + {src})")
+    print(f"ramsesbuild imggen: floppy mode: {src} boots from a virtual 1.44 MB drive A: (no command line)")
+    print(f"ramsesbuild imggen: wrote {out} ({layout.HEADER_SIZE}-byte {kind} floppy header + {src})")
     return 0

@@ -59,9 +59,9 @@ def inspect(data: bytes, name: str) -> list[Finding]:
     findings: list[Finding] = []
     if data[:4] == NBI_MAGIC:
         findings.append(Finding("error", (
-            f"{name}: is an Etherboot tagged (NBI) image. The MBA header boots sector 0 of the payload "
-            "as a floppy boot sector, so the NBI header would be run as code; give imggen the raw "
-            "kernel (zImage/bzImage) or a floppy image instead")))
+            f"{name}: is an Etherboot tagged (NBI) image. A floppy header boots sector 0 of the payload "
+            "as a floppy boot sector, so the NBI header would be run as code; `imggen -a` without "
+            "--imggen/--writable/--force loads NBI images with its NBI-loading header")))
     elif data[14:18] == layout.EXT_SIGNATURE:
         findings.append(Finding("error", (
             f"{name}: already starts with an MBA header (\"ExTx\" at offset 14); give imggen the "

@@ -78,8 +78,9 @@ def task_boot_config(settings: Settings, nodes_path: Path) -> dict[str, Any]:
         for path in bootconf.write_config(inv, tftp_root):
             log.line(f"wrote {path}")
         for node in inv.nodes:
-            if not (tftp_root / node.image).exists():
-                log.line(f"warning: node {node.name} boots {node.image}, not (yet) in {tftp_root}")
+            if not (tftp_root / node.boot_image).exists():
+                hint = " (3Com MBA image: set ramses.toml [netboot] mba = true)" if node.rom == "3com" else ""
+                log.line(f"warning: node {node.name} boots {node.boot_image}, not (yet) in {tftp_root}{hint}")
 
     return _task(settings, nodes_path, "boot-config",
                  "dhcpd.conf, /etc/exports and tftpd-hpa settings for the nodes in nodes.toml",

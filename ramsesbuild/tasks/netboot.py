@@ -1,6 +1,8 @@
 """netboot-image:<profile>: wrap a profile's kernel (NBI/ELF via ramsesbuild.nbi, or a raw copy)
 and install it atomically into the tftpboot directory, keeping the previous image as .old.
-`doit netboot-image` runs it for every profile that has a netboot image."""
+`doit netboot-image` runs it for every profile that has a netboot image. With ``mba = true``
+the 3Com MBA image of the NBI image (``<output>-imggen``, ramsesbuild.imggen.make_mba_image) is
+made and installed next to it; both are built before either is installed."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from doit.tools import config_changed
 
 from ..errors import InstallError
 from ..fsutil import atomic_copy, sha256_file, temp_name
+from ..imggen import mba_name
 from ..log import TaskLog
 from ..settings import Netboot, Profile, Settings
 from .common import logged, read_stamp, rel, remover, write_stamp
@@ -76,6 +79,22 @@ def first_stage_digest() -> str:
     return h.hexdigest()
 
 
+def wrap_mba(nbi: Path, out: Path, log: TaskLog) -> None:
+    from ..imggen import make_mba_image
+
+    result = make_mba_image(nbi, out)
+    log.line(f"3Com MBA image {out} from {nbi} ({result.mode} mode: {result.detail})")
+
+
+@functools.cache
+def mba_header_digest() -> str:
+    """sha256 of our shipped NBI-loading MBA header (by content, like the first stage)."""
+    import hashlib
+    from importlib import resources
+
+    return hashlib.sha256(resources.files("ramsesbuild").joinpath("imggen/_nbi_stub.py").read_bytes()).hexdigest()
+
+
 def task_netboot_images(settings: Settings) -> Iterator[dict[str, Any]]:
     profiles = settings.netboot_profiles
     names = ", ".join(p.name for p in profiles) or "none"
@@ -91,13 +110,19 @@ def _task(settings: Settings, prof: Profile) -> dict[str, Any]:
     nb = prof.netboot
     assert nb is not None
     artifact, installed = lay.netboot_artifact(prof), lay.netboot_installed(prof)
+    mba_artifact, mba_installed = (artifact.with_name(mba_name(artifact.name)),
+                                   installed.with_name(mba_name(installed.name)))
     stamp = pl.stamp("netboot")
     task = f"netboot-image:{prof.name}"
 
     def body(log: TaskLog) -> None:
         previous = sha256_file(installed) if installed.is_file() else None
         wrap(nb, pl.image, artifact, log)
+        if nb.mba:
+            wrap_mba(artifact, mba_artifact, log)
         install(artifact, installed, log)
+        if nb.mba:
+            install(mba_artifact, mba_installed, log)
         kernel = read_stamp(pl.stamp("kernel"))
         config = read_stamp(pl.stamp("config"))
         write_stamp(stamp, {
@@ -106,6 +131,8 @@ def _task(settings: Settings, prof: Profile) -> dict[str, Any]:
             "format": nb.format, "layout": nb.layout if nb.format != "raw" else None,
             "size": installed.stat().st_size, "sha256": sha256_file(installed), "previous_sha256": previous,
             "version": kernel.get("version"), "family": kernel.get("family"),
+            "mba": rel(nb.tftpboot, mba_installed) if nb.mba else None,
+            "mba_sha256": sha256_file(mba_installed) if nb.mba else None,
             "fragments": config.get("fragments", [rel(settings.root, f) for f in prof.fragments]),
             "base": rel(settings.root, prof.base),
         })
@@ -113,13 +140,16 @@ def _task(settings: Settings, prof: Profile) -> dict[str, Any]:
     return {
         "basename": "netboot-image",
         "name": prof.name,
-        "doc": f"wrap the {prof.name} kernel as {nb.format} and install it as {installed}",
+        "doc": f"wrap the {prof.name} kernel as {nb.format} and install it as {installed}"
+               + (f" (and the 3Com MBA image {mba_installed.name})" if nb.mba else ""),
         "actions": [logged(settings, task, body, stamps=(stamp,))],
         "file_dep": [pl.image, pl.stamp("config")] + ([nb.initrd] if nb.initrd else []) + first_stage_files(nb),
-        "targets": [installed, stamp],
+        "targets": [installed, stamp, *([mba_installed] if nb.mba else [])],
         "uptodate": [config_changed({"format": nb.format, "append": nb.append, "ip": nb.ip,
                                      "rootdir": nb.rootdir, "initrd": rel(settings.root, nb.initrd or ""),
                                      "layout": nb.layout, "output": installed.name,
-                                     "first_stage": first_stage_digest() if nb.format != "raw" else None})],
-        "clean": [remover([artifact, stamp]), remover([installed], "the installed netboot image", task)],
+                                     "first_stage": first_stage_digest() if nb.format != "raw" else None,
+                                     **({"mba": mba_header_digest()} if nb.mba else {})})],
+        "clean": [remover([artifact, mba_artifact, stamp]),
+                  remover([installed, mba_installed], "the installed netboot image", task)],
     }

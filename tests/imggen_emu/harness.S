@@ -1,14 +1,16 @@
 /*
- * Test harness: a hard-disk boot sector that plays the 3Com BootWare ROM's part of the
- * TCP/IP "extended image" hand-off, with the image file on the disk instead of TFTP.
+ * Test harness: a hard-disk boot program (three sectors) that plays the 3Com BootWare ROM's
+ * part of the TCP/IP "extended image" hand-off, with the image file on the disk instead of TFTP.
  *
- * Disk: LBA 0 = this sector, LBA 1.. = the MBA image (header + payload), img_sectors long.
+ * Disk: LBA 0-2 = this program, LBA 3-5 = the "ROM's" BOOTP/DHCP reply (1536 bytes, any
+ * content the test chooses), LBA 6.. = the MBA image (header + payload), img_sectors long.
  * Like the ROM (BootWare TFTP.ASM / IPNID.ASM as described in the imggen reference notes):
  *   - require "ExTx" at +14 and [+12] KB <= INT 15h AH=88h extended memory;
  *   - put the first [+10] bytes at 1000:0000 and the rest at linear 0x110000 (INT 15h AH=87h);
- *   - far return to 1000:0000 with AX = "ROM" segment, BX = offset of a BOOTP reply in it,
- *     CX = 0, DX = 0 (no API table), interrupts enabled.
- * The fake BOOTP reply is the text "RAMSES-FAKE-BOOTP" at 0060:0000.
+ *   - far return to 1000:0000 with AX = "ROM" segment, BX = offset of the BOOTP reply in it
+ *     (rom_seg:rom_off, patched by the test), CX = 0, DX = 0 (no API table), interrupts on.
+ * With bit 0 of h_flags set it also turns A20 off (port 92h) before the hand-off, as a ROM
+ * whose last INT 15h AH=87h restored it might; the hand-off line then says A20=0.
  * Progress and errors go to COM1 as "H:..." lines; the hand-off line shows the base memory KB.
  */
         .code16
@@ -17,6 +19,9 @@
         .globl  _start
         .equ    BUF_SEG, 0x2000                 /* bounce buffer for the extended part */
         .equ    CHUNK, 64                       /* sectors per bounce (32 KB) */
+        .equ    BOOTP_SECTORS, 3
+        .equ    BOOTP_LBA, 3                    /* after this program */
+        .equ    IMG_LBA, BOOTP_LBA + BOOTP_SECTORS
 _start:
         cli
         xor     ax, ax
@@ -27,12 +32,41 @@ _start:
         sti
         cld
         mov     drive, dl
+        mov     si, offset dap1                 /* the rest of this program, to 0000:7E00 */
+        mov     ah, 0x42
+        int     0x13
+        jc      hang
+        jmp     main
+hang:   cli
+        hlt
+        jmp     hang
+dap1:   .byte   0x10, 0
+        .word   BOOTP_LBA - 1, 0x7e00, 0
+        .long   1, 0
+drive:  .byte   0
+
+        .org    0x1f6                           /* patched by the test: */
+rom_seg: .word 0x0060                           /* where the BOOTP reply is handed over */
+rom_off: .word 0
+h_flags: .word 0                                /* bit 0: A20 off before the hand-off */
+img_sectors: .word 0
+        .word   0xaa55
+
+main:
         mov     si, offset m_start
         call    puts
 
+        mov     ax, rom_seg                     /* the "ROM's" BOOTP reply */
+        mov     dap_seg, ax
+        mov     ax, rom_off
+        mov     dap_off, ax
+        mov     word ptr dap_cnt, BOOTP_SECTORS
+        mov     word ptr dap_lba, BOOTP_LBA
+        call    read
+        mov     word ptr dap_off, 0
         mov     word ptr dap_seg, 0x1000        /* first sector: look at the header */
         mov     word ptr dap_cnt, 1
-        mov     word ptr dap_lba, 1
+        mov     word ptr dap_lba, IMG_LBA
         call    read
         push    0x1000
         pop     es
@@ -50,7 +84,7 @@ _start:
         call    read
         mov     bp, img_sectors
         sub     bp, ax                          /* BP = sectors left */
-        add     ax, 1
+        add     ax, IMG_LBA
         mov     dap_lba, ax
         mov     dword ptr dst, 0x110000
         mov     word ptr dap_seg, BUF_SEG
@@ -85,20 +119,30 @@ copy:
         jmp     copy
 
 handoff:
-        mov     si, offset bootp                /* the fake BOOTP reply */
-        push    0x60
-        pop     es
-        xor     di, di
-        mov     cx, bootp_end - bootp
-        rep     movsb
-        mov     si, offset m_go
+        test    byte ptr h_flags, 1
+        jz      1f
+        in      al, 0x92                        /* A20 off */
+        and     al, 0xfc
+        out     0x92, al
+1:      mov     si, offset m_go
         call    puts
         mov     ax, ds:[0x413]
         call    hex16
+        mov     si, offset m_a20
+        call    puts
+        push    0xffff                          /* A20: does FFFF:0510 alias 0000:0500? */
+        pop     es
+        mov     word ptr ds:[0x500], 0x1234
+        mov     word ptr es:[0x510], 0x4321
+        mov     al, '1'
+        cmp     word ptr ds:[0x500], 0x1234
+        je      2f
+        mov     al, '0'
+2:      call    putc
         mov     si, offset m_crlf
         call    puts
-        mov     ax, 0x60
-        xor     bx, bx
+        mov     ax, rom_seg
+        mov     bx, rom_off
         xor     cx, cx
         xor     dx, dx
         push    0x1000
@@ -164,14 +208,12 @@ m_mem:   .asciz "H:ext mem\r\n"
 m_read:  .asciz "H:disk read\r\n"
 m_move:  .asciz "H:int15 87\r\n"
 m_go:    .asciz "H:handoff BASEKB="
+m_a20:   .asciz " A20="
 m_crlf:  .asciz "\r\n"
-bootp:   .ascii "RAMSES-FAKE-BOOTP"
-bootp_end:
-drive:   .byte 0
 dst:     .long 0
 dap:     .byte 0x10, 0
 dap_cnt: .word 0
-         .word 0                                /* offset */
+dap_off: .word 0
 dap_seg: .word 0
 dap_lba: .long 0, 0
 gdt:     .fill 16, 1, 0
@@ -181,6 +223,4 @@ gdt:     .fill 16, 1, 0
          .byte 0, 0x93, 0, 0
          .fill 16, 1, 0
 
-        .org    0x1fc
-img_sectors: .word 0                            /* patched by the test */
-        .word   0xaa55
+        .org    BOOTP_LBA * 512

@@ -3,6 +3,7 @@
 
     nfsboot.py --kernel bzImage --export DIR --log serial.log [--nic ne2k_pci] [--timeout 90]
                [--append "extra args"] [--until "text"]
+    nfsboot.py --disk DISK --net user,net=192.0.2.0/24,host=192.0.2.1 --export DIR --log serial.log ...
 
 What it does, in order:
 
@@ -15,7 +16,10 @@ What it does, in order:
 3. starts ``qemu-system-i386 -nographic -no-reboot`` with user-mode networking, kernel command
    line ``console=ttyS0 root=/dev/nfs nfsroot=10.0.2.2:DIR,v3 ip=dhcp rw init=/init panic=1``,
    serial console copied to LOG, under a timeout; stops when the guest reboots (qemu exits),
-   when the --until text appears, or at the timeout;
+   when the --until text appears, or at the timeout. With ``--disk`` qemu boots that raw disk
+   instead (e.g. the emulated 3Com MBA ROM of tests/mba_emu.py, whose image brings its own
+   command line), on the slirp network ``--net`` describes (its host address is this
+   namespace's 127.0.0.1 as well);
 4. stops qemu, ganesha and rpcbind (by their process ids) and exits with 0 if qemu exited by
    itself or the --until text was seen, 1 otherwise.
 
@@ -124,9 +128,10 @@ def inner(args: argparse.Namespace) -> int:
         append = f"console=ttyS0 root=/dev/nfs nfsroot=10.0.2.2:{export},v3 ip=dhcp rw init=/init panic=1"
         if args.append:
             append += " " + args.append
-        cmd = ["qemu-system-i386", "-m", "64", "-nographic", "-no-reboot", "-monitor", "none",
-               "-kernel", args.kernel, "-append", append,
-               "-netdev", "user,id=n0", "-device", f"{args.nic},netdev=n0"]
+        boot = (["-drive", f"file={args.disk},format=raw,if=ide", "-boot", "c"] if args.disk
+                else ["-kernel", args.kernel, "-append", append])
+        cmd = ["qemu-system-i386", "-m", "64", "-nographic", "-no-reboot", "-monitor", "none", *boot,
+               "-netdev", f"{args.net},id=n0", "-device", f"{args.nic},netdev=n0"]
         return _run_qemu(cmd, Path(args.log), args.timeout, args.until)
     finally:
         for p in reversed(procs):
@@ -168,7 +173,10 @@ def _run_qemu(cmd: list[str], log: Path, timeout: float, until: str | None) -> i
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--kernel", required=True)
+    how = ap.add_mutually_exclusive_group(required=True)
+    how.add_argument("--kernel", help="boot this bzImage with the NFS-root command line above")
+    how.add_argument("--disk", help="boot this raw disk instead; the kernel's command line is its business")
+    ap.add_argument("--net", default="user", help="qemu -netdev for the NIC (user-mode: slirp)")
     ap.add_argument("--export", required=True, help="directory served as the NFS root")
     ap.add_argument("--log", required=True, help="serial console output")
     ap.add_argument("--nic", default="ne2k_pci", help="qemu NIC model (ne2k_pci, rtl8139)")
