@@ -115,8 +115,10 @@ class TarStream:
         self.command = self._find_command(fmt)
         self._stderr = tempfile.TemporaryFile()
         try:
-            self._proc = subprocess.Popen(self.command, stdin=self._file, stdout=subprocess.PIPE,
-                                          stderr=self._stderr, close_fds=True)
+            # argv[0] is the bare name, so the tool's messages start with "xz:", not its path
+            self._proc = subprocess.Popen((os.path.basename(self.command[0]), *self.command[1:]),
+                                          executable=self.command[0], stdin=self._file,
+                                          stdout=subprocess.PIPE, stderr=self._stderr, close_fds=True)
         except OSError as exc:
             self.close()
             raise UnpackError(f"{self.tarball}: cannot run {self.command[0]} ({exc.strerror}); "
@@ -164,9 +166,11 @@ class TarStream:
         assert self._stderr is not None
         self._stderr.seek(0)
         lines = self._stderr.read(4096).decode(errors="replace").strip().splitlines()
+        tool = os.path.basename(self.command[0])
         why = lines[0].strip().rstrip(";") if lines else f"exit status {rc}"
-        return UnpackError(f"{self.tarball}: the compressed data is corrupt or truncated "
-                           f"({os.path.basename(self.command[0])}: {why}); "
+        if not why.startswith(f"{tool}:"):
+            why = f"{tool}: {why}"
+        return UnpackError(f"{self.tarball}: the compressed data is corrupt or truncated ({why}); "
                            "delete it and run again to re-download")
 
     def finish(self) -> None:
