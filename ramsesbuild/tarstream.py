@@ -279,6 +279,8 @@ class TarStream:
             _check_header(block, start, self.tarball)
             flag = block[156:157]
             size = _number(block[124:136], start, self.tarball)
+            if size < 0:
+                raise _corrupt(self.tarball, start, "negative size")
             if flag in (b"x", b"g", b"L", b"K"):
                 data = self._metadata(size, start)
                 if flag == b"x":

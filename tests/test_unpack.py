@@ -392,6 +392,18 @@ def test_corrupt_tar_header(arena):
     assert_refused(arena, tb, r"corrupt archive: bad checksum in the header at byte 512")
 
 
+def test_negative_size_is_corrupt(arena):
+    raw = bytearray(tar_bytes(GOOD))
+    header = raw[512:1024]  # linux/Makefile
+    header[124:136] = b"\xff" * 12  # base-256 -1
+    header[148:156] = b"        "
+    header[148:156] = b"%06o\0 " % sum(header)
+    raw[512:1024] = header
+    tb = arena.tmp / "tarballs" / "neg.tar.gz"
+    tb.write_bytes(gzip.compress(bytes(raw)))
+    assert_refused(arena, tb, r"corrupt archive: negative size in the header at byte 512")
+
+
 def test_garbage_with_gzip_magic(arena):
     tb = arena.tmp / "tarballs" / "junk.tar.gz"
     tb.write_bytes(b"\x1f\x8b\x08\x00garbage" * 10)
