@@ -84,7 +84,9 @@ class Profile:
 
 @dataclass(frozen=True)
 class UnpackLimits:
-    """Caps on what one tarball may expand to (decompression bombs, runaway archives)."""
+    """Caps on what one tarball may expand to (decompression bombs, runaway archives); passing
+    one is an UnpackError. ``max_bytes`` counts the decompressed tar stream (file data plus
+    512-byte headers); Linux 6.1 is 1.4 GB in 84,000 members."""
 
     max_bytes: int = 8 << 30
     max_members: int = 500_000
