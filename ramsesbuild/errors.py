@@ -49,3 +49,7 @@ class ImageError(RamsesError):
 
 class BootConfigError(RamsesError):
     """The node inventory or generated boot configuration is invalid."""
+
+
+class BootTestError(RamsesError):
+    """A boot test cannot run: qemu, a boot ROM or the image is missing or unusable."""
