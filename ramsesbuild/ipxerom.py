@@ -30,6 +30,7 @@ import sys
 import tarfile
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -109,22 +110,24 @@ def _cached_roms() -> list[Path]:
     return sorted(root.glob(f"*/{config_key()}/*.rom"), key=lambda p: p.stat().st_mtime, reverse=True)
 
 
-def find_roms(env: dict[str, str] | None = None) -> dict[str, Path]:
+def _given(env: Mapping[str, str] | None) -> list[Path]:
+    value = (os.environ if env is None else env).get(ENV_ROM, "")
+    return [Path(p) for p in value.split(os.pathsep) if p]
+
+
+def find_roms(env: Mapping[str, str] | None = None) -> dict[str, Path]:
     """{qemu NIC model: ROM} from $RAMSES_IPXE_ROM first, then the cache."""
-    env = os.environ if env is None else env
     found: dict[str, Path] = {}
-    given = [Path(p) for p in env.get(ENV_ROM, "").split(os.pathsep) if p]
-    for path in [*given, *_cached_roms()]:
+    for path in [*_given(env), *_cached_roms()]:
         nic = nic_for_rom(path)
         if nic is not None and nic.qemu_device not in found:
             found[nic.qemu_device] = path
     return found
 
 
-def check_given_roms(env: dict[str, str] | None = None) -> None:
+def check_given_roms(env: Mapping[str, str] | None = None) -> None:
     """$RAMSES_IPXE_ROM must name PCI option ROMs for a NIC we know: say so if not."""
-    env = os.environ if env is None else env
-    for p in [Path(p) for p in env.get(ENV_ROM, "").split(os.pathsep) if p]:
+    for p in _given(env):
         if not p.is_file():
             raise BootTestError(f"{ENV_ROM}: {p}: no such file; point it at an iPXE .rom file "
                                 "(or unset it and run `ramsesbuild ipxe-rom IPXE-TARBALL`)")
@@ -182,7 +185,7 @@ def build_roms(tarball: Path, jobs: int = 0, log: Path | None = None) -> Path:
         log_path = log or work / "build.log"
         start = time.monotonic()
         with open(log_path, "w") as out:
-            proc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            proc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, check=False)
         seconds = time.monotonic() - start
         if proc.returncode != 0:
             tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-15:])
