@@ -17,6 +17,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "mkelf-linux": ("ramsesbuild.nbi.cli:mkelf_linux", "wrap a Linux kernel into an ELF netboot image"),
     "nbi-info": ("ramsesbuild.nbi.cli:nbi_info", "dump and validate an NBI image"),
     "imggen": ("ramsesbuild.imggen:main", "prepend a 3Com MBA TCP/IP image header"),
+    "boot-test": ("ramsesbuild.boottest:main", "boot a netboot image in qemu and report how far it got"),
+    "ipxe-rom": ("ramsesbuild.ipxerom:main", "build NBI-capable iPXE boot ROMs from an iPXE tarball (cached)"),
 }
 
 
