@@ -57,9 +57,11 @@ PATTERNS = [
     Stage("root-mounted", re.compile(r"^.*VFS: Mounted root \(.*$", re.MULTILINE)),
     Stage("init-ran", re.compile(r"^.*(Run \S+ as init process|Freeing unused kernel( image)? memory).*$", re.MULTILINE)),
 ]
-FAILURE = re.compile(r"^.*(Kernel panic.*|VFS: Unable to mount root.*|VFS: Cannot open root device.*|"
+FAILURE = re.compile(r"^.*(Kernel panic.*|VFS: Unable to mount root.*|VFS: Insert root floppy.*|VFS: Cannot open root device.*|"
                      r"No working init found.*|No init found.*|ramses-nbi: error.*|"
                      r"No bootable device.*|Could not boot.*|No such file.*\(https?://ipxe.org/\S+\)).*$", re.MULTILINE)
+
+ANSI = re.compile(r"\x1b(\[[0-9;?]*[A-Za-z]|[A-Za-z])")  # terminal control from the BIOS serial mirror
 
 
 @dataclass(frozen=True)
@@ -179,7 +181,7 @@ def _boot(cmd: list[str], until: str, timeout: float, marker: str | None) -> Rep
             chunk = proc.stdout.read()
             if chunk:
                 buf += chunk
-            report = scan(buf.decode("utf-8", "replace").replace("\r", ""), times, now, marker)
+            report = scan(console_text(buf), times, now, marker)
             if report.failure and failed_at is None:
                 failed_at = now
             if _done(report, until, marker, now) or (failed_at is not None and now - failed_at > 1.0):
@@ -196,6 +198,11 @@ def _boot(cmd: list[str], until: str, timeout: float, marker: str | None) -> Rep
         proc.wait()
         proc.stdout.close()
     return report
+
+
+def console_text(raw: bytes) -> str:
+    """Serial bytes as plain lines: no carriage returns, no terminal escape sequences."""
+    return ANSI.sub("", raw.decode("utf-8", "replace").replace("\r", ""))
 
 
 def _done(report: Report, until: str, marker: str | None, now: float) -> bool:

@@ -107,3 +107,8 @@ def test_missing_image_and_bad_rom(tmp_path, no_roms):
     rtl = fake_rom(tmp_path / "rtl.rom", 0x10EC, 0x8139)
     assert "ROM for rtl8139, not for --nic e1000" in one_error_line(
         run_cli(str(image), "--rom", str(rtl), "--nic", "e1000", env=no_roms))
+
+
+def test_console_text_drops_terminal_control():
+    raw = b"ramses-nbi: starting Linux\r\n\x1bc\x1b[?7l\x1b[2JLinux version 6.1.192 (x)\r\n\x1b[0;1miPXE\x1b[0m"
+    assert boottest.console_text(raw) == "ramses-nbi: starting Linux\nLinux version 6.1.192 (x)\niPXE"
