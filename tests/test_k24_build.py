@@ -25,11 +25,10 @@ from pathlib import Path
 
 import pytest
 
-from ramsesbuild.fsutil import sha256_file
 from ramsesbuild.kconfig import parse_fragment, read_config
 
 from .guest import run_qemu
-from .k24.guest24 import DONE, NFSBOOT, build_init, check_markers, ext2_initrd, populate_root, real_tarball
+from .k24.guest24 import DONE, NFSBOOT, build_init, check_markers, ext2_initrd, populate_root
 from .support import REPO, Project
 
 pytestmark = pytest.mark.slow
