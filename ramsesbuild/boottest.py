@@ -232,6 +232,8 @@ def _print_report(report: Report, kind: str, rom_file: Path | None, until: str, 
         elif stage in report.reached:
             t, line = report.reached[stage]
             print(f"  [ok] {stage:<15} {t:5.1f} s  {line[:110]}", file=out)
+        elif any(later in report.reached for later in STAGES[STAGES.index(stage) + 1:]):
+            print(f"  [  ] {stage:<15} not on the console (the boot went on without it)", file=out)
         else:
             print(f"  [--] {stage:<15} not reached", file=out)
     where = f" (serial console in {log})" if log else ""
