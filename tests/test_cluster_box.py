@@ -112,8 +112,10 @@ def chain_lines(output: str) -> list[str]:
     return [line.rstrip("\r") for line in output.splitlines() if keep.search(line)]
 
 
-@pytest.fixture(scope="module")
-def cluster(k24_real_project, ipxe_roms, tmp_path_factory):
+@pytest.fixture(scope="session")
+def cluster_host() -> None:
+    """Skip before anything is built when this machine cannot run the box (session scope, so it
+    comes before the session fixtures that build 2.4.18 and the ROMs)."""
     if os.geteuid() != 0:
         pytest.skip("the cluster in a box needs root (network namespace, bridge, taps, NFS ports)")
     if not shutil.which("qemu-system-i386"):
@@ -122,6 +124,10 @@ def cluster(k24_real_project, ipxe_roms, tmp_path_factory):
     if missing:
         pytest.skip(f"the cluster in a box needs {', '.join(missing)} (apt-get install {' '.join(missing)}; "
                     ".ci/run does, with service start-up suppressed)")
+
+
+@pytest.fixture(scope="module")
+def cluster(cluster_host, ipxe_roms, k24_real_project, tmp_path_factory):
     proj = k24_real_project
     work = tmp_path_factory.mktemp("cluster")
     roots = work / "nfsroot"
