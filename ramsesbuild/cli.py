@@ -18,6 +18,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "nbi-info": ("ramsesbuild.nbi.cli:nbi_info", "dump and validate an NBI image"),
     "imggen": ("ramsesbuild.imggen:main", "prepend a 3Com MBA TCP/IP image header"),
     "status": ("ramsesbuild.status:main", "what tftpboot holds and which node boots what"),
+    "boot-test": ("ramsesbuild.boottest:main", "boot a netboot image in qemu and report how far it got"),
+    "ipxe-rom": ("ramsesbuild.ipxerom:main", "build NBI-capable iPXE boot ROMs from an iPXE tarball (cached)"),
 }
 
 

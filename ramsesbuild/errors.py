@@ -84,3 +84,5 @@ def os_error_message(exc: OSError, doing: str = "") -> str:
     if code == errno.ENOENT:
         return f"{path}: no such file or directory{what}"
     return f"{path}: {exc.strerror or exc}{what}"
+class BootTestError(RamsesError):
+    """A boot test cannot run: qemu, a boot ROM or the image is missing or unusable."""

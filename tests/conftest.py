@@ -115,10 +115,10 @@ def modern_client_kernel(modern_client_project):
 # ------------------------------------------------------------------ real Linux 2.4.18 (slow)
 
 @pytest.fixture(scope="session")
-def k24_real_project(tmp_path_factory):
-    """The real 2.4.18 tree ($RAMSES_K24_TARBALL) through `doit kernel-server kernel-client
-    modules-server modules-client`, with the shipped kconfigs and patches/. Built once per session
-    (~40 s per kernel on 2 cores)."""
+def k24_real_project(tmp_path_factory, signer):
+    """The real 2.4.18 through `doit` once per session: server + client kernels and modules.
+    The client's netboot settings are ip=rom, rootdir=rom, append "console=ttyS0" (the
+    cluster-in-a-box test runs `doit netboot-image` on this project)."""
     from .k24.guest24 import real_tarball
     from .support import REPO
 
@@ -128,9 +128,41 @@ def k24_real_project(tmp_path_factory):
             pytest.skip(f"{tool} missing")
     mirror = tmp_path_factory.mktemp("k24-mirror")
     (mirror / "linux-2.4.18.tar.bz2").symlink_to(tarball.resolve())
+    signer.sign(uncompressed(tarball), mirror / "linux-2.4.18.tar.sign")  # kernel.org style: the .tar
     proj = Project(dir=tmp_path_factory.mktemp("k24-real"), mirror_url=f"file://{mirror}/",
                    tarball="linux-2.4.18.tar.bz2", version="2.4.18", sha256=sha256_file(tarball),
+                   signature="linux-2.4.18.tar.sign", signer=signer, netboot_append="console=ttyS0",
                    kconfigs=REPO / "kconfigs", patches=REPO / "patches")
     proj.setup()
     proj.doit("kernel-server", "kernel-client", "modules-server", "modules-client", timeout=3600)
     return proj
+
+
+# ------------------------------------------------------------------ NBI-capable iPXE ROMs (slow)
+
+@pytest.fixture(scope="session")
+def ipxe_roms():
+    """{qemu NIC model: iPXE ROM with IMAGE_NBI + IMAGE_ELF}: $RAMSES_IPXE_ROM, else built once per
+    machine from $RAMSES_IPXE_TARBALL into ~/.cache/ramsesbuild/ipxe (ramsesbuild.ipxerom)."""
+    import os
+    from pathlib import Path
+
+    from ramsesbuild import ipxerom
+    from ramsesbuild.errors import RamsesError
+
+    if os.environ.get(ipxerom.ENV_ROM):
+        try:
+            ipxerom.check_given_roms()
+        except RamsesError as exc:
+            pytest.fail(str(exc))
+        given = {k: v for k, v in ipxerom.find_roms({ipxerom.ENV_ROM: os.environ[ipxerom.ENV_ROM]}).items()}
+        return given
+    tarball = os.environ.get("RAMSES_IPXE_TARBALL")
+    if not tarball:
+        pytest.skip("no NBI-capable boot ROM: set RAMSES_IPXE_ROM=/path/to/10ec8139.rom[:8086100e.rom], or "
+                    "RAMSES_IPXE_TARBALL=/path/to/ipxe.tar.xz to build one (.ci/run sets it)")
+    try:
+        built = ipxerom.build_roms(Path(tarball), jobs=2)
+    except RamsesError as exc:
+        pytest.fail(str(exc))
+    return {n.qemu_device: built / n.rom_name for n in ipxerom.NICS.values()}

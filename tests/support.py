@@ -189,6 +189,7 @@ class Project:
     signer: Signer | None = None
     profile_base: str = "defconfig"
     netboot_format: str = "nbi"
+    netboot_append: str = "ramdisk_size=1024"
     kconfigs: Path = FAKE / "kconfigs"  # copied into the project, so tests may edit them
     patches: Path | None = None  # copied likewise; None = no series
     extra_env: dict[str, str] = field(default_factory=dict)
@@ -234,7 +235,7 @@ class Project:
         if netboot is None:
             netboot = f"""format = "{self.netboot_format}"
 output = "vmlinuz-{{version}}-cluster"
-append = "ramdisk_size=1024"
+append = "{self.netboot_append}"
 ip = "rom"
 rootdir = "rom"
 """

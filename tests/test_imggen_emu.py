@@ -268,7 +268,7 @@ def test_k24_pipeline_mba_image_boots_nfs_root_from_dhcp(k24_real_project, tools
     export = populate_root(tmp_path / "nfsroot", build_init(tmp_path / "init"))
     reply, image = k24_pipeline(k24_real_project, tmp_path,
                                 K24_NETBOOT + 'rootdir = "rom"\nappend = "console=ttyS0 init=/init panic=1"\n', export)
-    assert reply["root_path"] == f"192.0.2.1:{export},v3"
+    assert reply["root_path"] == f"{export},v3"
     disk = mba_emu.disk(tmp_path, image, mba_emu.bootp_reply(**reply), rom_seg=0x8000, rom_off=0x0400)
     log = tmp_path / "serial.log"
     start = time.monotonic()
@@ -320,7 +320,7 @@ def test_modern_pipeline_kernel_mba_image_boots_to_user_space(request, tools, tm
     assert cli.main(["imggen", "-a", str(nbi), str(image)]) == 0
 
     reply = {"yiaddr": "192.0.2.15", "siaddr": "192.0.2.1", "router": "192.0.2.1", "netmask": "255.255.255.0",
-             "hostname": "node04", "root_path": "192.0.2.1:/tftpboot/192.0.2.15"}
+             "hostname": "node04", "root_path": "/tftpboot/192.0.2.15"}
     result = mba_emu.boot(tmp_path, image, mba_emu.bootp_reply(**reply), marker, 150, memory=256,
                           rom_seg=0x8000, rom_off=0x0400, a20_off=True,
                           nic=["-netdev", f"user,id=n0,restrict=on,{NET}", "-device", "e1000,netdev=n0"])

@@ -225,3 +225,35 @@ def test_16bit_entry_without_bootp_reply(harness: dict[str, Path]) -> None:
     # mem=1G is above the machine's 256 MiB: E801's top of RAM wins
     top = int(p["rd"].split("+")[0], 16)
     assert 0x0F000000 < top < 0x10000000 and p["rdhead"] == RD_HEAD[:32].decode()
+
+
+def test_reply_without_root_path_names_the_missing_option(harness: dict[str, Path]) -> None:
+    """A DHCP reply without option 17: ip=rom is filled, nfsroot=rom is dropped, and the warning
+    says which option was missing (not "no BOOTP reply", which would send an admin chasing the
+    wrong fault)."""
+    probe = lib.build_probe(harness["work"], 0x0206)
+    image = harness["work"] / "probe-noroot"
+    build_image(probe, image, MknbiOptions(ip="rom", rootdir="rom"))
+    bare = harness["work"] / "bootp-noroot.bin"
+    bare.write_bytes(lib.bootp_reply(yiaddr="192.0.2.9", siaddr="192.0.2.1", netmask="255.255.255.0",
+                                     hostname="n9"))
+    result = boot_with_loader(harness, image, "PROBE", 30, bootp=bare)
+    p = probe_line(result.output)
+    assert p["cl"] == "rw root=/dev/nfs ip=192.0.2.9:192.0.2.1::255.255.255.0:n9"
+    out = result.output.replace("\r", "")
+    assert "ramses-nbi: warning: DHCP reply has no root-path (opt 17): dropped nfsroot=rom\n" in out
+    assert "no BOOTP reply" not in out
+    assert re.search(r"^ramses-nbi: starting Linux", out, re.M)  # on a line of its own
+
+
+def test_no_reply_names_only_what_was_dropped(harness: dict[str, Path]) -> None:
+    probe = lib.build_probe(harness["work"], 0x0206)
+    image = harness["work"] / "probe-iponly"
+    build_image(probe, image, MknbiOptions(ip="rom"))
+    empty = harness["work"] / "no-bootp-2"
+    empty.write_bytes(b"")
+    result = boot_with_loader(harness, image, "PROBE", 30, bootp=empty)
+    assert probe_line(result.output)["cl"] == "rw root=/dev/nfs"
+    out = result.output.replace("\r", "")
+    assert "ramses-nbi: warning: no BOOTP reply, dropped ip=rom\n" in out
+    assert "root-path" not in out

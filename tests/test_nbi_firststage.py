@@ -41,3 +41,17 @@ def test_source_is_ours_and_self_contained() -> None:
 def test_identity_is_stable() -> None:
     assert firststage.identity() == firststage.identity()
     assert re.fullmatch(r"[0-9a-f]{16}", firststage.identity())
+
+
+def test_console_lines_fit_80_columns() -> None:
+    """BIOS text consoles (and SeaBIOS's serial mirror of them) wrap at 80 columns: each
+    message line the first stage prints must fit, or it arrives broken in two."""
+    text = firststage.source_path().read_text()
+    strings = dict(re.findall(r'^(s_\w+):\s+\.asciz\s+"((?:[^"\\]|\\.)*)"', text, re.M))
+    lines = [strings["s_w_trunc"], strings["s_w_noroot"], strings["s_w_nomem"],
+             strings["s_w_noreply"] + strings["s_iprom"] + strings["s_slash"] + strings["s_nfsrom"],
+             strings["s_start"] + strings["s_initrd_at"] + "0x00000000" + strings["s_rparen"],
+             strings["s_error"] + max((v for k, v in strings.items() if k.startswith("s_e_")), key=len)]
+    for line in lines:
+        line = line.replace("\\n", "")
+        assert len(line) < 80, line

@@ -111,9 +111,15 @@ class Inventory:
         return node.ipxe_script if node.method == "ipxe" else node.boot_image
 
     def root_path(self, node: Node) -> str:
-        """server:/dir[,options], as DHCP root-path and the kernel's nfsroot= take it."""
+        """server:/dir[,options], as the kernel's nfsroot= takes it (iPXE scripts)."""
+        return f"{self.network.server}:{self.dhcp_root_path(node)}"
+
+    def dhcp_root_path(self, node: Node) -> str:
+        """/dir[,options] for DHCP option 17. No "server:" part: the node mounts from the server
+        that answered (its siaddr, also in ip=), and Linux 2.4 doing its own DHCP uses the option
+        verbatim as the directory, so "server:/dir" would fail its MOUNT with EACCES."""
         opts = f",{self.nfs_options}" if self.nfs_options else ""
-        return f"{self.network.server}:{node.nfsroot}{opts}"
+        return f"{node.nfsroot}{opts}"
 
 
 def load(path: Path, default_image: str, profile_images: dict[str, str] | None = None) -> Inventory:

@@ -37,7 +37,7 @@ def _host(inv: Inventory, node: Node) -> list[str]:
                   "  } else {", f'    filename "{inv.ipxe_chain}";', "  }"]
     else:
         lines.append(f'  filename "{filename}";')
-    lines += [f'  option root-path "{inv.root_path(node)}";', "}"]
+    lines += [f'  option root-path "{inv.dhcp_root_path(node)}";', "}"]
     return lines
 
 

@@ -10,6 +10,10 @@
  *   RAMSES-K24-INIT start            pid 1 is running user space
  *   RAMSES-K24-UNAME <release>       uname(2)
  *   RAMSES-K24-ROOT <dev> <type>     the "/" line of /proc/mounts (ext2 or nfs)
+ *   RAMSES-K24-HOST <nodename>       the host name the kernel got (ip= or DHCP option 12)
+ *   RAMSES-K24-ADDR eth0 <a.b.c.d>   eth0's IPv4 address (SIOCGIFADDR), or "none"
+ *   RAMSES-K24-CMDLINE <text>        /proc/cmdline: what the boot loader handed over
+ *   RAMSES-K24-PNP <line>            each line of /proc/net/pnp (how IP-Config got its data), if any
  *   RAMSES-K24-FORK 42               a child's exit status came back through waitpid
  *   RAMSES-K24-FILE ok               wrote, re-read and compared a file on the root fs
  *   RAMSES-K24-DONE                  then reboot(2), which makes qemu -no-reboot exit
@@ -29,7 +33,11 @@
 #define SYS_mkdir 39
 #define SYS_mount 21
 #define SYS_reboot 88
+#define SYS_ioctl 54
+#define SYS_socketcall 102
 #define SYS_uname 122
+
+#define SIOCGIFADDR 0x8915
 
 #define O_RDONLY 0
 #define O_WRONLY 1
@@ -147,6 +155,76 @@ static void show_root(void)
 	put("\n");
 }
 
+/* Print each line of a /proc file with a prefix (an absent optional file prints nothing). */
+static void show_lines(const char *path, const char *prefix, int optional)
+{
+	long fd = sys3(SYS_open, (long)path, O_RDONLY, 0);
+	long n, i, start = 0;
+	if (fd < 0) {
+		if (!optional)
+			fail(path, fd);
+		return;
+	}
+	n = sys3(SYS_read, fd, (long)buf, sizeof buf - 1);
+	sys3(SYS_close, fd, 0, 0);
+	if (n < 0) {
+		fail(path, n);
+		return;
+	}
+	buf[n] = 0;
+	for (i = 0; i <= n; i++) {
+		if (buf[i] == '\n' || buf[i] == 0) {
+			buf[i] = 0;
+			if (i > start) {
+				put(prefix);
+				put(buf + start);
+				put("\n");
+			}
+			start = i + 1;
+		}
+	}
+}
+
+static void putbyte(unsigned v)
+{
+	char d[4];
+	int i = 3;
+	d[3] = 0;
+	do {
+		d[--i] = '0' + v % 10;
+		v /= 10;
+	} while (v);
+	put(d + i);
+}
+
+/* eth0's address through socket(AF_INET, SOCK_DGRAM) + ioctl(SIOCGIFADDR). */
+static void show_addr(void)
+{
+	long args[3] = {2 /* AF_INET */, 2 /* SOCK_DGRAM */, 0};
+	struct {
+		char name[16];
+		unsigned short family, port;
+		unsigned char addr[4];
+		char pad[8];
+	} ifr = {"eth0"};
+	long fd = sys3(SYS_socketcall, 1 /* SYS_SOCKET */, (long)args, 0), rc;
+	if (fd < 0) {
+		fail("socket", fd);
+		return;
+	}
+	rc = sys3(SYS_ioctl, fd, SIOCGIFADDR, (long)&ifr);
+	sys3(SYS_close, fd, 0, 0);
+	put("RAMSES-K24-ADDR eth0 ");
+	if (rc < 0) {
+		put("none\n");
+		return;
+	}
+	for (int i = 0; i < 4; i++) {
+		putbyte(ifr.addr[i]);
+		put(i < 3 ? "." : "\n");
+	}
+}
+
 static void file_roundtrip(void)
 {
 	static const char msg[] = "written by pid 1 through the root file system\n";
@@ -215,8 +293,15 @@ void _start(void)
 	rc = sys5(SYS_mount, (long)"proc", (long)"/proc", (long)"proc", 0, 0);
 	if (rc < 0)
 		fail("mount /proc", rc);
-	else
+	else {
 		show_root();
+		put("RAMSES-K24-HOST ");
+		put(uts.nodename);
+		put("\n");
+		show_addr();
+		show_lines("/proc/cmdline", "RAMSES-K24-CMDLINE ", 0);
+		show_lines("/proc/net/pnp", "RAMSES-K24-PNP ", 1); /* only after IP-Config */
+	}
 
 	pid = sys3(SYS_fork, 0, 0, 0);
 	if (pid == 0)

@@ -10,7 +10,9 @@
  *   2. copy the command line (tag 17) into a buffer inside this blob;
  *   3. if the loader passed a BOOTP/DHCP reply: replace nfsroot=rom by the root path
  *      (option 17) and ip=rom by yiaddr:siaddr:router:netmask:hostname[:device(option 130)],
- *      append option 129; nfsroot=/ip= with value "kernel" or empty are removed;
+ *      append option 129; nfsroot=/ip= with value "kernel" or empty are removed. A rom
+ *      value that cannot be filled is dropped with a warning that says why: no reply at
+ *      all, or a reply without the option it needs (root-path);
  *   4. interpret vga= (writes vid_mode, removed), mem= (caps the top of memory, kept),
  *      rdbase=top|asis|0xADDR (initrd placement, removed);
  *   5. move the initrd (tag 21) to the top of memory (INT 15h E801/88h, capped by mem= and
@@ -37,7 +39,7 @@
 
 	.equ BLOB_SIZE, 6144		/* flavours 2, 3: code, buffers and stack (1.4.4 memlen) */
 	.equ CMDBUF_SIZE, 1024		/* flavour 1 only; flavours 2, 3 get what remains */
-	.equ LOG_SIZE, 192
+	.equ LOG_SIZE, 256
 	.equ STACK_SIZE, 512
 	.equ OPT_SCAN_MAX, 1024		/* bytes of BOOTP options scanned after the cookie */
 
@@ -54,8 +56,10 @@
 
 	/* warning bits */
 	.equ W_TRUNC, 1
-	.equ W_NOROM, 2
-	.equ W_NOMEM, 4
+	.equ W_NOMEM, 2
+	.equ W_IP_NOREPLY, 4		/* ip=rom dropped: the loader passed no BOOTP reply */
+	.equ W_NFS_NOREPLY, 8		/* nfsroot=rom dropped: no BOOTP reply */
+	.equ W_NFS_NOOPT, 16		/* nfsroot=rom dropped: the reply has no root-path (17) */
 
 	.text
 	.globl _start
@@ -207,6 +211,7 @@ rm_final:
 	sti
 	movw	$logbuf, %si
 	call	print
+	call	flush_console
 	movw	status, %si
 	testw	%si, %si
 	jz	boot_linux
@@ -217,6 +222,7 @@ rm_final:
 	call	print
 	movw	$s_newline, %si
 	call	print
+	call	flush_console
 halt:
 	cli
 	hlt
@@ -290,6 +296,19 @@ print:
 1:	call	putc
 	jmp	print
 2:	ret
+
+/*
+ * flush_console: a BIOS that mirrors int 10h text to a serial port (SeaBIOS's serial console,
+ * qemu -nographic) holds back the last character and cursor move of a line until its next
+ * event check, which runs from the timer interrupt; Linux then writes to the UART itself and
+ * its first line would run into ours. Waiting for two timer ticks (at most ~110 ms) with
+ * interrupts on lets the BIOS catch up.
+ */
+flush_console:
+	sti
+	hlt
+	hlt
+	ret
 
 putc:
 	pushw	%ax
@@ -770,6 +789,8 @@ do_nfsroot:
 	call	procv
 	testl	%eax, %eax
 	jz	9f
+	cmpl	$0, have_bootp(%ebp)
+	je	7f
 	cmpl	$0, opt_root(%ebp)
 	je	8f
 	movb	$' ', %al
@@ -779,7 +800,9 @@ do_nfsroot:
 	movl	opt_root(%ebp), %esi
 	movl	opt_root+4(%ebp), %ecx
 	jmp	append_mem
-8:	orb	$W_NOROM, warn(%ebp)
+7:	orb	$W_NFS_NOREPLY, warn(%ebp)
+	ret
+8:	orb	$W_NFS_NOOPT, warn(%ebp)
 9:	ret
 
 /* ip=rom -> ip=yiaddr:siaddr:router:netmask:hostname[:device] */
@@ -826,7 +849,7 @@ do_ip:
 	movl	opt_dev(%ebp), %esi
 	movl	opt_dev+4(%ebp), %ecx
 	jmp	append_mem
-8:	orb	$W_NOROM, warn(%ebp)
+8:	orb	$W_IP_NOREPLY, warn(%ebp)
 9:	ret
 
 /* append_opt_ip: %eax = offset of an option slot; appends its first address if >= 4 bytes */
@@ -1073,20 +1096,34 @@ log_hex:
 	popl	%ebx
 	ret
 
+/* log_warnings: one line per problem, each naming what was dropped and why */
+	.macro	LOG_IF bit, msg
+	testb	$\bit, warn(%ebp)
+	jz	10f
+	movl	$\msg, %esi
+	call	log_str
+10:
+	.endm
 log_warnings:
-	testb	$W_TRUNC, warn(%ebp)
+	LOG_IF	W_TRUNC, s_w_trunc
+	movb	warn(%ebp), %al
+	andb	$(W_IP_NOREPLY|W_NFS_NOREPLY), %al
 	jz	1f
-	movl	$s_w_trunc, %esi
+	movl	$s_w_noreply, %esi		/* "no BOOTP reply, dropped ip=rom/nfsroot=rom" */
 	call	log_str
-1:	testb	$W_NOROM, warn(%ebp)
-	jz	2f
-	movl	$s_w_norom, %esi
+	LOG_IF	W_IP_NOREPLY, s_iprom
+	movb	warn(%ebp), %al
+	andb	$(W_IP_NOREPLY|W_NFS_NOREPLY), %al
+	cmpb	$(W_IP_NOREPLY|W_NFS_NOREPLY), %al
+	jne	2f
+	movl	$s_slash, %esi
 	call	log_str
-2:	testb	$W_NOMEM, warn(%ebp)
-	jz	3f
-	movl	$s_w_nomem, %esi
+2:	LOG_IF	W_NFS_NOREPLY, s_nfsrom
+	movl	$s_newline, %esi
 	call	log_str
-3:	ret
+1:	LOG_IF	W_NFS_NOOPT, s_w_noroot
+	LOG_IF	W_NOMEM, s_w_nomem
+	ret
 
 s_start:	.asciz	"ramses-nbi: starting Linux"
 s_initrd_at:	.asciz	" (initrd at "
@@ -1095,7 +1132,11 @@ s_newline:	.asciz	"\n"
 s_0x:		.asciz	"0x"
 s_error:	.asciz	"ramses-nbi: error: "
 s_w_trunc:	.asciz	"ramses-nbi: warning: command line truncated\n"
-s_w_norom:	.asciz	"ramses-nbi: warning: no BOOTP reply, dropped ip=rom/nfsroot=rom\n"
+s_w_noreply:	.asciz	"ramses-nbi: warning: no BOOTP reply, dropped "
+s_iprom:	.asciz	"ip=rom"
+s_slash:	.asciz	"/"
+s_nfsrom:	.asciz	"nfsroot=rom"
+s_w_noroot:	.asciz	"ramses-nbi: warning: DHCP reply has no root-path (opt 17): dropped nfsroot=rom\n"
 s_w_nomem:	.asciz	"ramses-nbi: warning: memory size unknown, initrd left in place\n"
 s_e_setup:	.asciz	"no Linux setup header (HdrS, protocol >= 2.01) at tag 18/19"
 s_e_place:	.asciz	"first stage must be loaded 1-64 KiB above the boot sector"
