@@ -1,52 +1,62 @@
 #!/usr/bin/env bash
-# No-op pipeline vs no-op `make bzImage` on the same, already built, client tree.
+# No-op pipeline vs no-op `make bzImage` on the same, already built, client kernel.
 #
 #   RAMSES_CONFIG=/path/to/ramses.toml bench/noop.sh [runs]
 #
 # The project must have been built once (`doit kernel-client`). Both sides are measured in the
-# same run, several times each; the median of each is printed with their ratio. A no-op doit
-# run only stats the stamps and never starts make; kbuild's own no-op has to walk the tree
-# (modern) or relinks every time (2.4: compile.h and .version change on every make).
+# same run, interleaved, several times each; the median of each is printed with their ratio.
+# A no-op doit run only stats the stamps and never starts make; kbuild's own no-op has to walk
+# the tree (modern) or relinks every time (2.4: compile.h and .version change on every make).
+#
+# The make side is the pipeline's own command (bench/pipeline_make.py: same make variables,
+# same environment with KBUILD_BUILD_* and the PATH shims, same -j), run on a scratch copy of
+# what make writes to, so the benchmark never changes the tree or the images it measures.
+# Any failing command stops the script with its exit code and output.
 set -euo pipefail
 runs=${1:-5}
 here=$(cd "$(dirname "$0")/.." && pwd)
 : "${RAMSES_CONFIG:?set RAMSES_CONFIG to the settings file of a project built with doit kernel-client}"
 export RAMSES_CONFIG
+export PYTHONPATH="$here${PYTHONPATH:+:$PYTHONPATH}"
 
-read -r src obj family vars < <(python3 - <<'PY'
-import os, shlex
-from ramsesbuild import settings, family
-from ramsesbuild.tasks.kernel import make_tree
-from ramsesbuild.tasks.layout import Layout
-s = settings.load()
-t = make_tree(s, Layout(s).profile("client"))
-extra = " ".join(shlex.quote(f"{k}={v}") for k, v in t.make_vars().items())
-print(t.src, t.obj, t.family.name, extra.replace(" ", "\x1f"))
-PY
-)
-IFS=$'\x1f' read -r -a makevars <<<"$vars"
-[ -f "$obj/.config" ] || { echo "no built client tree at $obj: run doit kernel-client first" >&1; exit 1; }
-outarg=()
-[ "$src" != "$obj" ] && outarg=("O=$obj")
+scratch=$(mktemp -d "${TMPDIR:-/tmp}/ramses-noop.XXXXXX")
+trap 'rm -rf "$scratch"' EXIT
 
-# Make sure the pipeline is up to date before timing its no-op.
-python3 -m doit -f "$here/dodo.py" kernel-client >/dev/null
-
-time_runs() {  # prints one wall-clock time per run, in seconds
-  for _ in $(seq "$runs"); do
-    local t0 t1
-    t0=$(date +%s.%N); "$@" >/dev/null 2>&1; t1=$(date +%s.%N)
-    echo "$t1 - $t0" | bc -l
-  done
+run_or_die() {  # run "$@" quietly; on failure show its exit code and output, then stop
+  local rc=0
+  "$@" >"$scratch/out" 2>&1 || rc=$?
+  if [ "$rc" -ne 0 ]; then
+    echo "FAILED (exit $rc): $*" | cut -c1-300 >&2
+    tail -n 25 "$scratch/out" >&2
+    exit "$rc"
+  fi
 }
-median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
-doit_s=$(time_runs python3 -m doit -f "$here/dodo.py" kernel-client | median)
-make_s=$(time_runs make -C "$src" "${outarg[@]}" "${makevars[@]}" -j"$(nproc)" bzImage | median)
+# The pipeline must be up to date before its no-op is timed.
+run_or_die python3 -m doit -f "$here/dodo.py" kernel-client
+read -r image family < <(python3 -c 'from ramsesbuild import settings; from ramsesbuild.tasks.layout import Layout
+s = settings.load(); lay = Layout(s); print(lay.profile("client").image, lay.family.name)')
+before=$(sha256sum "$image")
+
+mapfile -d '' make_cmd < <(python3 "$here/bench/pipeline_make.py" client "$scratch/tree" bzImage)
+[ "${#make_cmd[@]}" -gt 3 ] || { echo "bench/pipeline_make.py gave no command" >&2; exit 1; }
+run_or_die "${make_cmd[@]}"  # warm-up: the copy's first make may touch what the copy changed
+
+now() { date +%s.%N; }
+doit_times=() make_times=()
+for _ in $(seq "$runs"); do
+  t0=$(now); run_or_die python3 -m doit -f "$here/dodo.py" kernel-client; t1=$(now)
+  doit_times+=("$(echo "$t1 - $t0" | bc -l)")
+  t0=$(now); run_or_die "${make_cmd[@]}"; t1=$(now)
+  make_times+=("$(echo "$t1 - $t0" | bc -l)")
+done
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+doit_s=$(median "${doit_times[@]}")
+make_s=$(median "${make_times[@]}")
+
+[ "$(sha256sum "$image")" = "$before" ] || { echo "BUG: the benchmark changed $image" >&2; exit 1; }
 printf 'family              %s\n' "$family"
+printf 'load average        %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
 printf 'no-op doit          %.3f s (median of %d)\n' "$doit_s" "$runs"
-printf 'no-op make bzImage  %.3f s (median of %d)\n' "$make_s" "$runs"
-printf 'ratio make/doit     %.1fx\n' "$(echo "$make_s / $doit_s" | bc -l)"
-if [ "$family" = k24 ]; then
-  echo "note: 2.4's make relinks on every call, so its 'no-op' rewrote the tree's bzImage; the pipeline's artefact (build/client/artifacts/bzImage) is untouched"
-fi
+printf 'no-op make bzImage  %.3f s (median of %d; the pipeline'"'"'s command on a scratch copy)\n' "$make_s" "$runs"
+printf 'ratio doit/make     %.3f\n' "$(echo "$doit_s / $make_s" | bc -l)"

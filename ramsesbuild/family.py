@@ -38,6 +38,16 @@ class TreeVersion:
 
 
 @dataclass(frozen=True)
+class Shim:
+    """A program put first on make's PATH: prints *answer*, or (when *program* is set) runs the
+    real *program* with *args* ({epoch} = SOURCE_DATE_EPOCH) before the caller's arguments."""
+
+    answer: str = ""
+    program: str = ""
+    args: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Family:
     name: str
     description: str
@@ -55,7 +65,7 @@ class Family:
     forced: tuple[str, ...]
     make_vars: dict[str, str]
     env: dict[str, str]
-    shims: dict[str, str]
+    shims: dict[str, Shim]
     tools: dict[str, str]  # program -> Debian package, checked before the family's make runs
 
     def contains(self, v: TreeVersion) -> bool:
@@ -74,13 +84,13 @@ class Family:
             "set [profile.*] base in ramses.toml to one of those or to a path to a full .config"
         )
 
-    def resolved_make_vars(self, arch: str) -> dict[str, str]:
+    def resolved_make_vars(self, arch: str, src: Path) -> dict[str, str]:
         if arch not in self.arches:
             raise FamilyError(
                 f"the {self.name} family builds ARCH {', '.join(self.arches)}, not {arch!r}; "
                 "change [kernel] arch in ramses.toml"
             )
-        return {k: v.format(arch=arch) for k, v in self.make_vars.items()}
+        return {k: v.format(arch=arch, src=src) for k, v in self.make_vars.items()}
 
     def resolved_env(self, epoch: int) -> dict[str, str]:
         return {k: v.format(epoch=epoch) for k, v in self.env.items()}
@@ -138,7 +148,7 @@ def _family(name: str, t: Table) -> Family:
         forced=tuple(t.strlist("forced", [])),
         make_vars=t.strmap("make_vars", {}),
         env=t.strmap("env", {}),
-        shims=t.strmap("shims", {}),
+        shims=_shims(t),
         tools=t.strmap("tools", {}),
     )
     t.done()
@@ -157,6 +167,24 @@ def supported_range() -> str:
 def _no_family(what: str) -> str:
     return (f"{what} matches no kernel family in ramsesbuild/data/families.toml ({supported_range()}); "
             "add a family table for it")
+
+
+def _shims(t: Table) -> dict[str, Shim]:
+    """shims = { whoami = "answer", date = { program = "date", args = [...] } }"""
+    table = t.table("shims")
+    if table is None:
+        return {}
+    out = {}
+    for name in list(table):
+        if isinstance(table.data[name], str):
+            out[name] = Shim(answer=table.text(name, nonempty=False))
+            continue
+        sub = table.table(name)
+        assert sub is not None
+        out[name] = Shim(program=sub.text("program"), args=tuple(sub.strlist("args", [])))
+        sub.done()
+    table.done()
+    return out
 
 
 def read_tree_version(tree: Path) -> TreeVersion:

@@ -8,6 +8,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import threading
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from .errors import BuildError, KconfigError, ToolMissing
 from .family import Family, TreeVersion
 from .fsutil import atomic_copy, atomic_dir, write_if_changed
 from .log import TaskLog, say
+from .wrappers import Wrapper
 
 # Lines that mark one compiled unit, for the progress bar (2.4 prints whole gcc commands).
 _UNIT = re.compile(r"^\s*(CC|AS|LD|AR|HOSTCC)\s|^\s*(\S*/)?(gcc|cc|as|ld)\b.*\s-(c|o)\s")
@@ -36,6 +38,8 @@ class Tree:
     shims: Path  # directory of PATH shims
     epoch: int  # SOURCE_DATE_EPOCH for reproducible builds
     user_vars: tuple[tuple[str, str], ...] = ()
+    wrapper: Wrapper | None = None  # ccache/distcc via PATH shims: never on the make command line
+    distcc_hosts: tuple[str, ...] = ()
 
     @property
     def config(self) -> Path:
@@ -46,9 +50,15 @@ class Tree:
         return self.obj / self.family.image
 
     def make_vars(self) -> dict[str, str]:
-        out = self.family.resolved_make_vars(self.arch)
+        out = self.family.resolved_make_vars(self.arch, self.src.absolute())  # {src}: for prefix maps
         out.update(dict(self.user_vars))
         return out
+
+    def compilers(self) -> tuple[str, ...]:
+        """The programs CC and HOSTCC name (kbuild's defaults when unset): what a wrapper wraps."""
+        mv = self.make_vars()
+        cc = mv.get("CC") or f"{mv.get('CROSS_COMPILE', '')}gcc"
+        return tuple(sorted({cc.split()[0], (mv.get("HOSTCC") or "gcc").split()[0]}))
 
     def make_cmd(self, *targets: str, jobs: int = 1, **extra: str) -> list[str]:
         cmd = ["make", "-C", str(self.src)]
@@ -66,7 +76,17 @@ class Tree:
         env["PATH"] = f"{self.shims}{os.pathsep}{env.get('PATH', '/usr/bin:/bin')}"
         for var in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL"):  # doit may run under make; do not leak
             env.pop(var, None)
+        if self.wrapper is not None:
+            # ccache's base: the directory holding both the source tree and the build directory
+            base = Path(os.path.commonpath([self.src.absolute().parent, self.obj.absolute()]))
+            env.update(self.wrapper.environment(base, self.distcc_hosts, env))
         return env
+
+    def check_wrapper(self) -> None:
+        """Fail with one actionable line if the wrapper's programs or distcc hosts are missing."""
+        if self.wrapper is not None:
+            env = self.env()
+            self.wrapper.check(env["PATH"], self.distcc_hosts, env)
 
 
 def require_tools(family: Family) -> None:
@@ -81,12 +101,46 @@ def require_tools(family: Family) -> None:
 
 
 def write_shims(tree: Tree) -> None:
-    """Fixed answers for whoami/hostname/... so the 2.4 compile.h does not embed the host."""
+    """The programs first on make's PATH (build/<profile>/shims), and nothing else there:
+
+    * the family's shims for reproducible images: fixed whoami/hostname answers for 2.4's
+      compile.h, `date` pinned to the tarball's epoch, `gzip -n` (see families.toml);
+    * with a [kernel] wrapper, one program per compiler that CC and HOSTCC name (gcc), which
+      runs e.g. `ccache /usr/bin/gcc "$@"`. The wrapper thus reaches every compile while the
+      make command lines stay the same: kbuild records each object's full command and would
+      recompile every unit after a change of CC, so the wrapper stays out of the build's identity.
+    """
     tree.shims.mkdir(parents=True, exist_ok=True)
-    for name, answer in tree.family.shims.items():
-        script = f"#!/bin/sh\necho '{answer}'\n" if answer else "#!/bin/sh\necho\n"
-        path = tree.shims / name
-        write_if_changed(path, script.encode(), perms=0o755)
+    host_path = os.environ.get("PATH", "/usr/bin:/bin")
+    scripts = {}
+    for name, shim in tree.family.shims.items():
+        if shim.program:
+            real = _which(shim.program, host_path, tree.family.name)
+            args = " ".join(shlex.quote(a.format(epoch=tree.epoch)) for a in shim.args)
+            scripts[name] = f"#!/bin/sh\nexec {shlex.quote(real)} {args} \"$@\"\n"
+        else:
+            scripts[name] = f"#!/bin/sh\necho {shlex.quote(shim.answer)}\n" if shim.answer else "#!/bin/sh\necho\n"
+    if tree.wrapper is not None:
+        for compiler in tree.compilers():
+            if "/" in compiler:
+                raise BuildError(f"[kernel] wrapper = {tree.wrapper.name!r} needs CC/HOSTCC to name a compiler "
+                                 f"on PATH, not {compiler!r}; fix [kernel] make_vars in ramses.toml")
+            real = _which(compiler, host_path, tree.family.name)
+            prefix = " ".join(shlex.quote(_which(w, host_path, tree.wrapper.name)) for w in tree.wrapper.prefix)
+            scripts[compiler] = (f"#!/bin/sh\n# [kernel] wrapper = {tree.wrapper.name}\n"
+                                 f"exec {prefix} {shlex.quote(real)} \"$@\"\n")
+    for stale in tree.shims.iterdir():
+        if stale.name not in scripts:
+            stale.unlink()
+    for name, script in sorted(scripts.items()):
+        write_if_changed(tree.shims / name, script.encode(), perms=0o755)
+
+
+def _which(program: str, path: str, needed_by: str) -> str:
+    real = shutil.which(program, path=path)
+    if real is None:
+        raise ToolMissing(f"{program} is not installed (needed by {needed_by}); apt-get install {program}")
+    return real
 
 
 def run_make(tree: Tree, log: TaskLog, *targets: str, jobs: int = 1, stdin_text: str = "",
@@ -159,6 +213,8 @@ def configure(tree: Tree, base: str, fragments: tuple[Path, ...], log: TaskLog,
     for frag in fragments:
         requests += kconfig.parse_fragment(frag, fam.name)
     requests, notes = kconfig.effective(requests)
+    tree.check_wrapper()  # modern Kconfig runs $(CC): fail clearly before it does
+    write_shims(tree)
     for note in notes:
         log.line(f"note: {note}")
     tree.obj.mkdir(parents=True, exist_ok=True)
@@ -219,7 +275,11 @@ def config_value(tree: Tree, symbol: str) -> str | None:
 
 def build(tree: Tree, log: TaskLog, last_units: int | None = None) -> int:
     fam = tree.family
+    tree.check_wrapper()
     write_shims(tree)
+    if tree.wrapper is not None:
+        log.line(f"compiler wrapper: {tree.wrapper.name} ({tree.wrapper.description}) in front of "
+                 f"{', '.join(tree.compilers())} through {tree.shims}")
     make_vars = _clean_if_vars_changed(tree, log)
     if fam.dep:
         _pin_version_counter(tree)

@@ -107,8 +107,8 @@ class Settings:
     source: Source
     profiles: dict[str, Profile]
     make_vars: dict[str, str] = field(default_factory=dict)  # extra user make variables
-    wrapper: str | None = None  # compiler wrapper (data/wrappers.toml): ccache, distcc, ...
-    distcc_hosts: tuple[str, ...] = ()
+    wrapper: str | None = None  # compiler wrapper (data/wrappers.toml): not part of the build's identity
+    distcc_hosts: tuple[str, ...] = ()  # DISTCC_HOSTS words for the distcc wrappers
     unpack_limits: UnpackLimits = UnpackLimits()
 
     @property
@@ -151,8 +151,7 @@ def parse(top: Table, path: Path) -> Settings:
     arch = kernel.text("arch", "i386")
     jobs = kernel.integer("jobs", 0, minimum=0)
     make_vars = kernel.strmap("make_vars", {})
-    wrapper = kernel.text("wrapper", None)
-    distcc_hosts = tuple(kernel.strlist("distcc_hosts", []))
+    wrapper, distcc_hosts = _wrapper(kernel)
     kernel.done()
 
     paths = top.table("paths") or _empty(top, "paths")
@@ -189,6 +188,18 @@ def parse(top: Table, path: Path) -> Settings:
         source=sources[version], profiles=profiles, make_vars=make_vars, wrapper=wrapper,
         distcc_hosts=distcc_hosts, unpack_limits=limits,
     )
+
+
+def _wrapper(kernel: Table) -> tuple[str | None, tuple[str, ...]]:
+    from . import wrappers
+
+    wrapper = kernel.text("wrapper", None, choices=wrappers.names())
+    hosts = tuple(kernel.strlist("distcc_hosts", []))
+    for host in hosts:
+        if any(c.isspace() for c in host):
+            raise kernel.fail(f"distcc_hosts entries are single DISTCC_HOSTS words such as \"node1/4\" "
+                              f"or \"localhost\", not {host!r}", "distcc_hosts")
+    return wrapper, hosts
 
 
 def _required(top: Table, name: str) -> Table:

@@ -196,6 +196,7 @@ class Project:
     dpkg: str | None = None  # trust dpkg --verify instead of a sha256 pin (Debian linux-source)
     nodes: str | None = None  # nodes.toml text, written into the project when given
     extra_settings: str = ""  # appended to ramses.toml
+    kernel_extra: str = ""  # more [kernel] lines, e.g. 'wrapper = "ccache"'
 
     @property
     def settings_path(self) -> Path:
@@ -243,6 +244,7 @@ rootdir = "rom"
 version = "{self.version}"
 arch = "i386"
 jobs = 2
+{self.kernel_extra}
 
 [paths]
 build = "build"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from ramsesbuild.errors import FamilyError
@@ -42,9 +44,9 @@ def test_rules_are_data():
     k24, modern = fams["k24"], fams["modern"]
     assert k24.dep and not k24.out_of_tree and k24.oldconfig == "oldconfig"
     assert not modern.dep and modern.out_of_tree and modern.oldconfig == "olddefconfig"
-    assert k24.resolved_make_vars("i386")["CC"] == "gcc -m32"
+    assert k24.resolved_make_vars("i386", Path("/b/src"))["CC"] == "gcc -m32 -fmacro-prefix-map=/b/src/="
     with pytest.raises(FamilyError, match="not 'x86_64'"):
-        k24.resolved_make_vars("x86_64")
+        k24.resolved_make_vars("x86_64", Path("/b/src"))
     assert k24.base_recipe("defconfig") == "copy:arch/i386/defconfig"
     with pytest.raises(FamilyError, match="not available for the k24 family"):
         k24.base_recipe("tinyconfig")

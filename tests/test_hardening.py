@@ -225,7 +225,7 @@ def test_make_missing_names_the_packages(k24_project, tmp_path):
     p.doit("config-client")
     bindir = tmp_path / "bin"
     bindir.mkdir()
-    for tool in ("gpg", "patch", "bzip2", "xz", "python3", "sh", "bash", "perl", "gcc", "ld"):
+    for tool in ("gpg", "patch", "bzip2", "xz", "python3", "sh", "bash", "perl", "gcc", "ld", "gzip", "date"):
         if shutil.which(tool):
             (bindir / tool).symlink_to(shutil.which(tool))
     out = subprocess.run(doit_cmd(p, "kernel-client"), cwd=p.dir, env=env_of(p, PATH=str(bindir)),

@@ -167,6 +167,7 @@ def _generation(tree: TreeLayout) -> str:
 
 
 def make_tree(settings: Settings, pl: ProfileLayout):
+    from .. import wrappers as _wrappers
     from ..kbuild import Tree
 
     fam, version = _family.detect(pl.src)
@@ -180,6 +181,9 @@ def make_tree(settings: Settings, pl: ProfileLayout):
         shims=pl.shims,
         epoch=int((pl.src / "Makefile").stat().st_mtime),
         user_vars=tuple(sorted(settings.make_vars.items())),
+        # Not in any config_changed below: switching ccache/distcc on or off rebuilds nothing.
+        wrapper=_wrappers.get(settings.wrapper) if settings.wrapper else None,
+        distcc_hosts=settings.distcc_hosts,
     )
 
 
