@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ramsesbuild.nbi import MknbiOptions, build_image, inspect_image  # noqa: E402
+from ramsesbuild.nbi import MknbiOptions, build_image, inspect_image
 
 MB = 1 << 20
 
@@ -38,7 +38,7 @@ def fake_bzimage(size: int, setup_sects: int = 27) -> bytes:
     return bytes(data)
 
 
-def timed(fn, repeat: int) -> float:  # noqa: ANN001
+def timed(fn, repeat: int) -> float:
     runs = []
     for _ in range(repeat):
         start = time.perf_counter()
@@ -67,11 +67,11 @@ def main() -> int:
         for fmt, rd in cases:
             out = t / f"out.{fmt}"
             opts = MknbiOptions(format=fmt, initrd=rd, ip="rom", rootdir="rom")
-            secs = timed(lambda: build_image(kernel, out, opts), args.repeat)
+            secs = timed(lambda out=out, opts=opts: build_image(kernel, out, opts), args.repeat)
             total = out.stat().st_size
             label = f"build {fmt}{' + initrd' if rd else ''}"
             print(f"  {label:<20} {secs * 1000:8.1f} ms   {total / MB / secs:7.0f} MiB/s   ({total} bytes)")
-            secs = timed(lambda: inspect_image(out), args.repeat)
+            secs = timed(lambda out=out: inspect_image(out), args.repeat)
             print(f"  {'nbi-info ' + fmt:<20} {secs * 1000:8.1f} ms")
     return 0
 

@@ -55,9 +55,11 @@ PATTERNS = [
     Stage("ip-configured", re.compile(r"^.*(IP-Config: Complete|IP-Config: Got \S+ answer|"
                                       r"IP-Config: Guessing netmask).*$", re.MULTILINE)),
     Stage("root-mounted", re.compile(r"^.*VFS: Mounted root \(.*$", re.MULTILINE)),
-    Stage("init-ran", re.compile(r"^.*(Run \S+ as init process|Freeing unused kernel( image)? memory).*$", re.MULTILINE)),
+    Stage("init-ran", re.compile(r"^.*(Run \S+ as init process|Freeing unused kernel( image)? memory).*$",
+                                 re.MULTILINE)),
 ]
-FAILURE = re.compile(r"^.*(Kernel panic.*|VFS: Unable to mount root.*|VFS: Insert root floppy.*|VFS: Cannot open root device.*|"
+FAILURE = re.compile(r"^.*(Kernel panic.*|VFS: Unable to mount root.*|VFS: Insert root floppy.*|"
+                     r"VFS: Cannot open root device.*|"
                      r"No working init found.*|No init found.*|ramses-nbi: error.*|"
                      r"No bootable device.*|Could not boot.*|No such file.*\(https?://ipxe.org/\S+\)).*$", re.MULTILINE)
 

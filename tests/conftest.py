@@ -6,8 +6,9 @@ import shutil
 
 import pytest
 
-from .support import FAKE_KINDS, Mirror, Project, Signer, make_fake_tarball, uncompressed
 from ramsesbuild.fsutil import sha256_file
+
+from .support import FAKE_KINDS, Mirror, Project, Signer, make_fake_tarball, uncompressed
 
 
 @pytest.fixture(scope="session")

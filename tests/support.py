@@ -71,7 +71,7 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args):  # keep test output clean
         pass
 
-    def do_GET(self):  # noqa: N802
+    def do_GET(self):
         server = self.server
         server.requests.append((self.path, self.headers.get("Range")))
         path = Path(self.translate_path(self.path))
@@ -148,7 +148,7 @@ class Signer:
     public_key: Path
 
     @classmethod
-    def create(cls, home: Path, name: str = "Ramses Test Signer") -> "Signer":
+    def create(cls, home: Path, name: str = "Ramses Test Signer") -> Signer:
         home.mkdir(mode=0o700, parents=True)
         env = {**os.environ, "GNUPGHOME": str(home)}
         uid = f"{name} <{name.lower().replace(' ', '.')}@example.invalid>"
@@ -206,7 +206,7 @@ class Project:
     def make_log(self) -> Path:
         return self.dir / "make-calls.log"
 
-    def setup(self) -> "Project":
+    def setup(self) -> Project:
         shutil.copytree(self.kconfigs, self.dir / "kconfigs")
         if self.patches is not None:
             shutil.copytree(self.patches, self.dir / "patches")

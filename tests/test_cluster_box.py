@@ -39,7 +39,7 @@ from .k24.guest24 import DONE, build_init, check_markers, populate_root
 from .support import REPO, Project
 
 sys.path.insert(0, str(REPO / "tools" / "cluster"))
-import clusterbox  # noqa: E402  (tools/cluster is not a package)
+import clusterbox
 
 pytestmark = pytest.mark.slow
 
@@ -176,7 +176,7 @@ def test_two_nodes_boot_the_pipeline_image_over_dhcp_tftp_nbi_nfs(cluster: Clust
     assert (cluster.tftpboot / image).is_file()
     with ThreadPoolExecutor(len(PAIR)) as pool:
         results = list(pool.map(lambda n: cluster.boot(n, "rtl8139"), PAIR))
-    for node, result in zip(PAIR, results):
+    for node, result in zip(PAIR, results, strict=False):
         out = result.output
         assert result.found, f"{node.name}:\n{out[-5000:]}"
         assert_ipxe_loaded(out, node, image, "NBI")

@@ -13,8 +13,16 @@ import pytest
 
 from ramsesbuild import cli
 from ramsesbuild.errors import ImageError
-from ramsesbuild.imggen import build_image, cleanroom_header, describe, header_from_imggen, inspect_payload
-from ramsesbuild.imggen import assemble, layout, original
+from ramsesbuild.imggen import (
+    assemble,
+    build_image,
+    cleanroom_header,
+    describe,
+    header_from_imggen,
+    inspect_payload,
+    layout,
+    original,
+)
 from ramsesbuild.imggen.cleanroom import stub_code
 
 needs_binutils = pytest.mark.skipif(not assemble.have_binutils(), reason="GNU as/ld not installed (apt-get install binutils)")

@@ -29,7 +29,7 @@ from ramsesbuild.kconfig import parse_fragment, read_config
 
 from .guest import run_qemu
 from .k24.guest24 import DONE, NFSBOOT, build_init, check_markers, ext2_initrd, populate_root
-from .support import REPO, Project
+from .support import REPO
 
 pytestmark = pytest.mark.slow
 NICS = ["ne2k_pci", "rtl8139"]

@@ -19,8 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from . import nbi_bootlib as lib
 from ramsesbuild.nbi import MknbiOptions, build_image, make_plan
+
+from . import nbi_bootlib as lib
 
 pytestmark = pytest.mark.slow
 

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from .nbi_fakes import fake_kernel, write_blob
 from ramsesbuild.cli import main
 from ramsesbuild.nbi import MknbiOptions, build_image
 from ramsesbuild.nbi.nbiformat import parse_header_block
+
+from .nbi_fakes import fake_kernel, write_blob
 
 
 @pytest.fixture

@@ -11,9 +11,10 @@ from elftools.elf.elffile import ELFFile
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from .nbi_fakes import fake_kernel, write_blob
 from ramsesbuild.nbi import MknbiOptions, build_image, inspect_image
 from ramsesbuild.nbi.elfformat import InternetChecksum
+
+from .nbi_fakes import fake_kernel, write_blob
 
 
 def rfc1071(data: bytes) -> int:

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from .nbi_fakes import fake_kernel, write_blob
 from ramsesbuild.errors import ImageError
 from ramsesbuild.nbi import MknbiOptions, build_image, inspect_image, make_plan
 from ramsesbuild.nbi.nbiformat import header_vendor, parse_header_block, segment_vendor
+
+from .nbi_fakes import fake_kernel, write_blob
 
 # mknbi.md §2.2: mknbi 1.0, bzImage with setup_sects=12 + initrd, 4.6.12 first.linux (3296 B)
 GOLDEN_10_BZ_RD = """
@@ -94,7 +95,7 @@ def test_same_inputs_same_bytes(tmp_path: Path, spec_inputs: dict[str, Path]) ->
     assert inspect_image(tmp_path / "a.nb").ok
 
 
-def descriptors(data: bytes):  # noqa: ANN201
+def descriptors(data: bytes):
     parsed = parse_header_block(data[:512])
     assert parsed is not None and parsed.ok, parsed
     return {d.tag: d for d in parsed.segments}

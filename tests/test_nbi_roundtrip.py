@@ -9,9 +9,10 @@ from elftools.elf.elffile import ELFFile
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from .nbi_fakes import fake_kernel
 from ramsesbuild.nbi import MknbiOptions, build_image, inspect_image, make_plan
 from ramsesbuild.nbi.nbiformat import NbiHeader, SegmentDescriptor, pack_header_block, parse_header_block
+
+from .nbi_fakes import fake_kernel
 
 u32 = st.integers(0, 0xFFFFFFFF)
 vendor_words = st.binary(max_size=60).map(lambda b: b[: len(b) // 4 * 4])
@@ -98,7 +99,7 @@ def test_image_round_trip(x: dict) -> None:
                 loads = [s for s in elf.iter_segments() if s["p_type"] == "PT_LOAD" and s["p_offset"] >= 512]
                 assert elf.header.e_entry == plan.entry
                 assert [(s["p_paddr"], s["p_filesz"]) for s in loads] == [(d.load_addr, d.imglen) for d in plan.descriptors]
-                pieces = {d.tag: data[s["p_offset"]:s["p_offset"] + s["p_filesz"]] for d, s in zip(plan.descriptors, loads)}
+                pieces = {d.tag: data[s["p_offset"]:s["p_offset"] + s["p_filesz"]] for d, s in zip(plan.descriptors, loads, strict=False)}
         for tag, raw in expect.items():
             got = pieces[tag]
             assert got[:len(raw)] == raw and got[len(raw):] == bytes(len(got) - len(raw)), tag

@@ -220,7 +220,7 @@ def test_doit_list_documents_every_task(k24_project):
     out = k24_project.doit("list").stdout
     for task in ("fetch", "verify", "unpack", "patch", "config-server", "config-client", "kernel-server",
                  "kernel-client", "modules-server", "modules-client", "netboot-image"):
-        line = next(l for l in out.splitlines() if l.split()[0] == task)
+        line = next(x for x in out.splitlines() if x.split()[0] == task)
         assert len(line.split()) > 3, f"{task} has no doc"
 
 

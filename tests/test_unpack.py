@@ -195,12 +195,12 @@ def _dot_trick(a: Arena) -> tuple[list[E], str]:
 
 def _write_through_inner_symlink(a: Arena) -> list[E]:
     entries, _ = _dot_trick(a)
-    return entries + [E("linux/sub/up/evil", data="x"), E("linux/sub/up/flag", data="overwritten")]
+    return [*entries, E("linux/sub/up/evil", data="x"), E("linux/sub/up/flag", data="overwritten")]
 
 
 def _hardlink_through_inner_symlink(a: Arena) -> list[E]:
     entries, _ = _dot_trick(a)
-    return entries + [E("linux/hl", "link", target="linux/sub/up/flag")]
+    return [*entries, E("linux/hl", "link", target="linux/sub/up/flag")]
 
 
 def _inner_symlink_pointing_out(a: Arena) -> list[E]:
@@ -361,7 +361,7 @@ def test_member_count_cap(arena):
 
 
 def test_truncated_tar_stream(arena):
-    raw = tar_bytes(GOOD + [E("linux/big", data=os.urandom(20_000))])
+    raw = tar_bytes([*GOOD, E("linux/big", data=os.urandom(20000))])
     cut = raw.index(b"linux/big") + 512 + 5000  # well inside the data of linux/big
     tb = arena.tmp / "tarballs" / "cut.tar.xz"
     tb.write_bytes(lzma.compress(raw[:cut]))  # a valid xz stream of a cut tar
@@ -370,14 +370,14 @@ def test_truncated_tar_stream(arena):
 
 @pytest.mark.parametrize("comp, tool", [("xz", "xz"), ("bz2", "[lp]?bzip2"), ("gz", "(pi)?gz(ip)?")])
 def test_truncated_compressed_file(arena, comp, tool):
-    tb = arena.tarball(GOOD + [E("linux/big", data=os.urandom(50_000))], comp=comp)
+    tb = arena.tarball([*GOOD, E("linux/big", data=os.urandom(50000))], comp=comp)
     tb.write_bytes(tb.read_bytes()[:-200])
     assert_refused(arena, tb, rf"the compressed data is corrupt or truncated \({tool}: .*\); "
                               "delete it and run again to re-download")
 
 
 def test_corrupt_compressed_stream(arena):
-    tb = arena.tarball(GOOD + [E("linux/big", data=os.urandom(50_000))], comp="xz")
+    tb = arena.tarball([*GOOD, E("linux/big", data=os.urandom(50000))], comp="xz")
     data = bytearray(tb.read_bytes())
     data[len(data) // 2] ^= 0xFF
     tb.write_bytes(bytes(data))
@@ -454,7 +454,7 @@ print(sorted(os.listdir(dest.parent)))
 
 def test_disk_full_says_so_and_where(tmp_path):
     """The 4 MiB member does not fit in 1 MiB."""
-    tb = write_tar(tmp_path / "k.tar.gz", GOOD + [E("linux/big", data=bytes(4 << 20))], "gz")
+    tb = write_tar(tmp_path / "k.tar.gz", [*GOOD, E("linux/big", data=bytes(4 << 20))], "gz")
     message, listing = unpack_on_private_tmpfs(tmp_path, tb, "true")
     assert message == (f"{tb}: disk full while unpacking into {tmp_path}/small/build (member 'linux/big'): "
                        "No space left on device; free space on that file system and run again")
@@ -612,7 +612,7 @@ def test_modes_lose_setuid_and_group_other_write(tmp_path):
 
 def test_good_tree_replaces_the_old_one_atomically(tmp_path):
     with TaskLog(tmp_path / "log") as log:
-        unpack(write_tar(tmp_path / "a.tar.gz", GOOD + [E("linux/old", data="old")]), tmp_path / "src", log)
+        unpack(write_tar(tmp_path / "a.tar.gz", [*GOOD, E("linux/old", data="old")]), tmp_path / "src", log)
         top = unpack(write_tar(tmp_path / "b.tar.xz", GOOD, "xz"), tmp_path / "src", log)
     assert top == "linux"
     assert sorted(os.listdir(tmp_path / "src")) == ["Makefile", "include"]

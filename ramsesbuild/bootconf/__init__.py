@@ -11,5 +11,18 @@ from .inventory import Inventory, Network, Node, load
 from .render import kernel_args, render_dhcpd, render_exports, render_ipxe, render_tftpd
 from .write import config_files, tftp_files, write_config, write_tftp
 
-__all__ = ["Inventory", "Network", "Node", "load", "kernel_args", "render_dhcpd", "render_exports",
-           "render_ipxe", "render_tftpd", "config_files", "tftp_files", "write_config", "write_tftp"]
+__all__ = [
+           "Inventory",
+           "Network",
+           "Node",
+           "config_files",
+           "kernel_args",
+           "load",
+           "render_dhcpd",
+           "render_exports",
+           "render_ipxe",
+           "render_tftpd",
+           "tftp_files",
+           "write_config",
+           "write_tftp",
+]

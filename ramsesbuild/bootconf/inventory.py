@@ -200,7 +200,7 @@ class _Parser:
         chain = self.string(boot, "boot", "ipxe_chain", None)
         if chain is not None:
             self.filename(chain, "boot", "ipxe_chain")
-        output = Path(self.string(boot, "boot", "output", "build/bootconf"))
+        output = Path(self.string(boot, "boot", "output", "build/bootconf") or "build/bootconf")
         return Inventory(
             path=self.path,
             network=network,

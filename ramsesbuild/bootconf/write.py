@@ -17,7 +17,7 @@ IPXE_DIR = "ipxe"
 def config_files(inv: Inventory, tftp_root: Path) -> dict[Path, str]:
     """The server-side configuration, in the inventory's output directory."""
     texts = (render_dhcpd(inv), render_exports(inv), render_tftpd(inv, tftp_root))
-    return {inv.output / name: text for name, text in zip(CONFIG_NAMES, texts)}
+    return {inv.output / name: text for name, text in zip(CONFIG_NAMES, texts, strict=False)}
 
 
 def tftp_files(inv: Inventory, tftp_root: Path) -> dict[Path, str]:

@@ -68,21 +68,21 @@ def _describe_nbi(path: Path, head: bytes, body_len: int) -> list[str]:
               f"segments, then calls the entry with the ROM's BOOTP/DHCP reply ({p.bootp_copy} bytes copied)"),
              f"  payload: {body_len:,} bytes"]
     if p.payload_len != body_len:
-        return lines + [(f"  error: the header says the payload is {p.payload_len:,} bytes; the image was "
-                         "truncated or extended after imggen wrote it")]
+        return [*lines, f"  error: the header says the payload is {p.payload_len:,} bytes; the image was "
+                        "truncated or extended after imggen wrote it"]
     try:
         load = nbiload.analyse(path, nbi_params(), base=len(head))
     except ImageError as exc:
-        return lines + [f"  error: {exc}"]
+        return [*lines, f"  error: {exc}"]
     lines.append(f"  payload NBI: {load.summary()}")
     if load.first_stage:
         lines.append(f"  first stage: {load.first_stage}")
     lines.append("  #  tag role          load        imglen      memlen")
-    for n, (seg, region) in enumerate(zip(load.parsed.segments, load.regions[1:]), 1):
+    for n, (seg, region) in enumerate(zip(load.parsed.segments, load.regions[1:], strict=False), 1):
         where = f"{region.dest:#010x}" if region.dest is not None else "end of mem"
         lines.append(f"  {n:<2} {seg.tag:<3} {TAG_ROLES.get(seg.tag, '?'):<13} {where:<11} "
                      f"{seg.imglen:#010x}  {seg.memlen:#010x}")
-    cmdline = [r for s, r in zip(load.parsed.segments, load.regions[1:]) if s.tag == CMDLINE_TAG]
+    cmdline = [r for s, r in zip(load.parsed.segments, load.regions[1:], strict=False) if s.tag == CMDLINE_TAG]
     if cmdline:
         text = nbiload.read_segment(path, load.base, cmdline[0], 4096).split(b"\0", 1)[0]
         lines.append(f"  command line: {text.decode('utf-8', 'backslashreplace')}")

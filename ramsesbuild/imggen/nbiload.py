@@ -216,7 +216,7 @@ def read_segment(path: Path, base: int, region: Region, limit: int | None = None
 
 def _first_stage(path: Path, base: int, parsed: ParsedNbi, regions: tuple[Region, ...]) -> str | None:
     """Name the tag-16 first stage: ours, mknbi 1.0's, or unknown (by size and sha256)."""
-    found = [(s, r) for s, r in zip(parsed.segments, regions[1:]) if s.tag == FIRST_STAGE_TAG]
+    found = [(s, r) for s, r in zip(parsed.segments, regions[1:], strict=False) if s.tag == FIRST_STAGE_TAG]
     if not found:
         return None
     data = read_segment(path, base, found[0][1])

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
+from elftools.elf.sections import SymbolTableSection
 
 from ..errors import ImageError
 from . import layout
@@ -44,7 +45,7 @@ def symbol_offset(data: bytes, where: Path, symbol: str = "IMGHDR") -> int | Non
     try:
         elf = ELFFile(io.BytesIO(data))
         symtab = elf.get_section_by_name(".symtab")
-        if symtab is None:
+        if not isinstance(symtab, SymbolTableSection):
             return None
         for sym in symtab.get_symbol_by_name(symbol) or ():
             if sym["st_size"] != layout.HEADER_SIZE:

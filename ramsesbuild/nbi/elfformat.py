@@ -106,7 +106,7 @@ def parse_elf_header(block: bytes) -> ParsedElf | None:
     """Decode a 32-bit LE ELF header and its program headers from the first bytes of a file."""
     if len(block) < EHDR_SIZE or block[:4] != b"\x7fELF" or block[4] != 1 or block[5] != 1:
         return None
-    (e_type, e_machine, e_version, e_entry, e_phoff, e_shoff, e_flags, e_ehsize, e_phentsize,
+    (_e_type, _e_machine, _e_version, e_entry, e_phoff, _e_shoff, e_flags, _e_ehsize, e_phentsize,
      e_phnum, *_rest) = struct.unpack_from("<2H5I6H", block, 16)
     phdrs = []
     for i in range(e_phnum):

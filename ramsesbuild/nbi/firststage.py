@@ -17,6 +17,7 @@ import sys
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from .. import asm
 from ..errors import ImageError
@@ -74,7 +75,8 @@ def manifest() -> dict[str, dict[str, object]]:
 
 def cmdline_capacity(flavour: Flavour) -> int:
     """Longest command line (bytes) the bundled first stage keeps at boot, substitutions included."""
-    return int(manifest()[flavour.name]["cmdline_capacity"])  # type: ignore[arg-type]
+    entry: dict[str, Any] = manifest()[flavour.name]
+    return int(entry["cmdline_capacity"])
 
 
 def identity() -> str:

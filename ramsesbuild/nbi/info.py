@@ -65,7 +65,8 @@ def _describe_nbi(path: Path, parsed: ParsedNbi) -> list[str]:
     if h.linear_exec:
         entry = f"linear {h.exec_addr:#010x} (32-bit protected mode)"
     else:
-        entry = f"{h.exec_addr >> 16:04x}:{h.exec_addr & 0xFFFF:04x} = {seg_off_linear(h.exec_addr):#x} (16-bit real mode)"
+        entry = (f"{h.exec_addr >> 16:04x}:{h.exec_addr & 0xFFFF:04x} = {seg_off_linear(h.exec_addr):#x} "
+                 "(16-bit real mode)")
     lines = [
         f"{path}: NBI (tagged) image",
         f"  flags {h.flags:#010x}: header {4 * (h.flags & 0xF)} + vendor {h.length - 4 * (h.flags & 0xF)} bytes"
@@ -77,12 +78,12 @@ def _describe_nbi(path: Path, parsed: ParsedNbi) -> list[str]:
         "  #  tag role          mode      load        imglen      memlen      file offset  flags",
     ]
     offsets = _segment_offsets([s.imglen for s in parsed.segments])
-    for n, (s, off) in enumerate(zip(parsed.segments, offsets), 1):
+    for n, (s, off) in enumerate(zip(parsed.segments, offsets, strict=False), 1):
         extra = " LAST" if s.last else ""
         extra += f" vendor={s.vendor.hex()}" if s.vendor else ""
         lines.append(f"  {n:<2} {s.tag:<3} {s.role:<13} {ADDR_MODES[s.mode][:8]:<9} {s.load_addr:#010x}  "
                      f"{s.imglen:#010x}  {s.memlen:#010x}  {off:#010x}  {s.flags:#04x}{extra}")
-    by_tag = {s.tag: (s, off) for s, off in zip(parsed.segments, offsets)}
+    by_tag = {s.tag: (s, off) for s, off in zip(parsed.segments, offsets, strict=False)}
     if 17 in by_tag:
         s, off = by_tag[17]
         text = _read_at(path, off, s.imglen).split(b"\0", 1)[0]
@@ -146,9 +147,10 @@ def _check_elf(path: Path, size: int, block: bytes, elf: ParsedElf) -> list[Prob
 def _describe_elf(path: Path, elf: ParsedElf) -> list[str]:
     lines = [
         f"{path}: ELF netboot image",
-        f"  entry {elf.entry:#010x}, e_flags {elf.flags:#010x}{' (program returns)' if elf.flags & 0x08000000 else ''}, "
+        f"  entry {elf.entry:#010x}, e_flags {elf.flags:#010x}"
+        f"{' (program returns)' if elf.flags & 0x08000000 else ''}, "
         f"OSABI {elf.osabi:#04x}",
-        f"  ELFBoot checksum note: {'%#06x' % elf.note_checksum if elf.note_checksum is not None else 'absent'}",
+        f"  ELFBoot checksum note: {f'{elf.note_checksum:#06x}' if elf.note_checksum is not None else 'absent'}",
         "  #  type  offset      paddr       filesz      memsz",
     ]
     for n, p in enumerate(elf.phdrs, 1):

@@ -129,7 +129,8 @@ def choose_relocseg(layout: str, requested: int | None, kernel: KernelHeader) ->
     """Validate --relocseg for *layout*; return (relocseg, warnings)."""
     if layout == "1.0":
         if requested not in (None, 0x9000):
-            raise ImageError(f"layout 1.0 is fixed at segment 0x9000 (--relocseg={requested:#x}): use layout 1.4.4 or ramses")
+            raise ImageError(f"layout 1.0 is fixed at segment 0x9000 (--relocseg={requested:#x}): "
+                             "use layout 1.4.4 or ramses")
         return 0x9000, []
     if layout == "1.4.4":
         if requested in (None, 0x9000, 0x8000):
@@ -146,7 +147,8 @@ def choose_relocseg(layout: str, requested: int | None, kernel: KernelHeader) ->
     return requested, []
 
 
-def _seg(tag: int, addr: int, imglen: int, memlen: int | None, last: bool = False, vendor: bytes = b"") -> SegmentDescriptor:
+def _seg(tag: int, addr: int, imglen: int, memlen: int | None, last: bool = False,
+         vendor: bytes = b"") -> SegmentDescriptor:
     return SegmentDescriptor(tag=tag, load_addr=addr, imglen=imglen, memlen=imglen if memlen is None else memlen,
                              last=last, vendor=vendor)
 

@@ -56,7 +56,8 @@ class NbiHeader:
     vendor: bytes = b""  # padded vendor data, a multiple of 4 bytes
 
     @classmethod
-    def make(cls, vendor: str | bytes, location: int, exec_addr: int, *, linear: bool, returns: bool = False) -> NbiHeader:
+    def make(cls, vendor: str | bytes, location: int, exec_addr: int, *, linear: bool,
+             returns: bool = False) -> NbiHeader:
         data = header_vendor(vendor)
         flags = (len(data) << 2) + 4
         if linear:
@@ -178,7 +179,8 @@ def parse_header_block(block: bytes) -> ParsedNbi | None:
             break
         lb, tag, reserved, sflags, load, imglen, memlen = struct.unpack_from("<4B3I", block, off)
         if lb == 0:
-            problems.append(Problem("error", f"descriptor at header offset {off} has length 0 (iPXE: invalid segheader)"))
+            problems.append(Problem("error", f"descriptor at header offset {off} has length 0 "
+                                    "(iPXE: invalid segheader)"))
             break
         svlen = nbi_length(lb & 0xF0)
         segments.append(SegmentDescriptor(
@@ -186,10 +188,12 @@ def parse_header_block(block: bytes) -> ParsedNbi | None:
             mode=sflags & 3, vendor=bytes(block[off + 16:off + 16 + svlen]),
             extra_flags=sflags & ~(SEG_LAST | 3), reserved=reserved))
         if lb & 0x0F != 4:
-            problems.append(Problem("warning", f"descriptor {len(segments)} length nibble is {lb & 0x0F}, the spec says 4"))
+            problems.append(Problem("warning", f"descriptor {len(segments)} length nibble is {lb & 0x0F}, "
+                                    "the spec says 4"))
         off += nbi_length(lb)
         if off >= HEADER_BLOCK:
-            problems.append(Problem("error", "descriptors run to the end of the 512-byte header (iPXE: header overflow)"))
+            problems.append(Problem("error", "descriptors run to the end of the 512-byte header "
+                                    "(iPXE: header overflow)"))
             break
         if sflags & SEG_LAST:
             break

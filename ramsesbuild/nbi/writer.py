@@ -6,8 +6,7 @@ from collections.abc import Iterator
 from typing import IO
 
 from ..errors import ImageError
-from .elfformat import (CHECKSUM_OFFSET, NOTE_OFFSET, InternetChecksum, ProgramHeader, header_block,
-                        pack_ehdr)
+from .elfformat import CHECKSUM_OFFSET, NOTE_OFFSET, InternetChecksum, ProgramHeader, header_block, pack_ehdr
 from .layout import ImagePlan, PlannedSegment, Source
 from .nbiformat import HEADER_BLOCK, pack_header_block
 

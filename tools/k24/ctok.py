@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-__all__ = ["Tok", "tokenize", "untokenize", "significant"]
+__all__ = ["Tok", "significant", "tokenize", "untokenize"]
 
 
 @dataclass
@@ -38,8 +38,7 @@ _IDENT = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
 _NUMBER = re.compile(r"\.?[0-9](?:[eEpP][+-]|[A-Za-z0-9_.])*")
 _WS = re.compile(r"(?:[ \t\f\v\r]|\\\r?\n)+")
 _PUNCTS = sorted(
-    """... <<= >>= -> ++ -- << >> <= >= == != && || *= /= %= += -= &= ^= |= ## { } [ ] ( ) ; : ,
-    ? ~ ! + - * / % ^ & | = < > . # @ \\ ` '""".split(),
+    ["...", "<<=", ">>=", "->", "++", "--", "<<", ">>", "<=", ">=", "==", "!=", "&&", "||", "*=", "/=", "%=", "+=", "-=", "&=", "^=", "|=", "##", "{", "}", "[", "]", "(", ")", ";", ":", ",", "?", "~", "!", "+", "-", "*", "/", "%", "^", "&", "|", "=", "<", ">", ".", "#", "@", "\\", "`", "'"],
     key=len,
     reverse=True,
 )

@@ -27,7 +27,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ctok import Tok, tokenize, untokenize  # noqa: E402
+from ctok import Tok, tokenize, untokenize
 
 _SKIP_SPEC = {"fastcall", "FASTCALL", "regparm", "asmlinkage"}
 
@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     for f, src in texts.items():
         if "FASTCALL" not in src:
             continue
-        for name, static in declared(src):
+        for name, _static in declared(src):
             if f.endswith(".h"):
                 global_names.add(name)
             else:

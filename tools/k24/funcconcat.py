@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ctok import Tok, tokenize, untokenize  # noqa: E402
+from ctok import Tok, tokenize, untokenize
 
 PRINTF_LIKE = {"printk": 0, "panic": 0, "sprintf": 1, "snprintf": 2, "printf": 0}
 _CONV = re.compile(r"%(?!%)")
@@ -385,7 +385,7 @@ def rewrite(src: str, prover_for) -> tuple[str, int, list[str]]:
         if not prover.printf_at(callee, k):
             skipped.append(f"line {line}: {callee}() not proven printf-like at argument {k}")
             continue
-        for order, (f, place) in enumerate(zip(funcs, places)):
+        for order, (f, place) in enumerate(zip(funcs, places, strict=False)):
             handled.add(f)
             edits.append((sig[f], -1, '"%s"'))
             edits.append((sig[place], order, ", __FUNCTION__"))

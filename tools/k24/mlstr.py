@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ctok import significant, tokenize, untokenize  # noqa: E402
+from ctok import significant, tokenize, untokenize
 
 
 def rewrite(src: str) -> tuple[str, int]:
