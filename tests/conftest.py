@@ -8,7 +8,7 @@ import pytest
 
 from ramsesbuild.fsutil import sha256_file
 
-from .support import FAKE_KINDS, Mirror, Project, Signer, make_fake_tarball, uncompressed
+from .support import FAKE_KINDS, Mirror, Project, Signer, make_fake_tarball, nodes_toml, uncompressed
 
 
 @pytest.fixture(scope="session")
@@ -65,19 +65,7 @@ def modern_project(tmp_path, mirror, signer):
 
 DEBIAN_TARBALL = "/usr/src/linux-source-6.1.tar.xz"
 
-TWO_NODES = """\
-[network]
-subnet = "192.0.2.0/24"
-server = "192.0.2.1"
-[[node]]
-name = "node01"
-mac = "52:54:00:12:34:01"
-ip = "192.0.2.11"
-[[node]]
-name = "node02"
-mac = "52:54:00:12:34:02"
-ip = "192.0.2.12"
-"""
+TWO_NODES = nodes_toml("node01", "node02")
 
 
 @pytest.fixture(scope="session")

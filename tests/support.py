@@ -174,6 +174,19 @@ class Signer:
         subprocess.run(["gpgconf", "--homedir", str(self.home), "--kill", "all"], capture_output=True)
 
 
+# ------------------------------------------------------------------ node inventories
+
+def nodes_toml(*nodes: str) -> str:
+    """A nodes.toml on 192.0.2.0/24 (server .1): one [[node]] per entry, "name[:extra lines]",
+    numbered .11, .12, ... with MACs 52:54:00:12:34:01, :02, ..."""
+    text = '[network]\nsubnet = "192.0.2.0/24"\nserver = "192.0.2.1"\n'
+    for i, spec in enumerate(nodes, 1):
+        name, _, extra = spec.partition(":")
+        text += f'[[node]]\nname = "{name}"\nmac = "52:54:00:12:34:{i:02x}"\nip = "192.0.2.{10 + i}"\n'
+        text += f"{extra}\n" if extra else ""
+    return text
+
+
 # ------------------------------------------------------------------ a project driven by doit
 
 @dataclass

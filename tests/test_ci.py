@@ -24,18 +24,10 @@ import pytest
 
 from ramsesbuild.fsutil import sha256_file
 
-from .support import FAKE, REPO, Signer, make_fake_tarball, uncompressed
+from .support import FAKE, REPO, Signer, make_fake_tarball, nodes_toml, uncompressed
 
 GIT = ["git", "-c", "user.name=Ramses CI", "-c", "user.email=ci@example.invalid", "-c", "init.defaultBranch=main"]
-NODES = """\
-[network]
-subnet = "192.0.2.0/24"
-server = "192.0.2.1"
-[[node]]
-name = "node01"
-mac = "52:54:00:12:34:01"
-ip = "192.0.2.11"
-"""
+NODES = nodes_toml("node01")
 
 
 @dataclass

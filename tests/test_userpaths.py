@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ramsesbuild.fsutil import sha256_file
 
-from .support import REPO, Project
+from .support import REPO, Project, nodes_toml
 from .test_pipeline import calls, ran
 
 GATEWAY = """
@@ -30,20 +30,7 @@ fragments = ["kconfigs/RamsesCluster.conf", "kconfigs/Gateway.conf"]
 output = "vmlinuz-{version}-gateway"
 """
 
-NODES = """\
-[network]
-subnet = "192.0.2.0/24"
-server = "192.0.2.1"
-[[node]]
-name = "node01"
-mac = "52:54:00:12:34:01"
-ip = "192.0.2.11"
-[[node]]
-name = "gw01"
-mac = "52:54:00:12:34:02"
-ip = "192.0.2.12"
-profile = "gateway"
-"""
+NODES = nodes_toml("node01", 'gw01:profile = "gateway"')
 
 
 def with_gateway(p: Project) -> Project:
