@@ -1,9 +1,10 @@
 """What "reproducible" compares: sha256 of a project's client bzImage, every file the module
-staging holds, and the installed netboot images (tftpboot/vmlinuz-*) (paths relative to the project)."""
+staging holds, and the netboot images the pipeline installed (paths relative to the project)."""
 
 from __future__ import annotations
 
 from ramsesbuild.fsutil import sha256_file
+from ramsesbuild.tasks.common import read_stamp
 
 from .support import Project
 
@@ -16,9 +17,11 @@ def image_digests(proj: Project, profiles: tuple[str, ...] = ("client",)) -> dic
         for f in sorted((root / "staging").rglob("*")):
             if f.is_file():
                 out[str(f.relative_to(proj.dir))] = sha256_file(f)
-    for f in sorted((proj.dir / "tftpboot").glob("vmlinuz-*")):
-        if f.is_file() and not f.name.endswith(".old"):
-            out[str(f.relative_to(proj.dir))] = sha256_file(f)
+    for profile in ("client", *profiles):  # the images the pipeline installed (other tests may add files)
+        stamp = read_stamp(proj.dir / "build" / profile / "state" / "netboot.json")
+        for name in (stamp.get("image"), stamp.get("mba")):
+            if name:
+                out[f"tftpboot/{name}"] = sha256_file(proj.dir / "tftpboot" / name)
     return out
 
 

@@ -111,7 +111,7 @@ rootdir = "rom"
 """
 
 
-def run_three_jobs(tmp_path: Path, origin: Path, new_line: str, timeout: int) -> list[Job]:
+def run_three_jobs(tmp_path: Path, origin: Path, new_line: str, timeout: int, scratch: bool = True) -> list[Job]:
     cache = tmp_path / "cache" / "ramsesbuild.tar.gz"
     cache.parent.mkdir()
     first = ci_job("1-first", origin, tmp_path, cache, timeout)
@@ -119,8 +119,9 @@ def run_three_jobs(tmp_path: Path, origin: Path, new_line: str, timeout: int) ->
     noop = ci_job("2-same-commit", origin, tmp_path, cache, timeout)
     change_fragment(origin, new_line)
     changed = ci_job("3-fragment-changed", origin, tmp_path, cache, timeout)
-    scratch = ci_job("4-no-cache", origin, tmp_path, None, timeout)
-    jobs = [first, noop, changed, scratch]
+    jobs = [first, noop, changed]
+    if scratch:
+        jobs.append(ci_job("4-no-cache", origin, tmp_path, None, timeout))
     print("\n" + "\n".join(j.log() for j in jobs[1:]))
     for j in jobs:
         assert j.out.returncode == 0, j.log() + j.out.stderr
@@ -129,12 +130,15 @@ def run_three_jobs(tmp_path: Path, origin: Path, new_line: str, timeout: int) ->
 
 
 def check_jobs(jobs: list[Job]) -> None:
-    _, noop, changed, scratch = jobs
+    noop, changed = jobs[1], jobs[2]
     assert noop.ran == [] and noop.make_calls == [], noop.log()
     assert set(changed.ran) == {"config-client", "compile-client", "modules-client", "netboot-image:client"}, \
         changed.log()
     assert not [c for c in changed.make_calls if "/build/server/" in c]
     assert "CHANGED (was " in changed.out.stdout and "booted by node01" in changed.out.stdout
+    if len(jobs) < 4:
+        return
+    scratch = jobs[3]
     assert {"compile-server", "compile-client", "fetch"} <= set(scratch.ran)
     for rel in ("tftpboot/vmlinuz-2.4.18-cluster", "build/server/artifacts/bzImage", "build/client/artifacts/bzImage"):
         assert sha256_file(changed.workdir / rel) == sha256_file(scratch.workdir / rel), rel
@@ -158,4 +162,7 @@ def test_ci_jobs_with_the_real_2_4_18(tmp_path):
     (mirror / "linux-2.4.18.tar.bz2").symlink_to(tarball.resolve())
     origin = admin_repo(tmp_path, fake_settings(f"file://{mirror}/", sha256_file(tarball), None, None),
                         REPO / "kconfigs", REPO / "patches")
-    check_jobs(run_three_jobs(tmp_path, origin, "CONFIG_BLK_DEV_LOOP=y", timeout=1800))
+    # the shipped fragment ends in its "#@ family modern" section: say the new line is for every family
+    # (no from-scratch job here: the fast variant shows it gives the same bytes; CI time matters)
+    check_jobs(run_three_jobs(tmp_path, origin, "#@ family all\nCONFIG_BLK_DEV_LOOP=y", timeout=1800,
+                              scratch=False))

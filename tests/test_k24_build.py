@@ -66,7 +66,7 @@ def test_config_holds_every_requested_option(k24_real_project, profile, fragment
 
 @pytest.mark.parametrize("profile", ["server", "client"])
 def test_kernel_built_without_errors(k24_real_project, profile):
-    log = (k24_real_project.dir / "build" / "logs" / f"kernel-{profile}.log").read_text(errors="replace")
+    log = (k24_real_project.dir / "build" / "logs" / f"compile-{profile}.log").read_text(errors="replace")
     errors = [line for line in log.splitlines() if re.search(r"(error:|Error: |\*\*\* \[|undefined reference)", line)]
     assert errors == []
     warnings = re.findall(r"warning: .*?\[(-W[\w=-]+)\]", log)
