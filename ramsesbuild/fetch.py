@@ -4,6 +4,7 @@ progress bar, sha256 check of the tarball before it is renamed into place."""
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -129,11 +130,22 @@ def _download_http(url: str, partial: Path, log: TaskLog) -> None:
         raise FetchError(f"no answer within {TIMEOUT[1]} s (timeout); run again to resume, or try another "
                          "mirror") from None
     except requests.exceptions.ConnectionError as exc:
-        reason = str(exc.args[0]) if exc.args else "connection failed"
-        reason = reason.split("Caused by ")[-1].strip("()'\" ")[:160]
-        raise FetchError(f"cannot connect ({reason})") from None
+        raise FetchError(f"cannot connect: {_connection_reason(str(exc))}") from None
     except requests.RequestException as exc:
         raise FetchError(f"{type(exc).__name__}: {exc}") from None
+
+
+def _connection_reason(text: str) -> str:
+    """The useful part of urllib3's nested connection error text."""
+    if m := re.search(r"Failed to resolve '([^']+)'", text):
+        return f"cannot resolve host {m.group(1)} (no DNS or no network?)"
+    for needle, say in (("Connection refused", "connection refused"), ("timed out", "timed out"),
+                        ("Network is unreachable", "network unreachable"),
+                        ("No route to host", "no route to host"), ("CERTIFICATE_VERIFY_FAILED", "TLS certificate "
+                                                                                               "not trusted")):
+        if needle in text:
+            return say
+    return text.split("Caused by ")[-1].strip("()'\" ")[:160]
 
 
 def _copy_local(src: Path, partial: Path, log: TaskLog) -> None:

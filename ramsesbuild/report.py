@@ -77,7 +77,7 @@ class _Reporter(ConsoleReporter):
     def complete_run(self) -> None:
         try:
             summary = collect(self.bound, self.status, self.seconds, self.messages, self.started)
-            if summary["profiles"] or summary["failures"]:
+            if summary["profiles"]:
                 self.write(render(summary, self.bound))
                 _write_json(self.bound.build_dir / "summary.json", summary)
         except OSError as exc:  # the summary must never hide the run's own result
