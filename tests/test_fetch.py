@@ -111,3 +111,15 @@ def test_all_mirrors_failing_names_each(tmp_path, log):
     msg = str(exc.value)
     assert "file:///nonexistent/k.tar.xz" in msg and "http://127.0.0.1:9/k.tar.xz" in msg
     assert "ramses.toml" in msg
+
+
+def test_refused_connection_is_one_plain_reason(tmp_path, log):
+    import socket
+
+    with socket.socket() as s:  # a loopback port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(FetchError) as info:
+        fetch_one(Wanted("k.tar.xz", SHA), (f"http://127.0.0.1:{port}/",), tmp_path / "dl", log)
+    assert f"http://127.0.0.1:{port}/k.tar.xz: cannot connect: connection refused" in str(info.value)
+    assert "urllib3" not in str(info.value) and "HTTPConnection" not in str(info.value)
