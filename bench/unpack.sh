@@ -30,6 +30,10 @@ fi
 tarball=$(readlink -f "$tarball")
 work=$(mktemp -d "${BENCH_DIR:-/var/tmp}/unpack-bench.XXXXXX")
 trap 'rm -rf "$work"' EXIT
+# the interpreter itself (not a pyenv-style shim), bytecode cached as an installed package has it
+py=${RAMSES_BENCH_PYTHON:-$(python3 -c 'import sys; print(sys.executable)')}
+unset PYTHONDONTWRITEBYTECODE
+export PYTHONPYCACHEPREFIX=${PYTHONPYCACHEPREFIX:-$work/pycache}
 
 # pipeline side: the same call the unpack task makes
 cat >"$work/unpack.py" <<'PY'
@@ -52,7 +56,7 @@ measure() {  # measure NAME CMD...: one "wall user sys maxrss_kb" line appended 
 }
 run_tar() { mkdir "$work/tar"; measure tar tar -xf "$tarball" -C "$work/tar"; }
 run_pipeline() {
-  measure pipeline env PYTHONPATH="$here" python3 "$work/unpack.py" "$tarball" "$work/ours/src" "$work/unpack.log"
+  measure pipeline env PYTHONPATH="$here" "$py" "$work/unpack.py" "$tarball" "$work/ours/src" "$work/unpack.log"
 }
 clean() { rm -rf "$work/tar" "$work/ours"; sync; }
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
@@ -85,7 +89,7 @@ printf 'user CPU            tar %.2f s, pipeline %.2f s (system CPU: tar %.2f s,
 
 # bzip2: one zero-filled member of 16/32/64 MiB (a few hundred bytes compressed).
 # Python's tarfile stream mode took time quadratic in the member size here.
-PYTHONPATH="$here" python3 - "$work" <<'PY'
+PYTHONPATH="$here" "$py" - "$work" <<'PY'
 import bz2, io, sys, tarfile, time
 from pathlib import Path
 from ramsesbuild.log import TaskLog

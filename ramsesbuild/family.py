@@ -5,10 +5,10 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 from .errors import FamilyError
+from .pkgdata import PACKAGE
 from .tomlload import Table, read_document
 
 _MAKEFILE_VAR = re.compile(r"^(VERSION|PATCHLEVEL|SUBLEVEL|EXTRAVERSION)[ \t]*=[ \t]*(\S*)[ \t]*$", re.M)
@@ -108,8 +108,7 @@ FAMILIES_FILE = "data/families.toml"
 
 @functools.cache
 def _packaged_families() -> tuple[Family, ...]:
-    path = Path(str(resources.files("ramsesbuild").joinpath(FAMILIES_FILE)))
-    return tuple(load_families(path))
+    return tuple(load_families(PACKAGE / FAMILIES_FILE))
 
 
 def load_families(path: Path | None = None) -> list[Family]:

@@ -26,14 +26,13 @@ NET_CHUNK = 64 * 1024  # small, so a dropped connection keeps most of what arriv
 class Wanted:
     name: str
     sha256: str | None  # None: no pin for this file (e.g. the signature)
+    fresh: bool = False  # copy it again even if present (the verify step compares it with the original)
 
 
 def wanted_files(source: Source) -> list[Wanted]:
-    files = [Wanted(source.tarball, source.sha256)]
-    if source.dpkg and not source.sha256:  # no pin: the package's file is the reference
-        local = source.local_file()
-        if local is not None and local.is_file():
-            files = [Wanted(source.tarball, sha256_file(local))]
+    # No pin on a Debian package's file: the copy is always made afresh (as cheap as hashing
+    # the present one), and the verify step checks that it equals the package's file.
+    files = [Wanted(source.tarball, source.sha256, fresh=bool(source.dpkg and not source.sha256))]
     if source.signature:
         files.append(Wanted(source.signature, source.signature_sha256))
     return files
@@ -46,7 +45,7 @@ def fetch_all(source: Source, dest_dir: Path, log: TaskLog) -> list[Path]:
 def fetch_one(want: Wanted, mirrors: tuple[str, ...], dest_dir: Path, log: TaskLog) -> Path:
     dest_dir.mkdir(parents=True, exist_ok=True)
     final = dest_dir / want.name
-    if final.exists() and (want.sha256 is None or sha256_file(final) == want.sha256):
+    if final.exists() and not want.fresh and (want.sha256 is None or sha256_file(final) == want.sha256):
         log.line(f"{final}: already present")
         return final
     partial = dest_dir / f".{want.name}.partial"

@@ -44,6 +44,10 @@ class Source:
     dpkg: str | None = None  # Debian package that owns the file (checked with dpkg --verify)
     patches: Path | None = None  # explicit patch directory (holding `series`) for this version
 
+    def files(self) -> list[str]:
+        """What the fetch step puts into the download directory: the tarball, its signature."""
+        return [self.tarball] + ([self.signature] if self.signature else [])
+
     def local_file(self) -> Path | None:
         """The tarball's path when the first mirror is a file:// URL (Debian /usr/src sources)."""
         first = self.mirrors[0]
@@ -191,9 +195,11 @@ def parse(top: Table, path: Path) -> Settings:
 
 
 def _wrapper(kernel: Table) -> tuple[str | None, tuple[str, ...]]:
-    from . import wrappers
+    wrapper = None
+    if kernel.has("wrapper"):  # wrappers.toml is read only when a wrapper is asked for
+        from . import wrappers
 
-    wrapper = kernel.text("wrapper", None, choices=wrappers.names())
+        wrapper = kernel.text("wrapper", None, choices=wrappers.names())
     hosts = tuple(kernel.strlist("distcc_hosts", []))
     for host in hosts:
         if any(c.isspace() for c in host):

@@ -9,9 +9,7 @@ mean" suggestion. Every message names the file and the line of the offending key
 
 from __future__ import annotations
 
-import difflib
 import re
-import string
 import tomllib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -22,15 +20,17 @@ from .errors import RamsesError
 
 T = TypeVar("T")
 _MISSING: Any = object()
+# Only for locating a key's line in an error message: compiled on first use (re's own cache),
+# not at every start of doit.
 _KEY = r'(?:"(?:[^"\\]|\\.)*"|\'[^\']*\'|[A-Za-z0-9_-]+)'
-_HEADER = re.compile(rf"^\s*(\[\[?)\s*({_KEY}(?:\s*\.\s*{_KEY})*)\s*\]\]?\s*(?:#.*)?$")
-_KEYLINE = re.compile(rf"^\s*({_KEY}(?:\s*\.\s*{_KEY})*)\s*=")
-_PART = re.compile(_KEY)
+_HEADER = rf"^\s*(\[\[?)\s*({_KEY}(?:\s*\.\s*{_KEY})*)\s*\]\]?\s*(?:#.*)?$"
+_KEYLINE = rf"^\s*({_KEY}(?:\s*\.\s*{_KEY})*)\s*="
+_PART = _KEY
 
 
 def _split_key(text: str) -> tuple[str, ...]:
     parts = []
-    for m in _PART.finditer(text):
+    for m in re.finditer(_PART, text):
         p = m.group(0)
         if p[0] in "\"'":
             p = p[1:-1]
@@ -40,6 +40,8 @@ def _split_key(text: str) -> tuple[str, ...]:
 
 def suggest(word: str, choices: Iterable[str]) -> str:
     """' (did you mean "x"?)' for the closest choice, or ''."""
+    import difflib  # only on the way to an error message
+
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f' (did you mean "{close[0]}"?)' if close else ""
 
@@ -63,7 +65,7 @@ class Document:
         occurrence: dict[tuple[str, ...], int] = {}
         fallback: int | None = None
         for i, line in enumerate(self.text.splitlines(), 1):
-            if h := _HEADER.match(line):
+            if h := re.match(_HEADER, line):
                 current = _split_key(h.group(2))
                 occurrence[current] = occurrence.get(current, -1) + 1
                 if key is not None and current == (*table, key) and index == 0:
@@ -73,7 +75,7 @@ class Document:
                         return i
                     fallback = fallback or i
                 continue
-            m = _KEYLINE.match(line)
+            m = re.match(_KEYLINE, line)
             if not m:
                 continue
             full = current + _split_key(m.group(1))
@@ -270,6 +272,8 @@ class Table:
 def check_template(value: str, fields: Iterable[str], fail: Any) -> None:
     allowed = list(fields)
     try:
+        import string
+
         parsed = list(string.Formatter().parse(value))
     except ValueError as exc:
         raise fail(f"bad template ({exc}); write {{{{ and }}}} for literal braces") from None

@@ -136,14 +136,13 @@ def verify_dpkg(source: Source, tarball: Path, log: TaskLog) -> tuple[str, str]:
         raise VerifyError(f"{local}: not installed by the Debian package {pkg} (dpkg-query -S: "
                           f"{(owner.stdout or owner.stderr).strip() or 'no owner'}); apt-get install {pkg}")
     version = run("dpkg-query", "-W", "-f", "${Version}", pkg).stdout.strip()
-    check = run("dpkg", "--verify", pkg)
+    check, measured, original = _dpkg_verify_and_hash(pkg, tarball, local)
     changed = [line for line in check.stdout.splitlines() if line.rstrip().endswith(str(local))]
     if changed or check.returncode not in (0, 1):
         raise VerifyError(f"{local}: dpkg --verify {pkg} reports it changed since {pkg} {version} installed it "
                           f"({'; '.join(changed) or check.stderr.strip()}); reinstall it: "
                           f"apt-get install --reinstall {pkg}")
-    measured = sha256_file(tarball)
-    if measured != sha256_file(local):
+    if measured != original:
         raise VerifyError(f"{tarball}: differs from {local}; delete it and run again to copy it afresh")
     label = f"{pkg} {version}"
     if source.sha256 and measured != source.sha256:
@@ -155,6 +154,26 @@ def verify_dpkg(source: Source, tarball: Path, log: TaskLog) -> tuple[str, str]:
     log.line(f"{local}: installed by {label}, dpkg --verify reports it unchanged; sha256 {measured}"
              + (" matches the pin" if source.sha256 else " (no pin: dpkg --verify is the check)"))
     return label, measured
+
+
+def _dpkg_verify_and_hash(pkg: str, copy: Path, original: Path) -> tuple[Any, str, str]:
+    """`dpkg --verify pkg` (which reads every file of the package) while the sha256 of our copy
+    and of the package's file are computed, side by side: three reads of the same size at once,
+    not one after the other. Returns (dpkg's CompletedProcess, sha256 of copy, of original)."""
+    import subprocess
+    from concurrent.futures import ThreadPoolExecutor
+
+    proc = subprocess.Popen(["dpkg", "--verify", pkg], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        with ThreadPoolExecutor(max_workers=2) as pool:  # hashlib and file reads release the GIL
+            ours, theirs = pool.submit(sha256_file, copy), pool.submit(sha256_file, original)
+            hashes = ours.result(), theirs.result()
+        out, err = proc.communicate()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err), hashes[0], hashes[1]
 
 
 def signed_data_kind(tarball: str, signature: str) -> str:

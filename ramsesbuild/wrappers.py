@@ -9,11 +9,11 @@ import os
 import shutil
 import tomllib
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from .errors import BuildError, FamilyError, ToolMissing
+from .pkgdata import DATA
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ class Wrapper:
 
 @functools.cache
 def load_wrappers() -> dict[str, Wrapper]:
-    data = tomllib.loads(resources.files("ramsesbuild").joinpath("data/wrappers.toml").read_text())
+    data = tomllib.loads((DATA / "wrappers.toml").read_text())
     return {name: _wrapper(name, t) for name, t in data.items()}
 
 

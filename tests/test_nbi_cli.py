@@ -129,3 +129,31 @@ def test_nbi_info_elf(tmp_path: Path, kernel: Path, capsys: pytest.CaptureFixtur
     assert main(["nbi-info", str(img)]) == 0
     text = capsys.readouterr().out
     assert "ELF netboot image" in text and "entry 0x00089200" in text and "result: OK" in text
+
+
+def test_file_and_stream_output_agree_and_a_shrunk_kernel_is_refused(tmp_path: Path, kernel: Path) -> None:
+    """An image file gets the kernel copied by the kernel (copy_file_range), a stream gets it
+    through this process: the bytes are the same, and a kernel cut short after planning fails
+    either way, leaving no output."""
+    import io
+
+    from ramsesbuild.errors import ImageError
+    from ramsesbuild.nbi import make_plan, write_plan
+    from ramsesbuild.nbi.writer import write_image
+
+    initrd = write_blob(tmp_path / "initrd", 70_001)
+    options = MknbiOptions(ip="rom", rootdir="rom", initrd=initrd)
+    plan = make_plan(kernel, options)
+    out = tmp_path / "file.nb"
+    write_plan(plan, "nbi", out)
+    stream = io.BytesIO()
+    write_image(plan, "nbi", stream)
+    assert out.read_bytes() == stream.getvalue()
+    initrd.write_bytes(initrd.read_bytes()[:50_000])
+    for target in (tmp_path / "cut.nb", io.BytesIO()):
+        with pytest.raises(ImageError, match="shrank"):
+            if isinstance(target, Path):
+                write_plan(plan, "nbi", target)
+            else:
+                write_image(plan, "nbi", target)
+    assert not (tmp_path / "cut.nb").exists() and [p.name for p in tmp_path.iterdir() if "ramses-tmp" in p.name] == []

@@ -7,7 +7,7 @@ scripts into the tftp root. The ``render_*`` functions return the text without w
 
 from __future__ import annotations
 
-from .inventory import Inventory, Network, Node, load
+from .inventory import Inventory, Network, Node, load, loads
 from .render import kernel_args, render_dhcpd, render_exports, render_ipxe, render_tftpd
 from .write import config_files, tftp_files, write_config, write_tftp
 
@@ -18,6 +18,7 @@ __all__ = [
            "config_files",
            "kernel_args",
            "load",
+           "loads",
            "render_dhcpd",
            "render_exports",
            "render_ipxe",

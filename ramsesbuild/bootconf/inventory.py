@@ -127,12 +127,19 @@ def load(path: Path, default_image: str, profile_images: dict[str, str] | None =
     *profile_images* maps each netboot profile of ramses.toml to its image name."""
     path = Path(path).resolve()
     try:
-        text = decode_utf8(path.read_bytes(), path, BootConfigError)
+        content = path.read_bytes()
     except FileNotFoundError:
         raise BootConfigError(f"{path}: node inventory not found; copy nodes.toml from the project "
                               "root and list your nodes in it") from None
     except OSError as exc:
         raise BootConfigError(f"{path}: cannot read the node inventory: {exc.strerror}") from None
+    return loads(path, content, default_image, profile_images)
+
+
+def loads(path: Path, content: bytes, default_image: str, profile_images: dict[str, str] | None = None) -> Inventory:
+    """Like :func:`load`, for the bytes *content* read from *path* (named in messages)."""
+    path = Path(path).resolve()
+    text = decode_utf8(content, path, BootConfigError)
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -7,12 +7,35 @@ Public API::
 
 Layouts: ``ramses`` (default, fits modern kernels), ``1.4.4`` and ``1.0`` (byte-compatible
 with mknbi 1.4.4 and 1.0). See MknbiOptions and docs in layout.py.
+
+Importing the package is cheap: each name is imported from its module on first use, so
+``ramsesbuild mknbi-linux`` loads only what it runs (nbi-info's checker, for one, is not).
 """
 
-from .builder import build_image, make_plan, write_plan
-from .firststage import identity as first_stage_identity
-from .info import ImageReport, inspect_image
-from .options import DEFAULT_LAYOUT, FORMATS, LAYOUTS, MknbiOptions
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_LAZY = {
+    "DEFAULT_LAYOUT": "options", "FORMATS": "options", "LAYOUTS": "options", "MknbiOptions": "options",
+    "build_image": "builder", "make_plan": "builder", "write_plan": "builder",
+    "ImageReport": "info", "inspect_image": "info", "first_stage_identity": "firststage",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = importlib.import_module(f".{_LAZY[name]}", __name__)
+    return getattr(module, "identity" if name == "first_stage_identity" else name)
+
+
+if TYPE_CHECKING:
+    from .builder import build_image, make_plan, write_plan
+    from .firststage import identity as first_stage_identity
+    from .info import ImageReport, inspect_image
+    from .options import DEFAULT_LAYOUT, FORMATS, LAYOUTS, MknbiOptions
 
 __all__ = [
     "DEFAULT_LAYOUT",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import logging
 import os
 from pathlib import Path
 
@@ -16,8 +15,6 @@ from .kernel import KernelHeader, read_kernel_header
 from .layout import RAMSES_SETUP_MAX, ImagePlan, Inputs, Source, choose_relocseg, plan_layout
 from .options import MknbiOptions
 from .writer import write_image
-
-log = logging.getLogger("ramsesbuild.nbi")
 
 
 def _file_size(path: Path, what: str) -> int:
@@ -125,6 +122,10 @@ def write_plan(plan: ImagePlan, fmt: str, output: Path) -> int:
 def build_image(kernel: Path, output: Path, options: MknbiOptions) -> None:
     """Wrap *kernel* into a netboot image at *output* (see MknbiOptions for the knobs)."""
     plan = make_plan(Path(kernel), options)
-    for warning in plan.warnings:
-        log.warning("%s", warning)
+    if plan.warnings:
+        import logging  # only to pass warnings on: the CLI prints them itself
+
+        log = logging.getLogger("ramsesbuild.nbi")
+        for warning in plan.warnings:
+            log.warning("%s", warning)
     write_plan(plan, options.format, Path(output))

@@ -16,7 +16,6 @@ from pathlib import Path
 from .. import __version__
 from ..errors import ImageError
 from .builder import make_plan, write_plan
-from .info import inspect_image
 from .options import DEFAULT_LAYOUT, FORMATS, LAYOUTS, MknbiOptions
 from .writer import write_image
 
@@ -103,6 +102,8 @@ def mkelf_linux(argv: list[str]) -> int:
 
 
 def nbi_info(argv: list[str]) -> int:
+    from .info import inspect_image
+
     p = argparse.ArgumentParser(prog="ramsesbuild nbi-info", allow_abbrev=True,
                                 description="Dump an NBI or ELF netboot image and check it as iPXE's loader would. "
                                             "Exit 0 if valid, 1 if not.")

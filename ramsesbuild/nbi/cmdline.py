@@ -12,7 +12,6 @@ Two dialects exist (mknbi.md §2.4 and §3.5):
 from __future__ import annotations
 
 import re
-import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -29,6 +28,8 @@ def default_resolver(name: str) -> str | None:
     """Like Perl's inet_aton + inet_ntoa: numeric forms first, then the system resolver."""
     if not name:
         return None
+    import socket  # only when a host name is given: --ip=rom and friends never resolve
+
     try:
         return socket.inet_ntoa(socket.inet_aton(name))
     except OSError:

@@ -11,16 +11,13 @@ buffer size of each flavour, read from the assembler's symbols).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import sys
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .. import asm
 from ..errors import ImageError
+from ..pkgdata import DATA
 
 
 @dataclass(frozen=True)
@@ -41,7 +38,7 @@ LINKER_SCRIPT = "SECTIONS { . = 0; .text : { *(.text) } /DISCARD/ : { *(*) } }\n
 
 
 def data_dir() -> Path:
-    return Path(str(resources.files("ramsesbuild") / "data" / "nbi"))
+    return DATA / "nbi"
 
 
 def source_path() -> Path:
@@ -66,6 +63,8 @@ def bundled(flavour: Flavour) -> bytes:
 
 def manifest() -> dict[str, dict[str, object]]:
     """The shipped first-stage.json: {blob name: {size, sha256, cmdline_capacity}}."""
+    import json
+
     path = data_dir() / MANIFEST_NAME
     try:
         return json.loads(path.read_text())
@@ -81,6 +80,8 @@ def cmdline_capacity(flavour: Flavour) -> int:
 
 def identity() -> str:
     """A short hash of all shipped first-stage blobs: changes whenever images would change."""
+    import hashlib
+
     h = hashlib.sha256()
     for flavour in FLAVOURS.values():
         h.update(bundled(flavour))
@@ -94,6 +95,10 @@ def assemble(flavour: Flavour, source: Path | None = None) -> bytes:
 
 def assemble_with_info(flavour: Flavour, source: Path | None = None) -> tuple[bytes, dict[str, object]]:
     """Assemble like assemble(); also return the manifest entry (size, sha256, cmdline_capacity)."""
+    import hashlib
+
+    from .. import asm
+
     source = source or source_path()
     data, addr = asm.assemble_flat(source, defsyms={"FLAVOUR": flavour.symbol}, linker_script=LINKER_SCRIPT)
     info = {"size": len(data), "sha256": hashlib.sha256(data).hexdigest(),
@@ -103,6 +108,8 @@ def assemble_with_info(flavour: Flavour, source: Path | None = None) -> tuple[by
 
 def main(argv: list[str] | None = None) -> int:
     """Re-assemble the shipped blobs and manifest from the source (developer tool)."""
+    import json
+
     entries = {}
     for flavour in FLAVOURS.values():
         data, info = assemble_with_info(flavour)

@@ -73,6 +73,7 @@ def _command_of(args: list[str]) -> str:
 def doit_config(settings: Settings, wait: bool = True, lock: ProjectLock | None = None) -> dict[str, Any]:
     """DOIT_CONFIG for *settings*. For commands that change things, takes the project lock
     (held until the process ends) and removes temp files an interrupted run left behind."""
+    from ..depcheck import MD5Checker
     from ..report import reporter_for
 
     for name in settings.profiles:
@@ -90,6 +91,7 @@ def doit_config(settings: Settings, wait: bool = True, lock: ProjectLock | None 
     return {
         "dep_file": str(lay.db),
         "backend": "sqlite3",
+        "check_file_uptodate": MD5Checker,  # doit's rule, the pipeline's sha256 (read once)
         "default_tasks": default_tasks(settings),
         "verbosity": 2,
         "reporter": reporter_for(settings),

@@ -8,6 +8,7 @@ A broken nodes.toml does not break `doit list`: the task then fails with the mes
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,19 @@ def default_image(settings: Settings) -> str:
 
 
 def load_inventory(settings: Settings, nodes_path: Path) -> bootconf.Inventory:
-    return bootconf.load(nodes_path, default_image(settings), profile_images(settings))
+    """The checked inventory. Parsed once per content: a doit start needs it for both tasks'
+    targets and again for the summary."""
+    try:
+        content = Path(nodes_path).read_bytes()
+    except OSError:
+        return bootconf.load(nodes_path, default_image(settings), profile_images(settings))  # says what is wrong
+    images = tuple(sorted(profile_images(settings).items()))
+    return _parse(Path(nodes_path), content, default_image(settings), images)
+
+
+@functools.lru_cache(maxsize=4)
+def _parse(path: Path, content: bytes, default: str, images: tuple[tuple[str, str], ...]) -> bootconf.Inventory:
+    return bootconf.loads(path, content, default, dict(images))
 
 
 Files = Callable[[bootconf.Inventory, Path], dict[Path, str]]

@@ -29,11 +29,9 @@ Task = dict[str, Any]
 
 
 def task_fetch(settings: Settings) -> Task:
-    from ..fetch import wanted_files
-
     lay = Layout(settings)
     src = settings.source
-    targets = [lay.download(w.name) for w in wanted_files(src)]
+    targets = [lay.download(name) for name in src.files()]  # names only: nothing is read at doit start
 
     def body(log: TaskLog) -> None:
         from ..fetch import fetch_all
@@ -227,10 +225,10 @@ def task_config(settings: Settings, prof: Profile) -> Task:
 def families_digest() -> str:
     """sha256 of families.toml; read once per doit start, shared by the config and compile tasks."""
     import hashlib
-    from importlib import resources
 
-    data = resources.files("ramsesbuild").joinpath("data/families.toml").read_bytes()
-    return hashlib.sha256(data).hexdigest()
+    from ..pkgdata import DATA
+
+    return hashlib.sha256((DATA / "families.toml").read_bytes()).hexdigest()
 
 
 def task_compile(settings: Settings, prof: Profile) -> Task:

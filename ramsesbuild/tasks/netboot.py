@@ -71,10 +71,11 @@ def first_stage_files(nb: Netboot) -> list[Path]:
 def first_stage_digest() -> str:
     """sha256 over our shipped first-stage blobs (by content, so a reinstall elsewhere is no change)."""
     import hashlib
-    from importlib import resources
+
+    from ..pkgdata import DATA
 
     h = hashlib.sha256()
-    for blob in sorted(Path(str(resources.files("ramsesbuild").joinpath("data/nbi"))).glob("*.bin")):
+    for blob in sorted((DATA / "nbi").glob("*.bin")):
         h.update(blob.name.encode() + b"\0" + blob.read_bytes())
     return h.hexdigest()
 
@@ -90,9 +91,10 @@ def wrap_mba(nbi: Path, out: Path, log: TaskLog) -> None:
 def mba_header_digest() -> str:
     """sha256 of our shipped NBI-loading MBA header (by content, like the first stage)."""
     import hashlib
-    from importlib import resources
 
-    return hashlib.sha256(resources.files("ramsesbuild").joinpath("imggen/_nbi_stub.py").read_bytes()).hexdigest()
+    from ..pkgdata import PACKAGE
+
+    return hashlib.sha256((PACKAGE / "imggen" / "_nbi_stub.py").read_bytes()).hexdigest()
 
 
 def task_netboot_images(settings: Settings) -> Iterator[dict[str, Any]]:
