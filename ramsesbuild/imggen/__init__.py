@@ -16,8 +16,9 @@ imported on first use.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ..lazyattr import lazy_getattr
 
 MBA_SUFFIX = "-imggen"
 
@@ -33,12 +34,7 @@ _LAZY = {
     "header_from_imggen": "original", "inspect_payload": "payload",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    module = importlib.import_module(f".{_LAZY[name]}", __name__)
-    return getattr(module, "inspect" if name == "inspect_payload" else name)
+__getattr__ = lazy_getattr(__name__, _LAZY, {"inspect_payload": "inspect"})
 
 
 if TYPE_CHECKING:

@@ -14,8 +14,9 @@ Importing the package is cheap: each name is imported from its module on first u
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ..lazyattr import lazy_getattr
 
 _LAZY = {
     "DEFAULT_LAYOUT": "options", "FORMATS": "options", "LAYOUTS": "options", "MknbiOptions": "options",
@@ -23,12 +24,7 @@ _LAZY = {
     "ImageReport": "info", "inspect_image": "info", "first_stage_identity": "firststage",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    module = importlib.import_module(f".{_LAZY[name]}", __name__)
-    return getattr(module, "identity" if name == "first_stage_identity" else name)
+__getattr__ = lazy_getattr(__name__, _LAZY, {"first_stage_identity": "identity"})
 
 
 if TYPE_CHECKING:
