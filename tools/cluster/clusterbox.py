@@ -52,6 +52,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Self
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import nsbox  # (tools/nsbox.py: the namespace shared with tools/k24/nfsboot.py)
+
 INNER = "RAMSES_CLUSTERBOX_INNER"
 BRIDGE = "rbr0"
 TAP = "rtap{}"
@@ -132,10 +135,6 @@ def ganesha_conf(exports: list[Export]) -> str:
 
 # ------------------------------------------------------------------ inside the namespace
 
-def _sh(*cmd: str) -> None:
-    subprocess.run(cmd, check=True)
-
-
 def _udp_ports(addr: ipaddress.IPv4Address | None = None) -> set[int]:
     """UDP ports bound in this namespace (any address, or *addr*)."""
     ports = set()
@@ -159,49 +158,24 @@ def _wait(what: str, ok, deadline: float, procs: dict[str, subprocess.Popen]) ->
     raise RuntimeError(f"timed out waiting for {what}")
 
 
-def _rpc_registered() -> bool:
-    p = subprocess.run(["rpcinfo", "-p", "127.0.0.1"], capture_output=True, text=True, check=False)
-    return p.returncode == 0 and " 100005 " in p.stdout and " 100003 " in p.stdout
-
-
-def _stop(procs: dict[str, subprocess.Popen]) -> None:
-    for p in reversed(list(procs.values())):
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-    for p in procs.values():
-        try:
-            p.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-
-
 def serve(args: argparse.Namespace) -> int:
-    links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True, check=True).stdout
-    names = [line.split(":")[1].strip().split("@")[0] for line in links.splitlines() if line.strip()]
-    if names != ["lo"]:
-        print(f"clusterbox: refusing to run: network namespace has links {names}, expected only lo", file=sys.stderr)
-        return 2
     parent = int(os.environ["RAMSES_CLUSTERBOX_PARENT"])
     work = Path(args.workdir).resolve()
     work.mkdir(parents=True, exist_ok=True)
     conf = read_bootconf(Path(args.bootconf).resolve())
-    _sh("ip", "link", "set", "lo", "up")
-    _sh("mount", "--make-rprivate", "/")
-    for d in ("/run", "/var/lib/nfs"):
-        Path(d).mkdir(parents=True, exist_ok=True)
-        _sh("mount", "-t", "tmpfs", "-o", "mode=755", "ramses-clusterbox", d)
-    Path("/run/rpcbind").mkdir()
-    Path("/var/lib/nfs/ganesha").mkdir(parents=True)
+    refusal = nsbox.enter_private("clusterbox")
+    if refusal:
+        print(refusal, file=sys.stderr)
+        return 2
 
-    _sh("ip", "link", "add", BRIDGE, "type", "bridge", "stp_state", "0", "forward_delay", "0")
-    _sh("ip", "addr", "add", f"{conf.server}/{conf.subnet.prefixlen}", "dev", BRIDGE)
-    _sh("ip", "link", "set", BRIDGE, "up")
+    nsbox.sh("ip", "link", "add", BRIDGE, "type", "bridge", "stp_state", "0", "forward_delay", "0")
+    nsbox.sh("ip", "addr", "add", f"{conf.server}/{conf.subnet.prefixlen}", "dev", BRIDGE)
+    nsbox.sh("ip", "link", "set", BRIDGE, "up")
     taps = [TAP.format(i) for i in range(args.taps)]
     for tap in taps:
-        _sh("ip", "tuntap", "add", "dev", tap, "mode", "tap")
-        _sh("ip", "link", "set", tap, "master", BRIDGE)
-        _sh("ip", "link", "set", tap, "up")
+        nsbox.sh("ip", "tuntap", "add", "dev", tap, "mode", "tap")
+        nsbox.sh("ip", "link", "set", tap, "master", BRIDGE)
+        nsbox.sh("ip", "link", "set", tap, "up")
 
     (work / "dhcpd.leases").write_text("")
     (work / "ganesha.conf").write_text(ganesha_conf(conf.exports))
@@ -230,14 +204,14 @@ def serve(args: argparse.Namespace) -> int:
                         "-lf", str(work / "dhcpd.leases"), "-pf", str(work / "dhcpd.pid"), BRIDGE])
         start("tftpd", ["in.tftpd", "--foreground", "--listen", "--user", conf.tftp_user,
                         "--address", conf.tftp_address, "--verbose", *conf.tftp_options, str(conf.tftp_dir)])
-        _wait("nfs-ganesha to register NFS and MOUNT", _rpc_registered, deadline, procs)
+        _wait("nfs-ganesha to register NFS and MOUNT", nsbox.rpc_registered, deadline, procs)
         _wait("dhcpd on port 67", lambda: 67 in _udp_ports(), deadline, procs)
         _wait("in.tftpd on port 69", lambda: 69 in _udp_ports(conf.server), deadline, procs)
     except (RuntimeError, OSError) as exc:
         logs = "".join(f"\n--- {n}.log\n" + (work / f"{n}.log").read_text(errors="replace")[-2000:]
                        for n in procs if (work / f"{n}.log").exists())
         print(f"clusterbox: {exc}{logs}", file=sys.stderr)
-        _stop(procs)
+        nsbox.stop(procs.values())
         return 3
     info = {"pid": os.getpid(), "bridge": BRIDGE, "taps": taps, "server": str(conf.server),
             "pids": {n: p.pid for n, p in procs.items()}}
@@ -255,7 +229,7 @@ def serve(args: argparse.Namespace) -> int:
                 break
             time.sleep(0.2)
     finally:
-        _stop(procs)
+        nsbox.stop(procs.values())
     return rc
 
 

@@ -38,12 +38,14 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import nsbox  # (tools/nsbox.py: the namespace shared with tools/cluster/clusterbox.py)
 
 INNER = "RAMSES_NFSBOOT_INNER"
 
@@ -81,32 +83,19 @@ def missing_tools() -> list[str]:
     return out
 
 
-def _sh(*cmd: str) -> None:
-    subprocess.run(cmd, check=True)
-
-
 def _wait_registered(deadline: float) -> None:
     while time.time() < deadline:
-        p = subprocess.run(["rpcinfo", "-p", "127.0.0.1"], capture_output=True, text=True)
-        if p.returncode == 0 and " 100005 " in p.stdout and " 100003 " in p.stdout:
+        if nsbox.rpc_registered():
             return
         time.sleep(0.3)
     raise RuntimeError("nfs-ganesha did not register NFS and MOUNT with rpcbind in time")
 
 
 def inner(args: argparse.Namespace) -> int:
-    links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True, check=True).stdout
-    names = [line.split(":")[1].strip().split("@")[0] for line in links.splitlines() if line.strip()]
-    if names != ["lo"]:
-        print(f"nfsboot: refusing to run: network namespace has links {names}, expected only lo", file=sys.stderr)
+    refusal = nsbox.enter_private("nfsboot")
+    if refusal:
+        print(refusal, file=sys.stderr)
         return 2
-    _sh("ip", "link", "set", "lo", "up")
-    _sh("mount", "--make-rprivate", "/")
-    for d in ("/run", "/var/lib/nfs"):
-        Path(d).mkdir(parents=True, exist_ok=True)
-        _sh("mount", "-t", "tmpfs", "-o", "mode=755", "ramses-nfsboot", d)
-    Path("/run/rpcbind").mkdir()
-    Path("/var/lib/nfs/ganesha").mkdir(parents=True)
 
     work = Path(tempfile.mkdtemp(prefix="nfsboot-", dir=args.workdir))
     conf = work / "ganesha.conf"
@@ -134,14 +123,7 @@ def inner(args: argparse.Namespace) -> int:
                "-netdev", f"{args.net},id=n0", "-device", f"{args.nic},netdev=n0"]
         return _run_qemu(cmd, Path(args.log), args.timeout, args.until)
     finally:
-        for p in reversed(procs):
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-                try:
-                    p.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
+        nsbox.stop(procs)
         if (work / "ganesha.log").exists():
             shutil.copy(work / "ganesha.log", Path(args.log).with_suffix(".ganesha.log"))
         shutil.rmtree(work, ignore_errors=True)
