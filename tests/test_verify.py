@@ -155,3 +155,37 @@ def test_damaged_signature_is_a_signature_problem_not_a_bad_tarball(tmp_path, ta
             with pytest.raises(SignatureError) as info:
                 verify(source_for(tarball, signer), tarball, sig, log)
             assert info.value.refetch and "cannot decompress" not in str(info.value)
+
+
+def test_pinned_but_corrupt_compressed_data_says_cannot_decompress(tmp_path, tarball, signer, log):
+    """A tarball whose bytes match the pin but do not decompress (upstream damage): the
+    decompressor's complaint, not a BAD signature."""
+    sig = signer.sign(uncompressed(tarball), tmp_path / "linux-2.4.18.tar.sign")
+    data = bytearray(tarball.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    tarball.write_bytes(bytes(data))
+    with pytest.raises(VerifyError, match=r"cannot decompress it \(.*bzip2.*\); delete it and run again"):
+        verify(source_for(tarball, signer), tarball, sig, log)
+
+
+def test_large_signed_stream_passes_through_the_pipe(tmp_path, signer, log):
+    """Many pipe buffers' worth of signed data (the feeder, the decompressor and gpg run side by
+    side) verifies, and no signed byte is read by Python beyond the feeder's copy."""
+    import lzma
+    import tarfile
+
+    payload = tmp_path / "big.bin"
+    payload.write_bytes(os.urandom(3 << 20))
+    plain = tmp_path / "linux-2.4.18.tar"
+    with tarfile.open(plain, "w") as tf:
+        tf.add(payload, "linux/big.bin")
+    big = tmp_path / "linux-2.4.18.tar.xz"
+    big.write_bytes(lzma.compress(plain.read_bytes()))
+    sig = signer.sign(plain.read_bytes(), tmp_path / "linux-2.4.18.tar.sign")
+    src = Source(version="2.4.18", tarball=big.name, mirrors=("http://127.0.0.1:9/",), sha256=sha256_file(big),
+                 signature=sig.name, signers=(signer.fingerprint,), keys=(signer.public_key,))
+    assert verify(src, big, sig, log).signed_data == "uncompressed"
+    other = signer.sign(b"something else", tmp_path / "other.sign")
+    os.replace(other, sig)
+    with pytest.raises(VerifyError, match="BAD signature"):
+        verify(src, big, sig, log)
