@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 from dataclasses import dataclass
@@ -67,6 +68,25 @@ class Family:
     env: dict[str, str]
     shims: dict[str, Shim]
     tools: dict[str, str]  # program -> Debian package, checked before the family's make runs
+    units_per_100_options: int = 0  # first-build progress estimate (0: none)
+
+    # Fields that never change what make produces: editing them (or a comment in families.toml)
+    # must not rebuild anything.
+    NOT_IDENTITY = ("description", "tools", "units_per_100_options")
+
+    def identity(self) -> dict[str, object]:
+        """The rules that decide what the family's builds produce (the rebuild key)."""
+        d = dataclasses.asdict(self)
+        for key in self.NOT_IDENTITY:
+            d.pop(key)
+        return d
+
+    def estimate_units(self, config_text: str) -> int | None:
+        """Compiled units a first build of *config_text* will show, or None without an estimate."""
+        if not self.units_per_100_options:
+            return None
+        options = len(re.findall(r"^CONFIG_\w+=[ym]$", config_text, re.M))
+        return max(1, options * self.units_per_100_options // 100)
 
     def contains(self, v: TreeVersion) -> bool:
         lo, hi = (_mm(x) for x in self.versions)
@@ -149,6 +169,7 @@ def _family(name: str, t: Table) -> Family:
         env=t.strmap("env", {}),
         shims=_shims(t),
         tools=t.strmap("tools", {}),
+        units_per_100_options=t.integer("units_per_100_options", 0, minimum=0),
     )
     t.done()
     return fam

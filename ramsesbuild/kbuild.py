@@ -144,10 +144,11 @@ def _which(program: str, path: str, needed_by: str) -> str:
 
 
 def run_make(tree: Tree, log: TaskLog, *targets: str, jobs: int = 1, stdin_text: str = "",
-             what: str = "", total: int | None = None, **extra: str) -> int:
+             what: str = "", total: int | None = None, estimated: bool = False, **extra: str) -> int:
     """Run make, streaming output to the log with a progress bar; return compiled-unit count.
 
-    *total* is the unit count of the previous build, if known: the bar then shows a percentage."""
+    *total* is the unit count of the previous build, or an estimate (*estimated*) for a first
+    build: the bar then shows a percentage."""
     from .progress import Progress
 
     cmd = tree.make_cmd(*targets, jobs=jobs, **extra)
@@ -161,7 +162,7 @@ def run_make(tree: Tree, log: TaskLog, *targets: str, jobs: int = 1, stdin_text:
     if stdin_text:
         threading.Thread(target=_feed, args=(proc, stdin_text), daemon=True).start()
     units = 0
-    with Progress(what or f"make {' '.join(targets)}", total=total, unit="units") as bar:
+    with Progress(what or f"make {' '.join(targets)}", total=total, unit="units", estimated=estimated) as bar:
         assert proc.stdout is not None
         for line in proc.stdout:
             log.write(line)
@@ -286,8 +287,9 @@ def build(tree: Tree, log: TaskLog, last_units: int | None = None) -> int:
         run_make(tree, log, "dep", jobs=1, what="make dep")
         _check_dep_log(tree, log)
     targets = [t for t in fam.build_targets if t != "modules" or modules_enabled(tree)]
+    total = last_units if last_units is not None else fam.estimate_units(tree.config.read_text(errors="replace"))
     units = run_make(tree, log, *targets, jobs=tree.jobs, what=f"{tree.src.parent.name}: {' '.join(targets)}",
-                     total=last_units)
+                     total=total, estimated=last_units is None)
     if not tree.image.is_file():
         raise BuildError(f"make succeeded but {tree.image} was not produced; see the log")
     write_if_changed(tree.obj / VARS_RECORD, make_vars.encode())

@@ -46,14 +46,16 @@ def _interval() -> float:
 class Progress:
     """``with Progress("make bzImage", total=1834, unit="unit") as p: p.update(1)``.
 
-    *total* may be None (unknown): the bar then counts without a percentage. *bytes_* formats
-    counts as KiB/MiB. The plain form prints at most one line per RAMSES_PROGRESS_INTERVAL
+    *total* may be None (unknown): the bar then counts without a percentage; an *estimated*
+    total is shown as ``~N`` and grows with the count when the estimate was short. *bytes_*
+    formats counts as KiB/MiB. The plain form prints at most one line per RAMSES_PROGRESS_INTERVAL
     seconds (default 10) and a final line, so CI logs stay short.
     """
 
     def __init__(self, desc: str, total: int | None = None, unit: str = "", bytes_: bool = False,
-                 initial: int = 0, stream: IO[str] | None = None):
+                 initial: int = 0, stream: IO[str] | None = None, estimated: bool = False):
         self.desc, self.total, self.unit, self.bytes = desc, total, unit, bytes_
+        self.estimated = estimated
         self.n = initial
         self.stream = stream or _stream()
         self.started = time.monotonic()
@@ -71,6 +73,10 @@ class Progress:
 
     def update(self, n: int = 1) -> None:
         self.n += n
+        if self.estimated and self.total and self.n > self.total:
+            self.total = self.n  # the estimate was short: stay at 100% until the step ends
+            if self._bar is not None:
+                self._bar.total = self.n
         if self._bar is not None:
             self._bar.update(n)
             return
@@ -89,9 +95,9 @@ class Progress:
     def _line(self, final: bool = False) -> None:
         elapsed = time.monotonic() - self.started
         done = self._fmt(self.n)
-        if self.total:
+        if self.total and not (final and self.estimated):  # a finished count needs no estimate
             pct = min(100, int(100 * self.n / self.total)) if self.total else 0
-            what = f"{done} of {self._fmt(self.total)} ({pct}%)"
+            what = f"{done} of {'~' if self.estimated else ''}{self._fmt(self.total)} ({pct}%)"
         else:
             what = done
         state = "done" if final else "..."

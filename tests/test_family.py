@@ -56,3 +56,25 @@ def test_rules_are_data():
                                       ("2.4.180", False), ("6.1", False), ("2.4.x", False)])
 def test_tree_version_matches_settings_version(spec, ok):
     assert TreeVersion(2, 4, 18, "-rc1").matches(spec) is ok
+
+
+def test_first_build_estimate_and_rebuild_key(tmp_path):
+    from ramsesbuild.pkgdata import DATA
+
+    fams = {f.name: f for f in load_families()}
+    # =y and =m count; unset options and string values do not
+    config = "CONFIG_A=y\nCONFIG_B=m\n# CONFIG_C is not set\nCONFIG_D=\"x\"\n"
+    assert fams["k24"].estimate_units(config * 50) == 100 * fams["k24"].units_per_100_options // 100
+    assert fams["modern"].estimate_units("".join(f"CONFIG_O{i}=y\n" for i in range(1000))) \
+        == 10 * fams["modern"].units_per_100_options
+    assert fams["modern"].estimate_units("") == 1
+    # what does not change make's output is not part of the rebuild key: comments, descriptions,
+    # tool packages and the estimate itself
+    edited = tmp_path / "families.toml"
+    text = (DATA / "families.toml").read_text()
+    edited.write_text("# a comment\n" + text.replace("units_per_100_options = 380", "units_per_100_options = 10")
+                      .replace('perl = "perl" }', 'perl = "perl-base" }', 1))
+    key = {f.name: f.identity() for f in load_families(edited)}
+    assert key == {f.name: f.identity() for f in load_families()}
+    edited.write_text(text.replace('CC = "gcc -m32 ', 'CC = "gcc -m32 -O1 ', 1))
+    assert {f.name: f.identity() for f in load_families(edited)} != key

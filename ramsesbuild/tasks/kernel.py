@@ -223,12 +223,14 @@ def task_config(settings: Settings, prof: Profile) -> Task:
 
 @functools.cache
 def families_digest() -> str:
-    """sha256 of families.toml; read once per doit start, shared by the config and compile tasks."""
+    """sha256 of the build rules in families.toml (comments, descriptions, tool packages and the
+    progress estimate excluded); computed once per doit start, shared by config and compile."""
     import hashlib
 
-    from ..pkgdata import DATA
+    from ..family import load_families
 
-    return hashlib.sha256((DATA / "families.toml").read_bytes()).hexdigest()
+    rules = {f.name: f.identity() for f in load_families()}
+    return hashlib.sha256(json.dumps(rules, sort_keys=True, default=list).encode()).hexdigest()
 
 
 def task_compile(settings: Settings, prof: Profile) -> Task:
