@@ -288,7 +288,7 @@ def build(tree: Tree, log: TaskLog, last_units: int | None = None) -> int:
         _check_dep_log(tree, log)
     targets = [t for t in fam.build_targets if t != "modules" or modules_enabled(tree)]
     total = last_units if last_units is not None else fam.estimate_units(tree.config.read_text(errors="replace"))
-    units = run_make(tree, log, *targets, jobs=tree.jobs, what=f"{tree.src.parent.name}: {' '.join(targets)}",
+    units = run_make(tree, log, *targets, jobs=tree.jobs, what=f"{tree.obj.parent.name}: {' '.join(targets)}",
                      total=total, estimated=last_units is None)
     if not tree.image.is_file():
         raise BuildError(f"make succeeded but {tree.image} was not produced; see the log")
