@@ -17,10 +17,11 @@ from typing import Any
 from .errors import RamsesError
 
 NBI_MAGIC = bytes.fromhex("3613031b")
+MBA_SIGNATURE = b"ExTx"  # at offset 14 of a 3Com MBA image (imggen/layout.py EXT_SIGNATURE)
 
 
 def sniff(path: Path) -> str:
-    """nbi, elf, bzImage, zImage, ipxe-script, or 'other'."""
+    """nbi, elf, mba (3Com MBA TCP/IP image), bzImage, zImage, ipxe-script, or 'other'."""
     try:
         with open(path, "rb") as fh:
             head = fh.read(0x210)
@@ -30,6 +31,8 @@ def sniff(path: Path) -> str:
         return "nbi"
     if head[:4] == b"\x7fELF":
         return "elf"
+    if head[14:18] == MBA_SIGNATURE:
+        return "mba"
     if head[:6] == b"#!ipxe":
         return "ipxe-script"
     if len(head) >= 0x206 and head[0x202:0x206] == b"HdrS":
