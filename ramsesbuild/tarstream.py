@@ -48,6 +48,14 @@ class Decompressor:
     commands: tuple[tuple[str, ...], ...]
     package: str
 
+    def installed_command(self) -> tuple[str, ...] | None:
+        """The best installed command (program as a full path), or None."""
+        for command in self.commands:
+            path = shutil.which(command[0])
+            if path:
+                return (path, *command[1:])
+        return None
+
 
 DECOMPRESSORS = (
     Decompressor("xz", b"\xfd7zXZ\x00", (("xz", "-dc", "-T0"),), "xz-utils"),
@@ -132,10 +140,9 @@ class TarStream:
         return self
 
     def _find_command(self, fmt: Decompressor) -> tuple[str, ...]:
-        for command in fmt.commands:
-            path = shutil.which(command[0])
-            if path:
-                return (path, *command[1:])
+        command = fmt.installed_command()
+        if command:
+            return command
         raise UnpackError(f"{self.tarball}: cannot decompress it: {fmt.commands[-1][0]} is not "
                           f"installed (apt-get install {fmt.package})")
 

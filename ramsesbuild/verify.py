@@ -188,10 +188,9 @@ def _decompress_command(tarball: Path) -> tuple[str, ...]:
     from .tarstream import DECOMPRESSORS
 
     fmt = next(d for d in DECOMPRESSORS if d.name == _SUFFIX_FORMAT[tarball.suffix])
-    for command in fmt.commands:
-        path = shutil.which(command[0])
-        if path:
-            return (path, *command[1:])
+    command = fmt.installed_command()
+    if command:
+        return command
     raise VerifyError(f"{tarball}: cannot decompress it to check the signature: {fmt.commands[-1][0]} is not "
                       f"installed (apt-get install {fmt.package})")
 
