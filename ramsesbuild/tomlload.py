@@ -25,12 +25,11 @@ _MISSING: Any = object()
 _KEY = r'(?:"(?:[^"\\]|\\.)*"|\'[^\']*\'|[A-Za-z0-9_-]+)'
 _HEADER = rf"^\s*(\[\[?)\s*({_KEY}(?:\s*\.\s*{_KEY})*)\s*\]\]?\s*(?:#.*)?$"
 _KEYLINE = rf"^\s*({_KEY}(?:\s*\.\s*{_KEY})*)\s*="
-_PART = _KEY
 
 
 def _split_key(text: str) -> tuple[str, ...]:
     parts = []
-    for m in re.finditer(_PART, text):
+    for m in re.finditer(_KEY, text):
         p = m.group(0)
         if p[0] in "\"'":
             p = p[1:-1]
