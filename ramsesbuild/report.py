@@ -86,6 +86,8 @@ class _Reporter(ConsoleReporter):
             self.write(f"ramsesbuild: doit: {msg.strip()}\n")
         if self.messages:
             first = self.messages[0][1].splitlines()[0]
+            if first.endswith(":"):  # a message whose list follows: the recap points back to it
+                first = f"{first[:-1]} (details above)"
             self.write(f"ramsesbuild: FAILED {first}\n")
 
 
