@@ -63,6 +63,11 @@ MAC_RE = re.compile(r"^[0-9a-f]{2}([:-])[0-9a-f]{2}(\1[0-9a-f]{2}){4}$", re.IGNO
 FILE_RE = re.compile(r"^[A-Za-z0-9._+-]+(/[A-Za-z0-9._+-]+)*$")
 OPTIONS_RE = re.compile(r"^[A-Za-z0-9_=:/.,-]+$")
 DOMAIN_RE = re.compile(r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$", re.IGNORECASE)
+# Node classes of today's clusters (issue 21). Not read from nodes.toml yet: the settings schema
+# will carry them; until then the renderers take them from these fields (defaults: as before).
+FIRMWARES = ("bios", "uefi")  # uefi: DHCP hands the EFI iPXE by client architecture (option 93)
+TRANSFERS = ("tftp", "http")  # how an ipxe node's script, kernel, initrd and layers are fetched
+DHCP_SERVERS = ("isc", "kea")  # whose configuration boot-config writes
 
 
 @dataclass(frozen=True)
@@ -84,6 +89,14 @@ class Node:
     append: str
     initrd: str | None
     rom: str = "etherboot"
+    firmware: str = "bios"  # FIRMWARES; "uefi" needs method "ipxe" and an EFI-stub kernel (x86_64)
+    transfer: str = "tftp"  # TRANSFERS; "http": iPXE fetches the script and everything it loads over HTTP
+    layers: tuple[str, ...] = ()  # more initrds after `initrd` (per-node layers), in the tftp root
+
+    @property
+    def initrds(self) -> tuple[str, ...]:
+        """Every initrd the node's iPXE script loads, in order (the kernel unpacks them in order)."""
+        return ((self.initrd,) if self.initrd else ()) + self.layers
 
     @property
     def boot_image(self) -> str:
@@ -105,10 +118,34 @@ class Inventory:
     ipxe_chain: str | None
     output: Path
     nodes: tuple[Node, ...]
+    dhcp: str = "isc"  # DHCP_SERVERS: boot-config writes dhcpd.conf ("isc") or kea-dhcp4.conf ("kea")
+    efi_loader: str = "snponly.efi"  # EFI iPXE in the tftp root, handed to UEFI nodes' firmware
+    http_port: int = 80  # the web server (boot-config's nginx site) on [network] server
+    interface: str | None = None  # Kea's interfaces-config; None: every interface ("*")
+
+    @property
+    def http_base(self) -> str:
+        """URL of the tftp root on the boot server's web server (no trailing slash)."""
+        port = "" if self.http_port == 80 else f":{self.http_port}"
+        return f"http://{self.network.server}{port}"
+
+    @property
+    def web_nodes(self) -> tuple[Node, ...]:
+        """Nodes that fetch anything over HTTP (their script, or UEFI HTTP boot of the loader)."""
+        return tuple(n for n in self.nodes if n.method == "ipxe" and (n.transfer == "http" or n.firmware == "uefi"))
+
+    def script_location(self, node: Node) -> str:
+        """Where iPXE fetches the node's script: a tftp-root path, or its URL for http nodes."""
+        return f"{self.http_base}/{node.ipxe_script}" if node.transfer == "http" else node.ipxe_script
+
+    def file_location(self, node: Node, path: str) -> str:
+        """How the node's iPXE script names *path* (relative to the tftp root): an absolute path
+        (resolved against the tftp server the script came from) or a URL on the web server."""
+        return f"{self.http_base}/{path}" if node.transfer == "http" else f"/{path}"
 
     def boot_filename(self, node: Node) -> str:
         """What DHCP tells the node's boot ROM to load (for ipxe nodes: once iPXE runs)."""
-        return node.ipxe_script if node.method == "ipxe" else node.boot_image
+        return self.script_location(node) if node.method == "ipxe" else node.boot_image
 
     def root_path(self, node: Node) -> str:
         """server:/dir[,options], as the kernel's nfsroot= takes it (iPXE scripts)."""

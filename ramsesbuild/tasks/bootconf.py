@@ -89,7 +89,7 @@ def task_boot_config(settings: Settings, nodes_path: Path) -> dict[str, Any]:
 
     def write(inv: bootconf.Inventory, tftp_root: Path, log: TaskLog) -> None:
         for path in bootconf.write_config(inv, tftp_root):
-            log.line(f"wrote {path}")
+            log.line(f"wrote {path}" if path.exists() else f"removed {path} (no longer generated)")
         for node in inv.nodes:
             if not (tftp_root / node.boot_image).exists():
                 hint = " (3Com MBA image: set ramses.toml [netboot] mba = true)" if node.rom == "3com" else ""
