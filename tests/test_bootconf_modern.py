@@ -14,8 +14,10 @@ import dataclasses
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
+import sys
 import urllib.parse
 from pathlib import Path
 
@@ -249,9 +251,21 @@ def test_hostile_file_names_never_reach_a_site(tmp_path):
 
 # ------------------------------------------------------------------ real nginx, private namespace
 
-def nginx_in_netns(tmp_path: Path, site: str, script: str) -> subprocess.CompletedProcess:
+FETCH = r"""
+import sys, urllib.request, urllib.error
+for path in sys.argv[1:]:
+    try:
+        with urllib.request.urlopen("http://192.0.2.1/" + path, timeout=10) as r:
+            print(r.status, r.read().decode().rstrip("\n"))
+    except urllib.error.HTTPError as e:
+        print(e.code)
+"""
+
+
+def nginx_in_netns(tmp_path: Path, site: str, paths: list[str]) -> subprocess.CompletedProcess:
     """Run nginx from a main config that includes *site*, inside a new network namespace holding
-    192.0.2.1 on lo, then *script* (shell) there; nothing listens outside the namespace."""
+    192.0.2.1 on lo, and GET each of *paths* (already URL-quoted) there: one line per path, the
+    status and the body. Nothing listens outside the namespace."""
     if os.geteuid() != 0:
         pytest.skip("nginx in a private network namespace needs root")
     if not shutil.which("nginx"):
@@ -265,8 +279,10 @@ def nginx_in_netns(tmp_path: Path, site: str, script: str) -> subprocess.Complet
         f"  scgi_temp_path {tmp_path}/scgi; include {tmp_path}/site.conf; }}\n")
     inner = (f"set -e; ip link set lo up; ip addr add 192.0.2.1/32 dev lo; nginx -q -t -c {tmp_path}/nginx.conf; "
              f"nginx -c {tmp_path}/nginx.conf & trap 'kill $!' EXIT; "
-             "for i in $(seq 50); do (echo > /dev/tcp/192.0.2.1/80) 2>/dev/null && break; sleep 0.1; done; " + script)
-    return subprocess.run(["unshare", "--net", "bash", "-c", inner], capture_output=True, text=True, timeout=60)
+             "for i in $(seq 50); do (echo > /dev/tcp/192.0.2.1/80) 2>/dev/null && break; sleep 0.1; done; "
+             f'{shlex.quote(sys.executable)} -c "$FETCH" "$@"')
+    return subprocess.run(["unshare", "--net", "bash", "-c", inner, "fetch", *paths], capture_output=True, text=True,
+                          timeout=60, env={**os.environ, "FETCH": FETCH})
 
 
 def test_nginx_serves_exactly_the_listed_files(tmp_path):
@@ -275,12 +291,11 @@ def test_nginx_serves_exactly_the_listed_files(tmp_path):
     for rel in [*web.web_files(inv), "etc/shadow", "vmlinuz-2.4.18-cluster"]:  # the last two: not for HTTP
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_text(f"content of {rel}\n")
-    urls = [f"http://192.0.2.1/{rel}" for rel in ["snponly.efi", "ipxe/uefi05.ipxe", "etc/shadow",
-                                                   "vmlinuz-2.4.18-cluster", "ipxe/", ""]]
-    proc = nginx_in_netns(tmp_path, web.render_nginx(inv, root), "; ".join(
-        f"curl -s -o /dev/null -w '%{{http_code}}\\n' {u}" for u in urls))
+    paths = ["snponly.efi", "ipxe/uefi05.ipxe", "etc/shadow", "vmlinuz-2.4.18-cluster", "ipxe/", ""]
+    proc = nginx_in_netns(tmp_path, web.render_nginx(inv, root), paths)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split() == ["200", "200", "404", "404", "404", "404"]
+    assert proc.stdout.splitlines() == ["200 content of snponly.efi", "200 content of ipxe/uefi05.ipxe",
+                                        "404", "404", "404", "404"]
 
 
 def test_nginx_reads_hostile_paths_as_written(tmp_path):
@@ -294,9 +309,6 @@ def test_nginx_reads_hostile_paths_as_written(tmp_path):
     site = ("server { listen 192.0.2.1:80; " + f"root {syntax.nginx_text(str(root), 'root')}; "
             + " ".join(f"location = {syntax.nginx_text('/' + n, 'file')} {{ }}" for n in names)
             + " location / { return 404; } }\n")
-    quoted = [urllib.parse.quote(n) for n in names]
-    script = "; ".join(f"curl -s http://192.0.2.1/{q}; echo" for q in quoted)
-    script += "; curl -s -o /dev/null -w '%{http_code}' http://192.0.2.1/back%5C%5Cslash"
-    proc = nginx_in_netns(tmp_path, site, script)
+    proc = nginx_in_netns(tmp_path, site, [*(urllib.parse.quote(n) for n in names), "back%5C%5Cslash"])
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split("\n") == [*names, "404"]
+    assert proc.stdout.split("\n") == [*(f"200 {n}" for n in names), "404", ""]

@@ -159,7 +159,9 @@ def render_kea(inv: Inventory) -> str:
         subnet["require-client-classes"] = list(required)
     subnet["reservations"] = [reservation(inv, n) for n in inv.nodes]
     dhcp4: dict[str, Json] = {
-        "interfaces-config": {"interfaces": [text(inv.interface or "*", "[network] interface")]},
+        # Kea opens sockets only on interfaces that are up when it starts: retry for 5 minutes
+        "interfaces-config": {"interfaces": [text(inv.interface or "*", "[network] interface")],
+                              "service-sockets-max-retries": 60, "service-sockets-retry-wait-time": 5000},
         "lease-database": {"type": "memfile", "lfc-interval": 3600},
         "host-reservation-identifiers": ["hw-address"],
     }
