@@ -117,6 +117,17 @@ def http_get(conn: http.client.HTTPConnection, name: str) -> bytes:
     return body
 
 
+def native_get(proto: str, name: str) -> bytes:
+    """The same fetch by busybox's C clients (tftp -b 1432, wget): is the Python client the limit?"""
+    with tempfile.NamedTemporaryFile() as out:
+        cmd = (["busybox", "tftp", "-g", "-b", str(TFTP_BLKSIZE), "-r", name, "-l", out.name, SERVER] if proto == "tftp"
+               else ["busybox", "wget", "-q", "-O", out.name, f"http://{SERVER}/{name}"])
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=TRANSFER_LIMIT)
+        if proc.returncode != 0:
+            raise FetchError(f"busybox {proto} {name}: {proc.stderr.strip() or proc.returncode}")
+        return Path(out.name).read_bytes()
+
+
 def client(args: argparse.Namespace) -> int:
     """Set up this namespace's link, say "ready", then per command line ("tftp", "http",
     "quit") fetch every image and print one JSON line."""
@@ -136,10 +147,15 @@ def client(args: argparse.Namespace) -> int:
             break
         start = time.time()
         got, errors = 0, []
-        conn = http.client.HTTPConnection(SERVER, 80, timeout=TRANSFER_LIMIT) if proto == "http" else None
+        conn = None
+        if proto == "http" and not args.native:
+            conn = http.client.HTTPConnection(SERVER, 80, timeout=TRANSFER_LIMIT)
         for name, sha in files:
             try:
-                body = http_get(conn, name) if conn else tftp_get(SERVER, name)
+                if args.native:
+                    body = native_get(proto, name)
+                else:
+                    body = http_get(conn, name) if conn else tftp_get(SERVER, name)
                 if hashlib.sha256(body).hexdigest() != sha:
                     raise FetchError(f"{proto} {name}: {len(body)} bytes, wrong sha256")
                 got += len(body)
@@ -222,14 +238,15 @@ def boot_config(work: Path, images: list[Path], clients: int) -> Path:
     return work / "bootconf"
 
 
-def start_clients(box_pid: int, images: list[Path], clients: int) -> list[subprocess.Popen]:
+def start_clients(box_pid: int, images: list[Path], clients: int, native: bool) -> list[subprocess.Popen]:
     sums = ",".join(hashlib.sha256(p.read_bytes()).hexdigest() for p in images)
     names = ",".join(p.name for p in images)
     procs = []
     netns = ["nsenter", f"--net=/proc/{box_pid}/ns/net"]
     for i in range(clients):
         p = subprocess.Popen(["unshare", "--net", sys.executable, str(Path(__file__).resolve()), "client",
-                              "--address", f"192.0.2.{100 + i}", "--files", names, "--sha256", sums],
+                              "--address", f"192.0.2.{100 + i}", "--files", names, "--sha256", sums,
+                              *(["--native"] if native else [])],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         procs.append(p)
         for _ in range(100):  # until unshare has exec'd into its namespace
@@ -266,7 +283,8 @@ def run_round(procs: list[subprocess.Popen], proto: str) -> Round:
 def report(rounds: list[Round], clients: int, images: list[Path]) -> str:
     total = sum(p.stat().st_size for p in images)
     out = [f"boot storm: {clients} clients at once, each fetching {len(images)} images "
-           f"({', '.join(f'{p.name} {p.stat().st_size / 1e6:.1f} MB' for p in images)}; {total / 1e6:.1f} MB a node)",
+           f"({', '.join(f'{p.name} {p.stat().st_size / 1e6:.1f} MB' for p in images)}; {total / 1e6:.1f} MB a node), "
+           f"load average {os.getloadavg()[0]:.2f}",
            "", f"{'round':<6} {'proto':<5} {'wall s':>7} {'images/s':>9} {'MB/s':>8} {'slowest s':>10} "
            f"{'errors':>6} {'load':>5}"]
     for i, r in enumerate(rounds):
@@ -294,11 +312,14 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--address", required=True)
     c.add_argument("--files", required=True)
     c.add_argument("--sha256", required=True)
+    c.add_argument("--native", action="store_true")
     ap.add_argument("--clients", type=int, default=16)
     ap.add_argument("--rounds", type=int, default=3, help="rounds per protocol, interleaved")
     ap.add_argument("--image", type=Path, action="append", default=[], help="an image every node fetches (max 4)")
     ap.add_argument("--work", type=Path, help="scratch directory (default: a new one under /var/tmp)")
     ap.add_argument("--keep", action="store_true", help="keep the scratch directory and the servers' logs")
+    ap.add_argument("--native", action="store_true",
+                    help="fetch with busybox's C clients (tftp -b 1432, wget) instead of the Python ones")
     args = ap.parse_args(argv)
     if args.cmd == "client":
         return client(args)
@@ -320,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
         conf = boot_config(work, images, args.clients)
         print(f"load average at start: {os.getloadavg()[0]:.2f}", flush=True)
         with clusterbox.ClusterBox(conf, work / "box", taps=0) as box:
-            procs = start_clients(box.info["pid"], images, args.clients)
+            procs = start_clients(box.info["pid"], images, args.clients, args.native)
             try:
                 for _ in range(args.rounds):
                     for proto in ("tftp", "http"):

@@ -94,6 +94,10 @@ def task_boot_config(settings: Settings, nodes_path: Path) -> dict[str, Any]:
             if not (tftp_root / node.boot_image).exists():
                 hint = " (3Com MBA image: set ramses.toml [netboot] mba = true)" if node.rom == "3com" else ""
                 log.line(f"warning: node {node.name} boots {node.boot_image}, not (yet) in {tftp_root}{hint}")
+        uefi = [n.name for n in inv.nodes if n.firmware == "uefi"]
+        if uefi and not (tftp_root / inv.efi_loader).exists():
+            log.line(f"warning: UEFI nodes ({', '.join(uefi)}) get {inv.efi_loader}, not (yet) in {tftp_root}: "
+                     f"apt-get install ipxe; cp /usr/lib/ipxe/snponly.efi {tftp_root}/{inv.efi_loader}")
 
     return _task(settings, nodes_path, "boot-config",
                  "dhcpd.conf, /etc/exports and tftpd-hpa settings for the nodes in nodes.toml",
