@@ -48,7 +48,7 @@ def modern_inventory(tmp_path: Path, dhcp: str = "isc") -> bootconf.Inventory:
     n[3] = dataclasses.replace(n[3], firmware="uefi", image=UEFI_IMAGE, append="console=ttyS0")
     n[4] = dataclasses.replace(n[4], firmware="uefi", transfer="http", image=UEFI_IMAGE, initrd="initrd-6.1.cpio.gz",
                                layers=("layers/uefi05.cpio",), append="console=ttyS0")
-    return dataclasses.replace(inv, nodes=tuple(n), ipxe_chain="undionly.kpxe", dhcp=dhcp)
+    return dataclasses.replace(inv, nodes=tuple(n), ipxe_chain="undionly.kpxe", dhcp=dhcp, nfs_options="vers=3,tcp")
 
 
 def rendered(inv: bootconf.Inventory, out: Path) -> dict[str, str]:
@@ -134,7 +134,7 @@ def test_kea_reservations_and_classes(tmp_path):
     assert "boot-file-name" not in res["uefi05"] and res["uefi05"]["client-classes"] == ["ramses-uefi"]
     assert res["bios02"]["client-classes"] == ["ramses-bios-chain"]
     assert {o["name"]: o["data"] for o in res["uefi04"]["option-data"]} == {
-        "host-name": "uefi04", "root-path": "/tftpboot/192.0.2.14"}
+        "host-name": "uefi04", "root-path": "/tftpboot/192.0.2.14\\,vers=3\\,tcp"}  # Kea's list syntax
     classes = {c["name"]: c for c in conf["client-classes"]}
     assert classes["ramses-ipxe-uefi05"]["boot-file-name"] == "http://192.0.2.1/ipxe/uefi05.ipxe"
     assert "pkt4.mac == 0x525400123405" in classes["ramses-ipxe-uefi05"]["test"]
@@ -187,7 +187,7 @@ def test_isc_dhcpd_accepts_the_uefi_config(tmp_path):
 # ------------------------------------------------------------------ one rule per format, hostile values
 
 HOSTILE = {"newline": "a\nb", "quote": 'a"b', "backslash": "a\\b", "non-ascii": "nœud-€", "tab-cr": "a\t\rb",
-           "braces-semicolon": "a;}{b", "del": "a\x7fb"}
+           "braces-semicolon": "a;}{b", "del": "a\x7fb", "comma": "a,b"}
 
 
 @pytest.mark.parametrize("name", sorted(HOSTILE))
@@ -209,10 +209,24 @@ def test_kea_text_refusals(value, message):
         syntax.kea_text(value, "boot file", syntax.KEA_FILE_MAX)
 
 
+@pytest.mark.parametrize("value, data", [("/r/n1,vers=3,tcp", "/r/n1\\,vers=3\\,tcp"), ("a\\b", "a\\\\b"),
+                                         ("a\\,b", "a\\\\\\,b"), ("nœud", "nœud")])
+def test_kea_option_data_escapes_its_list_syntax(value, data):
+    """Kea reads option data as a comma-separated list (with \\ escapes): a bare comma would end
+    the value. Real Kea and a real DHCP client check this in tests/test_kea_roundtrip.py."""
+    assert json.loads(syntax.kea_option_text(value, "root path")) == data
+
+
+@pytest.mark.parametrize("value", ["", " lead", "trail ", "\tx"])
+def test_kea_option_data_refuses_what_kea_trims(value):
+    with pytest.raises(BootConfigError, match="empty or starts or ends with white space"):
+        syntax.kea_option_text(value, "root path")
+
+
 @needs_kea
 def test_kea_reads_hostile_values(tmp_path):
     """Every value the rule lets through is a configuration kea-dhcp4 accepts."""
-    options = [{"name": "root-path", "data": kea.Lit(syntax.kea_text(v, k, 255))} for k, v in sorted(HOSTILE.items())]
+    options = [{"name": "root-path", "data": kea.Lit(syntax.kea_option_text(v, k))} for k, v in sorted(HOSTILE.items())]
     conf = {"Dhcp4": {"interfaces-config": {"interfaces": ["*"]}, "subnet4": [
         {"id": i + 1, "subnet": f"192.0.{i}.0/24", "reservations": [
             {"hw-address": f"52:54:00:00:00:{i:02x}", "ip-address": f"192.0.{i}.5",

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from .inventory import Inventory, Node
 from .render import GENERATED
-from .syntax import KEA_FILE_MAX, KEA_HOSTNAME_MAX, KEA_OPTION_MAX, kea_text
+from .syntax import KEA_FILE_MAX, KEA_HOSTNAME_MAX, KEA_OPTION_MAX, kea_option_text, kea_text
 
 # Debian's (x86-64) directory of Kea hook libraries; Kea 2.2 wants an absolute path.
 KEA_HOOKS_DIR = "/usr/lib/x86_64-linux-gnu/kea/hooks"
@@ -79,7 +79,7 @@ def text(value: str, what: str, limit: int = KEA_OPTION_MAX) -> Lit:
 
 
 def option(name: str, data: str, what: str, always: bool = True) -> dict[str, Json]:
-    out: dict[str, Json] = {"name": name, "data": text(data, what)}
+    out: dict[str, Json] = {"name": name, "data": Lit(kea_option_text(data, what))}
     if always:
         out["always-send"] = True  # clients need these whether or not they asked
     return out

@@ -1,17 +1,20 @@
-"""What a value must be to go into one output format, and how it is written there: one rule per
+r"""What a value must be to go into one output format, and how it is written there: one rule per
 format, each a small pure function that returns the value ready for its file or raises
 BootConfigError naming the value, what it was for, and why. (ISC dhcpd.conf, exports, iPXE
 scripts and kernel command lines get theirs in the shared format-rule module; these two are
 the Kea and web-server formats.)
 
 * Kea (kea-dhcp4.conf, JSON): :func:`kea_text`. JSON carries any character as an escape, but
-  Kea's parser decodes ``\\u`` escapes only up to U+00FF, so text beyond ASCII is written as raw
+  Kea's parser decodes ``\u`` escapes only up to U+00FF, so text beyond ASCII is written as raw
   UTF-8 (which Kea passes through), and quotes, backslashes and control characters as JSON
   escapes. Refused: NUL (DHCP clients read the fields and string options as C strings: the
   value would end there), text that is not valid Unicode, and values longer (in UTF-8 bytes)
-  than the DHCP field or option holds.
+  than the DHCP field or option holds. An option's ``data`` is read once more, as a
+  comma-separated list: a comma ends the value (silently: ``/root,v3`` arrives as ``/root``)
+  unless written ``\,``, a backslash is written ``\\``, and spaces around the value are
+  trimmed, so :func:`kea_option_text` escapes the first two and refuses the last.
 * nginx (the web-server site): :func:`nginx_text`. Every value is written as a double-quoted
-  token; nginx decodes ``\\"``, ``\\\\``, ``\\n``, ``\\r`` and ``\\t`` there. Refused: ``$``
+  token; nginx decodes ``\"``, ``\\``, ``\n``, ``\r`` and ``\t`` there. Refused: ``$``
   (nginx expands variables in paths and has no escape for it), NUL (paths are C strings), text
   that is not valid Unicode, and tokens longer than nginx's 4 KiB configuration buffer.
 """
@@ -46,6 +49,15 @@ def kea_text(value: str, what: str, limit: int) -> str:
         raise BootConfigError(f"{what} is {len(data)} bytes; a DHCP client gets at most {limit} there: "
                               "use a shorter name or path")
     return json.dumps(value, ensure_ascii=False)
+
+
+def kea_option_text(value: str, what: str, limit: int = KEA_OPTION_MAX) -> str:
+    """*value* as the ``data`` of a Kea string option (csv-format), as a JSON string literal."""
+    if not value or value != value.strip():
+        raise BootConfigError(f"{what} {value!r} is empty or starts or ends with white space, which Kea trims "
+                              "from option data: remove it")
+    kea_text(value, what, limit)  # the checks on the value itself
+    return kea_text(value.replace("\\", "\\\\").replace(",", "\\,"), what, 4 * limit)
 
 
 def nginx_text(value: str, what: str) -> str:
