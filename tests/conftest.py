@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 
 import pytest
@@ -86,8 +87,10 @@ def modern_real_project(tmp_path_factory):
     # its objects from the cache: CI time goes to linking and comparing, not to compiling twice
     wrapper = {}
     if shutil.which("ccache"):
-        wrapper = {"kernel_extra": 'wrapper = "ccache"\n',
-                   "extra_env": {"CCACHE_DIR": str(tmp_path_factory.mktemp("modern-ccache"))}}
+        # $RAMSES_TEST_CCACHE: a ccache shared between test sessions (development machines with
+        # several checkouts); by default a cold cache of this session's own
+        cache = os.environ.get("RAMSES_TEST_CCACHE") or str(tmp_path_factory.mktemp("modern-ccache"))
+        wrapper = {"kernel_extra": 'wrapper = "ccache"\n', "extra_env": {"CCACHE_DIR": cache}}
     proj = Project(dir=tmp_path_factory.mktemp("modern-real"), mirror_url=f"file://{tarball.parent}/",
                    tarball=tarball.name, version="6.1", sha256="", dpkg="linux-source-6.1",
                    profile_base="tinyconfig", kconfigs=REPO / "kconfigs", nodes=TWO_NODES, **wrapper)
