@@ -13,6 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from ramsesbuild.fsutil import sha256_file
+
+from .lib.support import FAKE_KINDS, Mirror, Project, Signer, make_fake_tarball, nodes_toml, uncompressed
+
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     """`-n auto`: one worker per core for the default suite; none when slow tests are selected
@@ -48,9 +52,6 @@ def private_home(tmp_path_factory):
         else:
             os.environ[k] = v
 
-from ramsesbuild.fsutil import sha256_file
-
-from .lib.support import FAKE_KINDS, Mirror, Project, Signer, make_fake_tarball, nodes_toml, uncompressed
 
 
 @pytest.fixture(scope="session")
@@ -131,7 +132,7 @@ def modern_real_project(tmp_path_factory):
         # $RAMSES_TEST_CCACHE: a ccache shared between test sessions (development machines with
         # several checkouts); by default a cold cache of this session's own
         cache = os.environ.get("RAMSES_TEST_CCACHE") or str(tmp_path_factory.mktemp("modern-ccache"))
-        wrapper = {"kernel_extra": 'wrapper = "ccache"\n', "extra_env": {"CCACHE_DIR": cache}}
+        wrapper = {"overrides": {"kernel": {"wrapper": "ccache"}}, "extra_env": {"CCACHE_DIR": cache}}
     proj = Project(dir=tmp_path_factory.mktemp("modern-real"), mirror_url=f"file://{tarball.parent}/",
                    tarball=tarball.name, version="6.1", sha256="", dpkg="linux-source-6.1",
                    profile_base="tinyconfig", kconfigs=REPO / "kconfigs", nodes=TWO_NODES, **wrapper)

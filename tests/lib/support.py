@@ -16,8 +16,9 @@ import tarfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from . import doitrun
+from . import doitrun, tomlw
 
 TESTS = Path(__file__).resolve().parents[1]
 REPO = TESTS.parent
@@ -195,7 +196,11 @@ def nodes_toml(*nodes: str) -> str:
 
 @dataclass
 class Project:
-    """A throw-away project dir: its own ramses.toml, kconfigs, patches, downloads, build."""
+    """A throw-away project dir: its own ramses.toml, kconfigs, patches, downloads, build.
+
+    ramses.toml is data (:meth:`settings_doc`, written by tests/lib/tomlw.py): one [profile.X] per
+    entry of *profiles* (name -> fragments), *overrides* merged in last, e.g.
+    ``{"kernel": {"wrapper": "ccache"}}``; :meth:`set` changes one key and rewrites the file."""
 
     dir: Path
     mirror_url: str
@@ -212,8 +217,10 @@ class Project:
     extra_env: dict[str, str] = field(default_factory=dict)
     dpkg: str | None = None  # trust dpkg --verify instead of a sha256 pin (Debian linux-source)
     nodes: str | None = None  # nodes.toml text, written into the project when given
-    extra_settings: str = ""  # appended to ramses.toml
-    kernel_extra: str = ""  # more [kernel] lines, e.g. 'wrapper = "ccache"'
+    profiles: dict[str, list[str]] = field(default_factory=lambda: {
+        "server": ["kconfigs/RamsesServer.conf"], "client": ["kconfigs/RamsesCluster.conf"]})
+    netboot_profile: str = "client"  # the profile wrapped by `doit netboot-image`
+    overrides: dict[str, Any] = field(default_factory=dict)  # merged into ramses.toml last
 
     @property
     def settings_path(self) -> Path:
@@ -237,52 +244,51 @@ class Project:
     def write_settings(self) -> None:
         self.settings_path.write_text(self.settings_text())
 
-    def settings_text(self, netboot: str | None = None, paths: str = 'tftpboot = "tftpboot"') -> str:
-        """This project's ramses.toml. *netboot* replaces the [netboot] table's body and *paths* the
-        [paths] lines after build/downloads: a second settings file for the same build and doit state."""
-        sig = ""
-        pin = f'sha256 = "{self.sha256}"' if self.sha256 else ""
+    def set(self, dotted: str, value: Any) -> Project:
+        """Set one key (``"netboot.mba"``, ``'source."2.4.18".sha256'``) and rewrite ramses.toml."""
+        *tables, name = _split_dotted(dotted)
+        table = self.overrides
+        for t in tables:
+            table = table.setdefault(t, {})
+        table[name] = value
+        self.write_settings()
+        return self
+
+    def settings_doc(self) -> dict[str, Any]:
+        """This project's ramses.toml as data."""
+        source: dict[str, Any] = {"tarball": self.tarball, "mirrors": [self.mirror_url]}
+        if self.sha256:
+            source["sha256"] = self.sha256
         if self.dpkg:
-            sig = f'dpkg = "{self.dpkg}"\n'
+            source["dpkg"] = self.dpkg
         elif self.signature:
-            sig = (f'signature = "{self.signature}"\nsigners = ["{self.signer.fingerprint}"]\n'
-                   f'keys = ["{self.signer.public_key}"]\n')
+            assert self.signer is not None
+            source |= {"signature": self.signature, "signers": [self.signer.fingerprint],
+                       "keys": [str(self.signer.public_key)]}
         else:
-            sig = 'unsigned = "test source"\n'
-        if netboot is None:
-            netboot = f"""format = "{self.netboot_format}"
-output = "vmlinuz-{{version}}-cluster"
-append = "{self.netboot_append}"
-ip = "rom"
-rootdir = "rom"
-"""
-        return f"""
-[kernel]
-version = "{self.version}"
-arch = "i386"
-jobs = 2
-{self.kernel_extra}
+            source["unsigned"] = "test source"
+        netboot: dict[str, Any] = {"format": self.netboot_format, "output": "vmlinuz-{version}-cluster",
+                                   "append": self.netboot_append, "ip": "rom", "rootdir": "rom"}
+        if self.netboot_profile != "client":
+            netboot = {"profiles": [self.netboot_profile], **netboot}
+        doc = {
+            "kernel": {"version": self.version, "arch": "i386", "jobs": 2},
+            "paths": {"build": "build", "downloads": "downloads", "tftpboot": "tftpboot"},
+            "source": {self.version: source},
+            "profile": {name: {"base": self.profile_base, "fragments": list(frags)}
+                        for name, frags in self.profiles.items()},
+            "netboot": netboot,
+        }
+        return _merged(doc, self.overrides)
 
-[paths]
-build = "build"
-downloads = "downloads"
-{paths}
-
-[source."{self.version}"]
-tarball = "{self.tarball}"
-mirrors = ["{self.mirror_url}"]
-{pin}
-{sig}
-[profile.server]
-base = "{self.profile_base}"
-fragments = ["kconfigs/RamsesServer.conf"]
-
-[profile.client]
-base = "{self.profile_base}"
-fragments = ["kconfigs/RamsesCluster.conf"]
-
-[netboot]
-{netboot}""" + self.extra_settings
+    def settings_text(self, netboot: dict[str, Any] | None = None, paths: dict[str, Any] | None = None) -> str:
+        """This project's ramses.toml. *netboot* replaces the [netboot] table and *paths* is merged
+        into [paths]: a second settings file for the same build and doit state."""
+        doc = self.settings_doc()
+        if netboot is not None:
+            doc["netboot"] = netboot
+        doc["paths"] = {**doc["paths"], **(paths or {})}
+        return tomlw.dumps(doc)
 
     def doit(self, *args: str, check: bool = True, timeout: int = 300, config: Path | None = None,
              process: bool = False) -> subprocess.CompletedProcess:
@@ -305,3 +311,15 @@ fragments = ["kconfigs/RamsesCluster.conf"]
 
     def clear_make_calls(self) -> None:
         self.make_log.unlink(missing_ok=True)
+
+
+def _split_dotted(dotted: str) -> list[str]:
+    return [p.strip('"') for p in re.findall(r'"[^"]*"|[^.]+', dotted)]
+
+
+def _merged(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in changes.items():
+        out[k] = _merged(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) \
+            and not isinstance(v, tomlw.Inline) else v
+    return out

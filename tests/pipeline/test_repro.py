@@ -33,9 +33,8 @@ def test_two_builds_in_two_directories_are_identical(kind, wrapper, request, tmp
     first = request.getfixturevalue(kind)
     second = _twin(first, tmp_path / "elsewhere" / "with-a-longer-path" / "project")
     if wrapper:
-        second.kernel_extra = f'wrapper = "{wrapper}"\n'
         second.extra_env = {**second.extra_env, "CCACHE_DIR": str(tmp_path / "ccache")}
-        second.write_settings()
+        second.set("kernel.wrapper", wrapper)
     first.doit("kernel-client", "modules-client", "netboot-image")
     time.sleep(1.1)  # a second later: anything taken from the clock would differ
     second.doit("kernel-client", "modules-client", "netboot-image")

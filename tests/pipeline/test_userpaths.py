@@ -22,21 +22,15 @@ from ramsesbuild.fsutil import sha256_file
 from ..lib.support import REPO, Project, nodes_toml
 from .test_pipeline import calls, ran
 
-GATEWAY = """
-[profile.gateway]
-base = "defconfig"
-fragments = ["kconfigs/RamsesCluster.conf", "kconfigs/Gateway.conf"]
-[profile.gateway.netboot]
-output = "vmlinuz-{version}-gateway"
-"""
+GATEWAY = {"base": "defconfig", "fragments": ["kconfigs/RamsesCluster.conf", "kconfigs/Gateway.conf"],
+           "netboot": {"output": "vmlinuz-{version}-gateway"}}
 
 NODES = nodes_toml("node01", 'gw01:profile = "gateway"')
 
 
 def with_gateway(p: Project) -> Project:
     (p.dir / "kconfigs" / "Gateway.conf").write_text("# the gateway nodes' extra NIC\nCONFIG_8139TOO=y\n")
-    p.extra_settings = GATEWAY
-    p.write_settings()
+    p.set("profile.gateway", GATEWAY)
     (p.dir / "nodes.toml").write_text(NODES)
     return p
 

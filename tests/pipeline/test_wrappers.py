@@ -28,11 +28,8 @@ def need(program: str, package: str) -> None:
 
 
 def use_wrapper(proj, wrapper: str | None, hosts: tuple[str, ...] = ()) -> None:
-    lines = f'wrapper = "{wrapper}"\n' if wrapper else ""
-    if hosts:
-        lines += "distcc_hosts = [" + ", ".join(f'"{h}"' for h in hosts) + "]\n"
-    proj.kernel_extra = lines
-    proj.write_settings()
+    proj.set("kernel.wrapper", wrapper)  # None: no wrapper key
+    proj.set("kernel.distcc_hosts", list(hosts) or None)
 
 
 def make_command(proj, task: str) -> list[str]:

@@ -189,12 +189,7 @@ mac = "00:10:5a:12:34:03"
 ip = "192.0.2.15"
 rom = "3com"
 """
-K24_NETBOOT = """format = "nbi"
-layout = "ramses"
-output = "vmlinuz-{version}-cluster"
-ip = "rom"
-mba = true
-"""
+K24_NETBOOT = {"format": "nbi", "layout": "ramses", "output": "vmlinuz-{version}-cluster", "ip": "rom", "mba": True}
 
 
 def dhcp_host(dhcpd_conf: str, name: str) -> dict[str, str]:
@@ -233,7 +228,7 @@ def check_nbi_boot(out: str, reply: dict[str, str], entry: str, nfsroot: bool = 
     assert "IP-Config: Complete:" in out, tail
 
 
-def k24_pipeline(proj, tmp_path: Path, netboot: str, nfsroot: Path) -> tuple[dict[str, str], Path]:  # type: ignore[no-untyped-def]
+def k24_pipeline(proj, tmp_path: Path, netboot: dict, nfsroot: Path) -> tuple[dict[str, str], Path]:  # type: ignore[no-untyped-def]
     """`doit netboot-image boot-config` on the real 2.4.18 build with *netboot* (mba = true) and a
     rom = "3com" node; returns the node's DHCP answer and `ramsesbuild imggen -a` of the NBI image,
     after checking it is the very file the answer's filename names."""
@@ -241,7 +236,7 @@ def k24_pipeline(proj, tmp_path: Path, netboot: str, nfsroot: Path) -> tuple[dic
     nodes.write_text(NODES.format(nfsroot=nfsroot))
     tftp = tmp_path / "tftpboot"
     config = proj.dir / f"ramses-{tmp_path.name}.toml"  # same build and doit state; own tftpboot, nodes.toml
-    config.write_text(proj.settings_text(netboot=netboot, paths=f'tftpboot = "{tftp}"\nnodes = "{nodes}"'))
+    config.write_text(proj.settings_text(netboot=netboot, paths={"tftpboot": str(tftp), "nodes": str(nodes)}))
     proc = proj.doit("netboot-image", "boot-config", config=config, timeout=600)
     assert "kernel-client" not in re.findall(r"^\.  (\S+)", proc.stdout, re.MULTILINE)  # built once, by the fixture
 
@@ -268,7 +263,7 @@ def test_k24_pipeline_mba_image_boots_nfs_root_from_dhcp(k24_real_project, tools
         pytest.skip(f"NFS-root boot needs {', '.join(missing)} (apt-get install rpcbind nfs-ganesha nfs-ganesha-vfs)")
     export = populate_root(tmp_path / "nfsroot", build_init(tmp_path / "init"))
     reply, image = k24_pipeline(k24_real_project, tmp_path,
-                                K24_NETBOOT + 'rootdir = "rom"\nappend = "console=ttyS0 init=/init panic=1"\n', export)
+                                {**K24_NETBOOT, "rootdir": "rom", "append": "console=ttyS0 init=/init panic=1"}, export)
     assert reply["root_path"] == f"{export},v3"
     disk = mba_emu.disk(tmp_path, image, mba_emu.bootp_reply(**reply), rom_seg=0x8000, rom_off=0x0400)
     log = tmp_path / "serial.log"
@@ -293,8 +288,8 @@ def test_k24_pipeline_mba_image_boots_initrd_with_ip_from_dhcp(k24_real_project,
     after root=/dev/ram0), ip=rom filled from the reply and configured on a qemu NIC."""
     guest = tmp_path / "guest"
     initrd = ext2_initrd(populate_root(guest / "root", build_init(guest / "init")), guest / "initrd.ext2")
-    reply, image = k24_pipeline(k24_real_project, tmp_path, K24_NETBOOT + (
-        f'rootdir = "/dev/ram0"\nappend = "console=ttyS0 init=/init panic=1"\ninitrd = "{initrd}"\n'),
+    reply, image = k24_pipeline(k24_real_project, tmp_path, {
+        **K24_NETBOOT, "rootdir": "/dev/ram0", "append": "console=ttyS0 init=/init panic=1", "initrd": str(initrd)},
         Path("/tftpboot/192.0.2.15"))
     result = mba_emu.boot(tmp_path, image, mba_emu.bootp_reply(**reply), K24_DONE, 120, memory=64,
                           rom_seg=0x8000, rom_off=0x0400,

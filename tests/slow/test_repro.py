@@ -47,7 +47,7 @@ def k24_twin(k24_real_project, tmp_path_factory):
     base = tmp_path_factory.mktemp("k24-twin")
     cache = base / "ccache"
     twin = _twin(k24_real_project, base / "a-second" / "and-longer" / "directory",
-                 kernel_extra='wrapper = "ccache"\n', extra_env={"CCACHE_DIR": str(cache)})
+                 overrides={"kernel": {"wrapper": "ccache"}}, extra_env={"CCACHE_DIR": str(cache)})
     t0 = time.monotonic()
     twin.doit(*K24_TASKS, timeout=3600)
     print(f"\n2.4.18 second build (ccache, cold) in {time.monotonic() - t0:.0f} s: {ccache_stats(cache)}")
