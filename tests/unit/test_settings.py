@@ -179,3 +179,34 @@ def test_unpack_limits(tmp_path):
     assert s.unpack_limits.max_bytes == 2 << 30 and s.unpack_limits.max_members == 1000
     with pytest.raises(SettingsError, match="max_bytes must be a size"):
         load(write(tmp_path, MINIMAL + '[unpack]\nmax_bytes = "lots"\n'))
+
+
+def test_profile_names_may_contain_hyphens(tmp_path):
+    from ramsesbuild.tasks import generate
+
+    text = MINIMAL + '[profile.compute-gpu]\nbase = "tinyconfig"\n[profile.compute-gpu.netboot]\noutput = "gpu"\n'
+    s = load(write(tmp_path, text))
+    assert [p.name for p in s.netboot_profiles] == ["client", "compute-gpu"]
+    names = {t["basename"] + (f":{t['name']}" if t.get("name") else "") for t in generate(s)}
+    assert {"config-compute-gpu", "kernel-compute-gpu", "netboot-image:compute-gpu"} <= names
+
+
+@pytest.mark.parametrize("name, message", [
+    ("Server2", "name 'Server2' starts with the upper-case letter 'S' (write 's'); profile names are lower-case "
+                "letters, digits, - and _, starting with a letter, at most 32 characters (they become task names "
+                "such as kernel-<name> and build/<name>)"),
+    ("gpuNode", "name 'gpuNode' contains the upper-case letter 'N' (write 'n');"),
+    ("2nd", "name '2nd' starts with the digit '2';"),
+    ("-gpu", "name '-gpu' starts with '-';"),
+    ('"gpu.x"', "name 'gpu.x' contains '.';"),
+    ('"gpu x"', "name 'gpu x' contains a space;"),
+    ("a" * 33, f"name '{'a' * 33}' is 33 characters long;"),
+    ("source", "name 'source' is reserved for build/source; choose another profile name"),
+    ("logs", "name 'logs' is reserved for build/logs;"),
+])
+def test_a_refused_profile_name_says_what_is_wrong(tmp_path, name, message):
+    text = MINIMAL + f"[profile.{name}]\n"
+    with pytest.raises(SettingsError) as exc:
+        load(write(tmp_path, text))
+    assert str(exc.value).startswith(f"{tmp_path / 'ramses.toml'}:{len(text.splitlines())}: "
+                                     f"[profile.{name}] {message}"), str(exc.value)
