@@ -17,7 +17,7 @@ from ramsesbuild.schemas.nodes import NODES_TOML
 from ramsesbuild.schemas.ramses import RAMSES_TOML
 from ramsesbuild.tomlload import parse_document
 
-from .support import REPO
+from ..lib.support import REPO
 
 REFERENCE = REPO / "docs" / "reference"
 

@@ -29,7 +29,7 @@ from ramsesbuild.state import (
     write_state,
 )
 
-from .support import FAKE_KINDS, Mirror, Project, make_fake_tarball, nodes_toml
+from ..lib.support import FAKE_KINDS, Mirror, Project, make_fake_tarball, nodes_toml
 from .test_pipeline import ran
 from .test_userpaths import ramsesbuild
 
@@ -142,7 +142,7 @@ def built(tmp_path_factory):
     tarball = make_fake_tarball("k24", mirror.root)
     _, _, name, version = FAKE_KINDS["k24"]
     proj = Project(dir=root / "project", mirror_url=mirror.url, tarball=name, version=version,
-                   sha256=sha256_file(tarball), nodes=NODES, extra_settings="mba = true\n")
+                   sha256=sha256_file(tarball), nodes=NODES, overrides={"netboot": {"mba": True}})
     proj.dir.mkdir()
     proj.setup()
     first = proj.doit()
