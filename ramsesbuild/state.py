@@ -18,7 +18,7 @@ import typing
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from .errors import RamsesError
 from .vocabulary import ImageFormat, NbiLayout
@@ -220,9 +220,7 @@ class ProfileSummary:
 
 @dataclass(frozen=True)
 class Summary:
-    """build/summary.json: what the last doit run produced."""
-
-    FILE: ClassVar[str] = "summary.json"
+    """build/summary.json (paths.BuildPaths.summary): what the last doit run produced."""
 
     schema: int = field(metadata=doc(f"{SUMMARY_SCHEMA}; raised when a field changes meaning or goes away"))
     ramsesbuild: str = field(metadata=doc("the package version that wrote it"))
