@@ -218,6 +218,7 @@ def boot_config(work: Path, images: list[Path], clients: int) -> Path:
 
     sys.path.insert(0, str(REPO))
     from ramsesbuild import bootconf
+    from ramsesbuild.vocabulary import Transfer
 
     text = '[network]\nsubnet = "192.0.2.0/24"\nserver = "192.0.2.1"\n'
     text += f'[boot]\nmethod = "ipxe"\nnfsroot = "{work}/roots/{{name}}"\n'
@@ -228,7 +229,7 @@ def boot_config(work: Path, images: list[Path], clients: int) -> Path:
     tftp = images[0].parent
     names = [str(p.relative_to(tftp)) for p in images]
     inv = bootconf.load(work / "nodes.toml", names[0])
-    nodes = tuple(dataclasses.replace(n, transfer="http", initrd=names[1] if len(names) > 1 else None,
+    nodes = tuple(dataclasses.replace(n, transfer=Transfer.HTTP, initrd=names[1] if len(names) > 1 else None,
                                       layers=tuple(names[2:])) for n in inv.nodes)
     inv = dataclasses.replace(inv, nodes=nodes, output=work / "bootconf")
     for n in nodes:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from ..vocabulary import BootMethod, Firmware
 from .inventory import Inventory, Node
 from .render import GENERATED
 from .syntax import KEA_FILE_MAX, KEA_HOSTNAME_MAX, KEA_OPTION_MAX, kea_option_text, kea_text
@@ -87,7 +88,7 @@ def option(name: str, data: str, what: str, always: bool = True) -> dict[str, Js
 
 def chained(inv: Inventory, node: Node) -> bool:
     """The node's file depends on who asks: firmware gets a loader, iPXE the node's script."""
-    return node.method == "ipxe" and (node.firmware == "uefi" or inv.ipxe_chain is not None)
+    return node.method is BootMethod.IPXE and (node.firmware is Firmware.UEFI or inv.ipxe_chain is not None)
 
 
 def mac_hex(node: Node) -> str:
@@ -99,8 +100,8 @@ def classes(inv: Inventory) -> tuple[list[Json], list[str]]:
     nodes = [n for n in inv.nodes if chained(inv, n)]
     if not nodes:
         return [], []
-    uefi = any(n.firmware == "uefi" for n in nodes)
-    bios = any(n.firmware != "uefi" for n in nodes)
+    uefi = any(n.firmware is Firmware.UEFI for n in nodes)
+    bios = any(n.firmware is not Firmware.UEFI for n in nodes)
     out: list[Json] = []
     if uefi:
         out.append({"name": "ramses-uefi"})  # membership from the node's reservation
@@ -138,7 +139,7 @@ def reservation(inv: Inventory, node: Node) -> dict[str, Json]:
     res: dict[str, Json] = {"hw-address": node.mac, "ip-address": str(node.ip),
                             "hostname": text(node.name, f"{what}: name", KEA_HOSTNAME_MAX)}
     if chained(inv, node):
-        res["client-classes"] = ["ramses-uefi" if node.firmware == "uefi" else "ramses-bios-chain"]
+        res["client-classes"] = ["ramses-uefi" if node.firmware is Firmware.UEFI else "ramses-bios-chain"]
     else:
         res["boot-file-name"] = text(inv.boot_filename(node), f"{what}: boot file", KEA_FILE_MAX)
     res["option-data"] = [option("host-name", node.name, f"{what}: name"),

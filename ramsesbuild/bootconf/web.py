@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..vocabulary import Firmware, Transfer
 from .inventory import Inventory
 from .render import GENERATED
 from .syntax import nginx_text
@@ -22,9 +23,9 @@ def web_files(inv: Inventory) -> list[str]:
     """The files the web server serves, relative to the tftp root."""
     files: set[str] = set()
     for node in inv.web_nodes:
-        if node.firmware == "uefi":
+        if node.firmware is Firmware.UEFI:
             files.add(inv.efi_loader)
-        if node.transfer == "http":
+        if node.transfer is Transfer.HTTP:
             files.update((node.ipxe_script, node.image, *node.initrds))
     return sorted(files)
 

@@ -7,13 +7,13 @@ from pathlib import Path
 
 from ..errors import BootConfigError
 from ..fsutil import write_if_changed
+from ..vocabulary import DhcpServer
 from .inventory import Inventory
 from .kea import render_kea
 from .render import GENERATED, render_dhcpd, render_exports, render_ipxe, render_tftpd
 from .web import SITE_NAME, render_nginx
 
-DHCP_CONFIGS = {"isc": "dhcpd.conf", "kea": "kea-dhcp4.conf"}  # [boot] dhcp -> the file boot-config writes
-CONFIG_NAMES = (*DHCP_CONFIGS.values(), "exports", "tftpd-hpa", SITE_NAME)  # everything it may write
+CONFIG_NAMES = (*(d.config_name for d in DhcpServer), "exports", "tftpd-hpa", SITE_NAME)  # all it may write
 IPXE_DIR = "ipxe"
 
 
@@ -21,8 +21,8 @@ def config_files(inv: Inventory, tftp_root: Path) -> dict[Path, str]:
     """The server-side configuration, in the inventory's output directory: the chosen DHCP
     server's configuration, exports, tftpd-hpa, and the web server's site when a node fetches
     anything over HTTP."""
-    dhcp = render_kea(inv) if inv.dhcp == "kea" else render_dhcpd(inv)
-    files = {inv.output / DHCP_CONFIGS[inv.dhcp]: dhcp, inv.output / "exports": render_exports(inv),
+    dhcp = render_kea(inv) if inv.dhcp is DhcpServer.KEA else render_dhcpd(inv)
+    files = {inv.output / inv.dhcp.config_name: dhcp, inv.output / "exports": render_exports(inv),
              inv.output / "tftpd-hpa": render_tftpd(inv, tftp_root)}
     if inv.web_nodes:
         files[inv.output / SITE_NAME] = render_nginx(inv, tftp_root)
