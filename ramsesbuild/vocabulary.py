@@ -77,6 +77,44 @@ class RomKind(StrEnum):
         return mba_name(image) if self is RomKind.THREECOM else image
 
 
+class Firmware(StrEnum):
+    """nodes.toml firmware: what the node boots with, for the DHCP server's answer."""
+
+    BIOS = "bios"
+    UEFI = "uefi"
+
+    @property
+    def doc(self) -> str:
+        return _DOCS[self]
+
+
+class Transfer(StrEnum):
+    """nodes.toml transfer: how an ipxe node's script fetches its kernel, initrd and layers."""
+
+    TFTP = "tftp"
+    HTTP = "http"
+
+    @property
+    def doc(self) -> str:
+        return _DOCS[self]
+
+
+class DhcpServer(StrEnum):
+    """nodes.toml [boot] dhcp: whose configuration boot-config writes."""
+
+    ISC = "isc"
+    KEA = "kea"
+
+    @property
+    def doc(self) -> str:
+        return _DOCS[self]
+
+    @property
+    def config_name(self) -> str:
+        """The file boot-config writes for this server."""
+        return {DhcpServer.ISC: "dhcpd.conf", DhcpServer.KEA: "kea-dhcp4.conf"}[self]
+
+
 class NamedBase(StrEnum):
     """[profile.X] base: a base .config the kernel's own make target produces (families.toml
     bases says how, per family)."""
@@ -110,6 +148,12 @@ _DOCS: dict[StrEnum, str] = {
     BootMethod.IPXE: "an iPXE script per node (ipxe/<name>.ipxe) loads the image as a bzImage with a command line",
     RomKind.ETHERBOOT: "Etherboot (or any ROM that loads the image itself)",
     RomKind.THREECOM: "3Com MBA / BootWare, TCP/IP boot method: loads <image>-imggen, the MBA image of the NBI image",
+    Firmware.BIOS: "BIOS (or UEFI in legacy mode): an Etherboot/3Com ROM, or PXE chained to iPXE",
+    Firmware.UEFI: "UEFI x86-64: DHCP hands the EFI iPXE by client architecture (PXE by TFTP, HTTP boot by URL)",
+    Transfer.TFTP: "the script and everything it loads by TFTP",
+    Transfer.HTTP: "the script and everything it loads by HTTP from the boot server's web server (TFTP: loader only)",
+    DhcpServer.ISC: "ISC dhcpd: dhcpd.conf",
+    DhcpServer.KEA: "Kea: kea-dhcp4.conf",
     NamedBase.DEFCONFIG: "the architecture's defconfig",
     NamedBase.TINYCONFIG: "make tinyconfig (modern kernels)",
     NamedBase.ALLNOCONFIG: "make allnoconfig (modern kernels)",

@@ -17,7 +17,7 @@ from ..errors import BootConfigError
 from ..schema import Layers
 from ..schemas.nodes import BootTable, NetworkTable, NodesToml, NodeTable
 from ..tomlload import Table, parse_document, suggest
-from ..vocabulary import BootMethod, RomKind
+from ..vocabulary import BootMethod, DhcpServer, Firmware, RomKind, Transfer
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,15 @@ class Node:
     append: str
     initrd: str | None
     rom: RomKind = RomKind.ETHERBOOT
+    # Today's node classes (issue 21); nodes.toml keys to come with the schema, defaults as before
+    firmware: Firmware = Firmware.BIOS  # UEFI needs method ipxe and an EFI-stub (x86_64) kernel
+    transfer: Transfer = Transfer.TFTP  # how an ipxe node fetches its script and what it loads
+    layers: tuple[str, ...] = ()  # more initrds after `initrd` (per-node layers), in the tftp root
+
+    @property
+    def initrds(self) -> tuple[str, ...]:
+        """Every initrd the node's iPXE script loads, in order (the kernel unpacks them in order)."""
+        return ((self.initrd,) if self.initrd else ()) + self.layers
 
     @property
     def boot_image(self) -> str:
@@ -60,10 +69,35 @@ class Inventory:
     ipxe_chain: str | None
     output: Path
     nodes: tuple[Node, ...]
+    dhcp: DhcpServer = DhcpServer.ISC  # whose configuration boot-config writes
+    efi_loader: str = "snponly.efi"  # EFI iPXE in the tftp root, handed to UEFI nodes' firmware
+    http_port: int = 80  # the web server (boot-config's nginx site) on [network] server
+    interface: str | None = None  # Kea's interfaces-config; None: every interface ("*")
+
+    @property
+    def http_base(self) -> str:
+        """URL of the tftp root on the boot server's web server (no trailing slash)."""
+        port = "" if self.http_port == 80 else f":{self.http_port}"
+        return f"http://{self.network.server}{port}"
+
+    @property
+    def web_nodes(self) -> tuple[Node, ...]:
+        """Nodes that fetch anything over HTTP (their script, or UEFI HTTP boot of the loader)."""
+        return tuple(n for n in self.nodes if n.method is BootMethod.IPXE
+                     and (n.transfer is Transfer.HTTP or n.firmware is Firmware.UEFI))
+
+    def script_location(self, node: Node) -> str:
+        """Where iPXE fetches the node's script: a tftp-root path, or its URL for http nodes."""
+        return f"{self.http_base}/{node.ipxe_script}" if node.transfer is Transfer.HTTP else node.ipxe_script
+
+    def file_location(self, node: Node, path: str) -> str:
+        """How the node's iPXE script names *path* (relative to the tftp root): an absolute path
+        (resolved against the tftp server the script came from) or a URL on the web server."""
+        return f"{self.http_base}/{path}" if node.transfer is Transfer.HTTP else f"/{path}"
 
     def boot_filename(self, node: Node) -> str:
         """What DHCP tells the node's boot ROM to load (for ipxe nodes: once iPXE runs)."""
-        return node.ipxe_script if node.method is BootMethod.IPXE else node.boot_image
+        return self.script_location(node) if node.method is BootMethod.IPXE else node.boot_image
 
     def root_path(self, node: Node) -> str:
         """server:/dir[,options], as the kernel's nfsroot= takes it (iPXE scripts)."""

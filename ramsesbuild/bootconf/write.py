@@ -7,17 +7,39 @@ from pathlib import Path
 
 from ..errors import BootConfigError
 from ..fsutil import write_if_changed
+from ..vocabulary import DhcpServer
 from .inventory import Inventory
+from .kea import render_kea
 from .render import GENERATED, render_dhcpd, render_exports, render_ipxe, render_tftpd
+from .web import SITE_NAME, render_nginx
 
-CONFIG_NAMES = ("dhcpd.conf", "exports", "tftpd-hpa")
+CONFIG_NAMES = (*(d.config_name for d in DhcpServer), "exports", "tftpd-hpa", SITE_NAME)  # all it may write
 IPXE_DIR = "ipxe"
 
 
 def config_files(inv: Inventory, tftp_root: Path) -> dict[Path, str]:
-    """The server-side configuration, in the inventory's output directory."""
-    texts = (render_dhcpd(inv), render_exports(inv), render_tftpd(inv, tftp_root))
-    return {inv.output / name: text for name, text in zip(CONFIG_NAMES, texts, strict=False)}
+    """The server-side configuration, in the inventory's output directory: the chosen DHCP
+    server's configuration, exports, tftpd-hpa, and the web server's site when a node fetches
+    anything over HTTP."""
+    dhcp = render_kea(inv) if inv.dhcp is DhcpServer.KEA else render_dhcpd(inv)
+    files = {inv.output / inv.dhcp.config_name: dhcp, inv.output / "exports": render_exports(inv),
+             inv.output / "tftpd-hpa": render_tftpd(inv, tftp_root)}
+    if inv.web_nodes:
+        files[inv.output / SITE_NAME] = render_nginx(inv, tftp_root)
+    return files
+
+
+def prune_config(inv: Inventory, keep: set[Path]) -> list[Path]:
+    """Remove configuration we generated earlier that this inventory no longer asks for (the other
+    DHCP server's file after a switch, the web site when no node uses HTTP): nothing stale stays
+    beside what is current."""
+    removed = []
+    for name in CONFIG_NAMES:
+        path = inv.output / name
+        if path not in keep and path.is_file() and GENERATED in path.read_text(errors="replace"):
+            path.unlink()
+            removed.append(path)
+    return removed
 
 
 def tftp_files(inv: Inventory, tftp_root: Path) -> dict[Path, str]:
@@ -50,7 +72,10 @@ def prune_scripts(tftp_root: Path, keep: set[Path]) -> list[Path]:
 
 
 def write_config(inv: Inventory, tftp_root: Path) -> list[Path]:
-    return write_files(config_files(inv, tftp_root))
+    """Write the configuration and prune what it replaced; returns the files that changed."""
+    files = config_files(inv, tftp_root)
+    changed = write_files(files)
+    return changed + prune_config(inv, set(files))
 
 
 def write_tftp(inv: Inventory, tftp_root: Path) -> tuple[list[Path], list[Path]]:

@@ -10,12 +10,17 @@ What ``serve`` does, in order:
    interface is ``lo`` (checked: it refuses to go on if any other link exists) and a private
    mount namespace, with tmpfs over /run and /var/lib/nfs so rpcbind's and nfs-ganesha's state
    never touch the host's;
-2. reads the generated ``dhcpd.conf``, ``exports`` and ``tftpd-hpa`` in --bootconf; creates a
+2. reads the generated ``dhcpd.conf`` (or ``kea-dhcp4.conf``), ``exports`` and ``tftpd-hpa`` in
+   --bootconf; creates a
    bridge holding the server's address (from ``TFTP_ADDRESS`` / ``next-server``, with the
    prefix of the dhcpd.conf subnet) and --taps tap devices attached to it (``rtap0``...),
    for qemu nodes (``-netdev tap,ifname=rtap0,script=no,downscript=no``);
 3. starts, from those files and nothing else:
-   * ISC ``dhcpd`` with the generated dhcpd.conf on the bridge (leases in W),
+   * ISC ``dhcpd`` with the generated dhcpd.conf on the bridge (leases in W), or ``kea-dhcp4``
+     with the generated kea-dhcp4.conf when boot-config wrote that instead (tools/cluster/
+     bootservers.py: leases on a private tmpfs, pid and lock files in W),
+   * ``nginx`` with the generated site ``nginx-boot.conf`` when boot-config wrote one (the box's
+     own main configuration around it: logs in W),
    * ``in.tftpd`` (tftpd-hpa) with TFTP_DIRECTORY / TFTP_ADDRESS / TFTP_USERNAME / TFTP_OPTIONS,
    * ``rpcbind`` and ``nfs-ganesha`` (VFS FSAL, NFSv3 over UDP and TCP) with one export per
      line of the generated exports, each open only to its client with the listed rw/ro and
@@ -54,6 +59,9 @@ from typing import Self
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import nsbox  # (tools/nsbox.py: the namespace shared with tools/k24/nfsboot.py)
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bootservers  # Kea and nginx, when boot-config wrote their files (issue 21)
 
 INNER = "RAMSES_CLUSTERBOX_INNER"
 BRIDGE = "rbr0"
@@ -95,11 +103,14 @@ class BootConf:
 
 def read_bootconf(conf_dir: Path) -> BootConf:
     """What the servers need, from the three files `doit boot-config` wrote into *conf_dir*."""
-    dhcpd = (conf_dir / "dhcpd.conf").read_text()
-    m = re.search(r"^subnet\s+(\S+)\s+netmask\s+(\S+)\s*\{", dhcpd, re.MULTILINE)
-    if not m:
-        raise SystemExit(f"clusterbox: {conf_dir / 'dhcpd.conf'}: no subnet declaration")
-    subnet = ipaddress.IPv4Network(f"{m.group(1)}/{m.group(2)}")
+    if bootservers.dhcp_server(conf_dir) == "kea":
+        subnet = bootservers.kea_subnet(conf_dir)
+    else:
+        dhcpd = (conf_dir / "dhcpd.conf").read_text()
+        m = re.search(r"^subnet\s+(\S+)\s+netmask\s+(\S+)\s*\{", dhcpd, re.MULTILINE)
+        if not m:
+            raise SystemExit(f"clusterbox: {conf_dir / 'dhcpd.conf'}: no subnet declaration")
+        subnet = ipaddress.IPv4Network(f"{m.group(1)}/{m.group(2)}")
     tftp = {k: shlex.split(v)[0] if shlex.split(v) else "" for k, v in
             re.findall(r"^(TFTP_\w+)=(.*)$", (conf_dir / "tftpd-hpa").read_text(), re.MULTILINE)}
     server = ipaddress.IPv4Address(tftp["TFTP_ADDRESS"].rsplit(":", 1)[0])
@@ -162,15 +173,22 @@ def serve(args: argparse.Namespace) -> int:
     parent = int(os.environ["RAMSES_CLUSTERBOX_PARENT"])
     work = Path(args.workdir).resolve()
     work.mkdir(parents=True, exist_ok=True)
-    conf = read_bootconf(Path(args.bootconf).resolve())
+    conf_dir = Path(args.bootconf).resolve()
+    conf = read_bootconf(conf_dir)
     refusal = nsbox.enter_private("clusterbox")
     if refusal:
         print(refusal, file=sys.stderr)
         return 2
+    dhcp = bootservers.dhcp_server(conf_dir)  # "kea" or "isc"
+    site = bootservers.web_site(conf_dir)
+    if dhcp == "kea":
+        bootservers.private_state("clusterbox")
 
     nsbox.sh("ip", "link", "add", BRIDGE, "type", "bridge", "stp_state", "0", "forward_delay", "0")
     nsbox.sh("ip", "addr", "add", f"{conf.server}/{conf.subnet.prefixlen}", "dev", BRIDGE)
     nsbox.sh("ip", "link", "set", BRIDGE, "up")
+    if dhcp == "kea":  # Kea opens its socket only on a running interface: a bridge with a live port
+        bootservers.carrier(BRIDGE)
     taps = [TAP.format(i) for i in range(args.taps)]
     for tap in taps:
         nsbox.sh("ip", "tuntap", "add", "dev", tap, "mode", "tap")
@@ -189,10 +207,11 @@ def serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
 
-    def start(name: str, cmd: list[str]) -> None:
+    def start(name: str, cmd: list[str], env: dict[str, str] | None = None) -> None:
         (work / f"{name}.cmd").write_text(shlex.join(cmd) + "\n")
         with open(work / f"{name}.log", "wb") as log:  # the child keeps its own descriptor
-            procs[name] = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+            procs[name] = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                           env=env)
 
     try:
         deadline = time.monotonic() + 60
@@ -200,12 +219,20 @@ def serve(args: argparse.Namespace) -> int:
         _wait("rpcbind", lambda: 111 in _udp_ports(), deadline, procs)
         start("ganesha", ["ganesha.nfsd", "-F", "-f", str(work / "ganesha.conf"), "-L", str(work / "ganesha.log"),
                           "-p", str(work / "ganesha.pid")])
-        start("dhcpd", ["dhcpd", "-4", "-f", "-d", "-cf", str(Path(args.bootconf).resolve() / "dhcpd.conf"),
-                        "-lf", str(work / "dhcpd.leases"), "-pf", str(work / "dhcpd.pid"), BRIDGE])
+        if dhcp == "kea":
+            start("kea", bootservers.kea_command(conf_dir), bootservers.kea_environment(work))
+        else:
+            start("dhcpd", ["dhcpd", "-4", "-f", "-d", "-cf", str(conf_dir / "dhcpd.conf"),
+                            "-lf", str(work / "dhcpd.leases"), "-pf", str(work / "dhcpd.pid"), BRIDGE])
+        if site is not None:
+            start("nginx", bootservers.nginx_command(site, work))
         start("tftpd", ["in.tftpd", "--foreground", "--listen", "--user", conf.tftp_user,
                         "--address", conf.tftp_address, "--verbose", *conf.tftp_options, str(conf.tftp_dir)])
         _wait("nfs-ganesha to register NFS and MOUNT", nsbox.rpc_registered, deadline, procs)
-        _wait("dhcpd on port 67", lambda: 67 in _udp_ports(), deadline, procs)
+        _wait(f"{'kea-dhcp4' if dhcp == 'kea' else 'dhcpd'} on port 67", lambda: 67 in _udp_ports(), deadline, procs)
+        if site is not None:
+            port = bootservers.site_port(site)
+            _wait(f"nginx on port {port}", lambda: bootservers.tcp_listening(port, conf.server), deadline, procs)
         _wait("in.tftpd on port 69", lambda: 69 in _udp_ports(conf.server), deadline, procs)
     except (RuntimeError, OSError) as exc:
         logs = "".join(f"\n--- {n}.log\n" + (work / f"{n}.log").read_text(errors="replace")[-2000:]

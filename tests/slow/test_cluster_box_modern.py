@@ -1,0 +1,362 @@
+"""Slow, root: today's nodes in the cluster box (issue 21): UEFI firmware (OVMF) booting by PXE and
+by HTTP boot, HTTP transfer from nginx, and Kea instead of ISC dhcpd.
+
+The pipeline builds the x86_64 6.1 client of a UEFI node class (tinyconfig + RamsesCluster.conf
++ RamsesUefi.conf, `[kernel] arch = "x86_64"`, netboot format raw) once per session. The boot
+configuration comes from the real renderers (the nodes.toml keys for firmware, transfer and the
+DHCP server follow with the settings schema, so the inventory gets them by dataclasses.replace):
+
+* box "kea" (kea-dhcp4 + nginx + tftpd-hpa + nfs-ganesha), three nodes booted at once:
+  - node21, UEFI PXE: OVMF's PXE gets snponly.efi (Debian's ipxe) by TFTP from Kea's
+    ramses-uefi-pxe class, iPXE gets the node's script from Kea's per-node class, and the kernel by
+    TFTP; the EFI stub starts Linux; NFS root; tests/k24/init.c prints address and host name;
+  - node22, UEFI HTTP boot: OVMF's HTTP boot gets the loader's URL (ramses-uefi-http, vendor class
+    HTTPClient echoed); script, kernel and a per-node layer (initrd) come from nginx: no TFTP at all;
+  - node23, BIOS with an NBI-capable iPXE ROM: the i386 6.1 client as NBI, its file and root path
+    from its Kea reservation (when the NBI ROM and the i386 kernel are available);
+* box "isc" (ISC dhcpd): node24 UEFI PXE and node25 UEFI HTTP, through dhcpd.conf's branches.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import os
+import re
+import shutil
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from ramsesbuild import bootconf
+from ramsesbuild.vocabulary import DhcpServer, Firmware, Transfer
+
+from ..lib.guest import QemuResult, cpio_newc, run_qemu
+from ..lib.k24.guest24 import DONE, build_init, check_markers, populate_root
+from ..lib.support import REPO, nodes_toml
+
+sys.path.insert(0, str(REPO / "tools" / "cluster"))
+import bootservers
+import clusterbox
+import uefinode
+
+pytestmark = pytest.mark.slow
+
+SERVER = "192.0.2.1"
+UEFI_IMAGE = "vmlinuz-6.1-uefi"
+NBI_IMAGE = "vmlinuz-6.1-cluster"
+EFI_LOADER = Path("/usr/lib/ipxe/snponly.efi")  # Debian's ipxe package
+DEBIAN_TARBALL = Path("/usr/src/linux-source-6.1.tar.xz")
+BOOT_TIMEOUT = 420  # seconds: OVMF under TCG on a busy 2-core machine
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    mac: str
+    ip: str
+    tap: str
+    kind: str  # "uefi-pxe", "uefi-http", "nbi"
+
+
+KEA_NODES = [Node("node21", "52:54:00:12:34:21", "192.0.2.21", "rtap0", "uefi-pxe"),
+             Node("node22", "52:54:00:12:34:22", "192.0.2.22", "rtap1", "uefi-http"),
+             Node("node23", "52:54:00:12:34:23", "192.0.2.23", "rtap2", "nbi")]
+ISC_NODES = [Node("node24", "52:54:00:12:34:24", "192.0.2.24", "rtap0", "uefi-pxe"),
+             Node("node25", "52:54:00:12:34:25", "192.0.2.25", "rtap1", "uefi-http")]
+
+
+# ------------------------------------------------------------------ the x86_64 UEFI client kernel
+
+UEFI_SETTINGS = """\
+[kernel]
+version = "6.1"
+arch = "x86_64"
+jobs = 2
+{wrapper}
+[paths]
+tftpboot = "tftpboot"
+[source."6.1"]
+tarball = "linux-source-6.1.tar.xz"
+mirrors = ["file:///usr/src/"]
+dpkg = "linux-source-6.1"
+[profile.uefi]
+base = "tinyconfig"
+fragments = ["kconfigs/RamsesCluster.conf", "kconfigs/RamsesUefi.conf"]
+[netboot]
+profiles = ["uefi"]
+format = "raw"
+output = "vmlinuz-{{version}}-uefi"
+append = ""
+"""
+
+
+@pytest.fixture(scope="session")
+def uefi_kernel(tmp_path_factory) -> Path:
+    """The pipeline's x86_64 6.1 UEFI client (EFI stub), built once per session through
+    $RAMSES_TEST_CCACHE's ccache when set."""
+    if not DEBIAN_TARBALL.exists():
+        pytest.skip(f"{DEBIAN_TARBALL} missing: apt-get install linux-source-6.1")
+    proj = tmp_path_factory.mktemp("uefi-kernel")
+    shutil.copytree(REPO / "kconfigs", proj / "kconfigs")
+    env = {**os.environ, "RAMSES_CONFIG": str(proj / "ramses.toml")}
+    wrapper = ""
+    if os.environ.get("RAMSES_TEST_CCACHE") and shutil.which("ccache"):
+        wrapper = 'wrapper = "ccache"'
+        env["CCACHE_DIR"] = os.environ["RAMSES_TEST_CCACHE"]
+    (proj / "ramses.toml").write_text(UEFI_SETTINGS.format(wrapper=wrapper))
+    proc = subprocess.run([sys.executable, "-m", "doit", "-f", str(REPO / "dodo.py"), "netboot-image"], cwd=proj,
+                          env=env, capture_output=True, text=True, timeout=3600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    config = (proj / "build" / "uefi" / "obj" / ".config").read_text()
+    for line in ("CONFIG_X86_64=y", "CONFIG_EFI_STUB=y", "CONFIG_IA32_EMULATION=y", "CONFIG_VIRTIO_NET=y"):
+        assert line in config.splitlines(), line
+    return proj / "tftpboot" / UEFI_IMAGE
+
+
+# ------------------------------------------------------------------ the boxes
+
+@pytest.fixture(scope="module")
+def modern_host() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("the cluster in a box needs root (network namespace, bridge, taps, NFS ports)")
+    problem = uefinode.missing()
+    if problem:
+        pytest.skip(f"a UEFI node needs {problem}")
+    if not EFI_LOADER.is_file():
+        pytest.skip(f"{EFI_LOADER} missing: apt-get install ipxe")
+    missing = clusterbox.missing_packages() + [p for t, p in bootservers.TOOLS.items() if not shutil.which(t)]
+    if missing:
+        pytest.skip(f"the cluster in a box needs {', '.join(missing)} (apt-get install {' '.join(missing)})")
+
+
+@dataclass
+class Box:
+    box: clusterbox.ClusterBox
+    work: Path
+    tftp: Path
+    roots: Path
+    inv: bootconf.Inventory
+    nbi_rom: Path | None = None  # NBI-capable iPXE ROM for e1000 (node23)
+
+    def node(self, name: str) -> bootconf.Node:
+        return next(n for n in self.inv.nodes if n.name == name)
+
+
+def layer(name: str) -> bytes:
+    """A per-node layer: a gzip-compressed cpio the kernel unpacks into its rootfs."""
+    return gzip.compress(cpio_newc([("etc", 0o040755, b"", (0, 0)),
+                                    ("etc/ramses-layer", 0o100644, f"{name}\n".encode(), (0, 0))]), mtime=0)
+
+
+def prepare(work: Path, nodes: list[Node], dhcp: str, uefi_kernel: Path, nbi: Path | None) -> tuple[Path, Path,
+                                                                                                        bootconf.Inventory]:
+    """tftp root, NFS roots and the generated configuration for *nodes*."""
+    tftp, roots = work / "tftpboot", work / "roots"
+    (tftp / "layers").mkdir(parents=True)
+    shutil.copy(EFI_LOADER, tftp / EFI_LOADER.name)
+    shutil.copy(uefi_kernel, tftp / UEFI_IMAGE)
+    if nbi is not None:
+        shutil.copy(nbi, tftp / NBI_IMAGE)
+    init = build_init(work / "init")
+    for n in nodes:
+        root = populate_root(roots / n.name, init)
+        (root / "sbin").mkdir(exist_ok=True)
+        shutil.copy(init, root / "sbin" / "init")
+    text = nodes_toml().replace('server = "192.0.2.1"\n', 'server = "192.0.2.1"\n'
+                                f'[boot]\nnfsroot = "{roots}/{{name}}"\nnfs_options = "v3"\n')
+    for n in nodes:
+        text += f'[[node]]\nname = "{n.name}"\nmac = "{n.mac}"\nip = "{n.ip}"\n'
+        text += f'image = "{NBI_IMAGE}"\n' if n.kind == "nbi" else f'image = "{UEFI_IMAGE}"\nmethod = "ipxe"\n'
+        text += 'append = "console=ttyS0"\n' if n.kind != "nbi" else ""
+    (work / "nodes.toml").write_text(text)
+    inv = bootconf.load(work / "nodes.toml", UEFI_IMAGE)
+    kinds = {n.name: n.kind for n in nodes}
+    new = []
+    for node in inv.nodes:
+        if kinds[node.name] == "uefi-pxe":
+            node = dataclasses.replace(node, firmware=Firmware.UEFI)
+        elif kinds[node.name] == "uefi-http":
+            (tftp / "layers" / f"{node.name}.cpio.gz").write_bytes(layer(node.name))
+            node = dataclasses.replace(node, firmware=Firmware.UEFI, transfer=Transfer.HTTP, layers=(f"layers/{node.name}.cpio.gz",))
+        new.append(node)
+    inv = dataclasses.replace(inv, nodes=tuple(new), dhcp=DhcpServer(dhcp), output=work / "bootconf",
+                              interface="rbr0" if dhcp == "kea" else None)
+    bootconf.write_config(inv, tftp)
+    bootconf.write_tftp(inv, tftp)
+    return tftp, roots, inv
+
+
+def boot(box: Box, node: Node) -> QemuResult:
+    if node.kind == "nbi":
+        rom = box.nbi_rom
+        args = ["qemu-system-i386", "-accel", "tcg", "-m", "128", "-nographic", "-no-reboot", "-monitor", "none",
+                "-boot", "n", "-netdev", f"tap,id=n0,ifname={node.tap},script=no,downscript=no",
+                "-device", f"e1000,netdev=n0,mac={node.mac},romfile={rom}"]
+    else:
+        variables = uefinode.fresh_variables(box.work / f"{node.name}-vars.fd")
+        args = uefinode.qemu_args(node.tap, node.mac, variables, http=node.kind == "uefi-http")
+    result = run_qemu([*box.box.netns_prefix(), *args], DONE, BOOT_TIMEOUT, log=box.work / f"{node.name}.serial.log")
+    print(f"\n===== {node.name} ({node.kind}, {result.seconds:.1f} s) serial console, boot chain lines:")
+    print("\n".join(chain_lines(result.output)))
+    return result
+
+
+def clean(output: str) -> str:
+    """The serial console as a terminal shows it: without OVMF's escape sequences and carriage
+    returns, and with iPXE's progress (digits, then backspaces) rubbed out."""
+    text = re.sub(r"\x1b\[[0-9;?=]*[A-Za-z]", "", output).replace("\r", "")
+    while True:
+        rubbed = re.sub(r"[^\n\x08]\x08", "", text)
+        if rubbed == text:
+            return text.replace("\x08", "")
+        text = rubbed
+
+
+def chain_lines(output: str) -> list[str]:
+    keep = re.compile(r"Start PXE|Start HTTP|Station IP|NBP filename|URI:|iPXE \d|net0: \d|Next server|Filename|"
+                      r"(tftp|http)://|\.\.\. ok|\[NBI\]|EFI stub|efi: EFI v|Linux version|Kernel command line|"
+                      r"IP-Config: Got|"
+                      r"initramfs|initrd memory|VFS: Mounted root|RAMSES-K24-(UNAME|HOST|ADDR|ROOT|DONE)")
+    lines = [re.sub(r"(Downloading\.\.\.\d+%\s*)+", "Downloading... ", line) for line in clean(output).splitlines()]
+    return [line.strip() for line in lines if keep.search(line)]
+
+
+def start_box(work: Path, nodes: list[Node], dhcp: str, uefi_kernel: Path, nbi: tuple[Path, Path] | None) -> Box:
+    """*nbi*: (NBI image, ROM) for a BIOS node, or None."""
+    tftp, roots, inv = prepare(work, nodes, dhcp, uefi_kernel, nbi[0] if nbi else None)
+    taps = 1 + max(int(n.tap.removeprefix("rtap")) for n in nodes)  # every node's tap exists
+    return Box(clusterbox.ClusterBox(work / "bootconf", work / "box", taps=taps), work, tftp, roots, inv,
+               nbi[1] if nbi else None)
+
+
+def boot_all(box: Box, nodes: list[Node]) -> dict[str, QemuResult]:
+    with box.box:
+        with ThreadPoolExecutor(len(nodes)) as pool:
+            results = dict(zip([n.name for n in nodes], pool.map(lambda n: boot(box, n), nodes), strict=True))
+        for name in ("kea", "dhcpd", "nginx", "tftpd"):
+            if box.box.log(name):
+                print(f"\n===== {name} log (tail)\n" + box.box.log(name)[-1500:])
+    return results
+
+
+@pytest.fixture(scope="module")
+def kea_box(modern_host, uefi_kernel, tmp_path_factory, request):
+    nodes = list(KEA_NODES)
+    nbi = None
+    try:
+        if not any(item.name == "test_kea_bios_nbi_node" for item in request.session.items):
+            raise pytest.skip.Exception("test_kea_bios_nbi_node is not selected")
+        rom = request.getfixturevalue("ipxe_roms").get("e1000")
+        if rom is None:
+            raise pytest.skip.Exception("no NBI-capable ROM for e1000")
+        kernel = request.getfixturevalue("modern_client_kernel")
+        image = tmp_path_factory.mktemp("nbi") / NBI_IMAGE
+        subprocess.run([sys.executable, "-m", "ramsesbuild.cli", "mknbi-linux", "--ip=rom", "--rootdir=rom",
+                        "--append=console=ttyS0", f"--output={image}", str(kernel)], check=True,
+                       env={**os.environ, "PYTHONPATH": str(REPO)})
+        nbi = (image, rom)
+    except pytest.skip.Exception as exc:
+        print(f"node23 (BIOS NBI over Kea) left out: {exc}")
+        nodes = [n for n in nodes if n.kind != "nbi"]
+    box = start_box(tmp_path_factory.mktemp("kea-box"), nodes, "kea", uefi_kernel, nbi)
+    return box, boot_all(box, nodes)
+
+
+@pytest.fixture(scope="module")
+def isc_box(modern_host, uefi_kernel, tmp_path_factory):
+    box = start_box(tmp_path_factory.mktemp("isc-box"), ISC_NODES, "isc", uefi_kernel, None)
+    return box, boot_all(box, ISC_NODES)
+
+
+# ------------------------------------------------------------------ what a boot must show
+
+def assert_init_ran(out: str, node: Node, box: Box) -> None:
+    """tests/k24/init.c ran from the node's NFS root with its own address and host name."""
+    assert "VFS: Mounted root (nfs filesystem)" in out, out[-4000:]
+    problems = [p for p in check_markers(out) if not p.startswith("missing 'RAMSES-K24-UNAME")]
+    assert problems == [], out[-4000:]
+    arch = "i686" if node.kind == "nbi" else "x86_64"  # i386 init, on an x86_64 kernel for UEFI nodes
+    assert re.search(rf"RAMSES-K24-UNAME 6\.1\S* {arch}", out), out[-4000:]
+    assert f"RAMSES-K24-ADDR eth0 {node.ip}\n" in out, out[-4000:]
+    assert f"RAMSES-K24-HOST {node.name}\n" in out, out[-4000:]
+    assert not (box.roots / node.name / "ramses-k24-probe").exists()
+
+
+def assert_uefi_chain(out: str, node: Node) -> None:
+    if node.kind == "uefi-pxe":
+        assert ">>Start PXE over IPv4" in out and "NBP filename is snponly.efi" in out, out[-4000:]
+        assert f"Filename: ipxe/{node.name}.ipxe" in out, out[-4000:]
+        assert f"tftp://{SERVER}/ipxe/{node.name}.ipxe... ok" in out, out[-4000:]
+        assert f"/{UEFI_IMAGE}... ok" in out, out[-4000:]
+    else:
+        assert ">>Start HTTP Boot over IPv4" in out and f"URI: http://{SERVER}/snponly.efi" in out, out[-4000:]
+        for path in (f"ipxe/{node.name}.ipxe", UEFI_IMAGE, f"layers/{node.name}.cpio.gz"):
+            assert f"http://{SERVER}/{path}... ok" in out, out[-4000:]
+        assert "Freeing initrd memory" in out, out[-4000:]  # the layer reached the kernel
+    assert "using SNP on SNP-" in out, out[-4000:]  # snponly.efi drives the NIC through the firmware
+    assert "Linux version 6.1" in out and "efi: EFI v2.70 by EDK II" in out, out[-4000:]  # started by the firmware
+
+
+def assert_http_only(box: Box, node: Node, out: str) -> None:
+    """A UEFI HTTP-boot node with HTTP transfer fetches everything from nginx (its access log has
+    each file) and nothing by TFTP (its firmware and iPXE name every fetch on the console;
+    in.tftpd logs only to syslog, which the box does not have)."""
+    access = (box.work / "box" / "nginx-access.log").read_text()
+    for path in ("snponly.efi", f"ipxe/{node.name}.ipxe", UEFI_IMAGE, f"layers/{node.name}.cpio.gz"):
+        assert re.search(rf'^{re.escape(node.ip)} "GET /{re.escape(path)} HTTP/1\.1" 200 \d+', access, re.M), access
+    assert "tftp://" not in out and "NBP filename" not in out, out[-4000:]
+
+
+def test_kea_uefi_pxe_node(kea_box) -> None:
+    box, results = kea_box
+    node = KEA_NODES[0]
+    out = clean(results[node.name].output)
+    assert results[node.name].found, out[-5000:]
+    assert_uefi_chain(out, node)
+    assert_init_ran(out, node, box)
+    kea = box.box.log("kea")
+    assert re.search(rf"DHCP4_LEASE_ALLOC \[hwtype=1 {node.mac}\].*lease {re.escape(node.ip)} has been allocated",
+                     kea), kea[-3000:]
+    assert "EVAL_RESULT Expression ramses-uefi-pxe evaluated to 1" in kea, kea[-3000:]
+
+
+def test_kea_uefi_http_boot_node_fetches_by_http_only(kea_box) -> None:
+    box, results = kea_box
+    node = KEA_NODES[1]
+    out = clean(results[node.name].output)
+    assert results[node.name].found, out[-5000:]
+    assert_uefi_chain(out, node)
+    assert f"initrd={node.name}.cpio.gz" in out  # the EFI stub's initrd= (iPXE 2019 has no LoadFile2)
+    assert_init_ran(out, node, box)
+    assert_http_only(box, node, out)
+    assert "EFI stub: Loaded initrd from command line option" in out, out[-4000:]
+    assert "EVAL_RESULT Expression ramses-uefi-http evaluated to 1" in box.box.log("kea")
+
+
+def test_kea_bios_nbi_node(kea_box) -> None:
+    box, results = kea_box
+    node = KEA_NODES[2]
+    if node.name not in results:
+        pytest.skip("no NBI-capable iPXE ROM or i386 6.1 client kernel (see the fixture's output)")
+    out = clean(results[node.name].output)
+    assert results[node.name].found, out[-5000:]
+    assert f"Filename: {NBI_IMAGE}" in out and re.search(rf"{NBI_IMAGE} : \d+ bytes \[NBI\]", out), out[-4000:]
+    cmdline = re.search(r"RAMSES-K24-CMDLINE (.*)", out)
+    assert cmdline and f"nfsroot={box.roots / node.name},v3" in cmdline.group(1).split(), out[-4000:]  # Kea's root-path
+    assert_init_ran(out, node, box)
+
+
+def test_isc_uefi_pxe_and_http_boot(isc_box) -> None:
+    box, results = isc_box
+    for node in ISC_NODES:
+        out = clean(results[node.name].output)
+        assert results[node.name].found, f"{node.name}:\n{out[-5000:]}"
+        assert_uefi_chain(out, node)
+        assert_init_ran(out, node, box)
+    assert_http_only(box, ISC_NODES[1], clean(results[ISC_NODES[1].name].output))
+    assert re.search(rf"DHCPACK on {re.escape(ISC_NODES[1].ip)} to {ISC_NODES[1].mac}", box.box.log("dhcpd"))
