@@ -17,7 +17,7 @@ from pathlib import Path
 from . import kconfig
 from .errors import BuildError, KconfigError, ToolMissing
 from .family import Family, TreeVersion
-from .fsutil import atomic_copy, atomic_dir, write_if_changed
+from .fsutil import atomic_copy, atomic_dir, atomic_write_text, write_if_changed
 from .log import TaskLog, say
 from .wrappers import Wrapper
 
@@ -209,21 +209,27 @@ def configure(tree: Tree, base: str, fragments: tuple[Path, ...], log: TaskLog,
     With *base_cache*, the base config made by make (tinyconfig, defconfig...) is kept there
     with *base_key* (what it depends on: tree generation, base, arch, make variables), so a
     fragment change costs one oldconfig, as by hand, instead of base + oldconfig."""
+    from .ksymbols import check_config_text, scan_tree
+
     fam = tree.family
     requests = kconfig.parse_forced(fam.forced, fam.name)
     for frag in fragments:
         requests += kconfig.parse_fragment(frag, fam.name)
     requests, notes = kconfig.effective(requests)
+    # Fragments are data: every value against its symbol's type before any make runs
+    symbols = scan_tree(tree.src)
+    kconfig.check_types(requests, symbols.declared)
     tree.check_wrapper()  # modern Kconfig runs $(CC): fail clearly before it does
     write_shims(tree)
     for note in notes:
         log.line(f"note: {note}")
     tree.obj.mkdir(parents=True, exist_ok=True)
     base_text = _cached_base(tree, base, log, base_cache, base_key)
-    tree.config.write_text(kconfig.merge(base_text, requests))
+    check_config_text(base_text, _base_origin(tree, base), symbols.declared)  # also a cached copy
+    atomic_write_text(tree.config, kconfig.merge(base_text, requests))
     run_make(tree, log, fam.oldconfig, stdin_text=fam.oldconfig_stdin, what=fam.oldconfig)
     final = tree.config.read_text()
-    required, optional = kconfig.check(requests, final, kconfig.symbol_finder(tree.src))
+    required, optional = kconfig.check(requests, final, symbols.defined)
     for miss in optional:
         log.line(f"warning: {miss.describe()}")
         say(f"warning: {miss.describe()}")
@@ -231,6 +237,12 @@ def configure(tree: Tree, base: str, fragments: tuple[Path, ...], log: TaskLog,
         raise KconfigError(kconfig.failure_message(tree.config, required))
     log.line(f"all {len(requests)} requested options landed ({len(optional)} optional misses)")
     return ConfigReport(len(requests), tuple(m.describe() for m in optional), tuple(notes))
+
+
+def _base_origin(tree: Tree, base: str) -> str:
+    """Where a base config's lines come from, for messages."""
+    kind, _, arg = tree.family.base_recipe(base).partition(":")
+    return {"copy": str(tree.src / arg), "file": arg}.get(kind, f"the {arg} base config made by make")
 
 
 def _cached_base(tree: Tree, base: str, log: TaskLog, cache: Path | None, key: str) -> str:
