@@ -11,7 +11,10 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .settings import Settings
 
 EXIT_SETTINGS = 2
 
@@ -23,15 +26,23 @@ def _var(name: str, env: str) -> str | None:
     return value if value is not None else os.environ.get(env)
 
 
+def write_roots(s: Settings) -> list[Path]:
+    """The directories the pipeline writes below (each may itself be a link: the user's choice)."""
+    return [s.build_dir, s.download_dir, s.tftpboot,
+            *(p.netboot.tftpboot for p in s.profiles.values() if p.netboot is not None)]
+
+
 def load_project(default_settings: Path) -> tuple[dict[str, Any], Callable[[], Iterator[dict[str, Any]]]]:
     from . import settings as _settings
     from . import tasks as _tasks
     from .errors import RamsesError, SettingsError
+    from .fsutil import guard
     from .lock import ProjectLock
 
     try:
         path = Path(os.environ.get("RAMSES_CONFIG") or default_settings)
         s = _settings.load(path)
+        guard(write_roots(s))  # below these, no write ever goes through a symlink
         jobs = _var("jobs", "RAMSES_JOBS")
         if jobs is not None:
             if not jobs.isdigit():

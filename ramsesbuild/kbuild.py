@@ -17,7 +17,7 @@ from pathlib import Path
 from . import kconfig
 from .errors import BuildError, KconfigError, ToolMissing
 from .family import Family, TreeVersion
-from .fsutil import atomic_copy, atomic_dir, atomic_write_text, write_if_changed
+from .fsutil import atomic_copy, atomic_dir, atomic_write_text, ensure_dir, write_if_changed
 from .log import TaskLog, say
 from .wrappers import Wrapper
 
@@ -110,7 +110,7 @@ def write_shims(tree: Tree) -> None:
       make command lines stay the same: kbuild records each object's full command and would
       recompile every unit after a change of CC, so the wrapper stays out of the build's identity.
     """
-    tree.shims.mkdir(parents=True, exist_ok=True)
+    ensure_dir(tree.shims)
     host_path = os.environ.get("PATH", "/usr/bin:/bin")
     scripts = {}
     for name, shim in tree.family.shims.items():
@@ -223,10 +223,10 @@ def configure(tree: Tree, base: str, fragments: tuple[Path, ...], log: TaskLog,
     write_shims(tree)
     for note in notes:
         log.line(f"note: {note}")
-    tree.obj.mkdir(parents=True, exist_ok=True)
+    ensure_dir(tree.obj)  # never through a link (it would take make's output elsewhere)
     base_text = _cached_base(tree, base, log, base_cache, base_key)
     check_config_text(base_text, _base_origin(tree, base), symbols.declared)  # also a cached copy
-    atomic_write_text(tree.config, kconfig.merge(base_text, requests))
+    atomic_write_text(tree.config, kconfig.merge(base_text, requests), perms=0o644)
     run_make(tree, log, fam.oldconfig, stdin_text=fam.oldconfig_stdin, what=fam.oldconfig)
     final = tree.config.read_text()
     required, optional = kconfig.check(requests, final, symbols.defined)
@@ -331,7 +331,7 @@ def modules_enabled(tree: Tree) -> bool:
 
 def _pin_version_counter(tree: Tree) -> None:
     """2.4's newversion bumps .version on every link; pin it so builds say #1."""
-    (tree.obj / ".version").write_text("0\n")
+    atomic_write_text(tree.obj / ".version", "0\n", perms=0o644)
 
 
 def _check_dep_log(tree: Tree, log: TaskLog) -> None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import LockError, os_error_message
+from .fsutil import open_nofollow
 
 
 @dataclass
@@ -26,8 +27,7 @@ class ProjectLock:
 
     def acquire(self, wait: bool, say: Callable[[str], None]) -> None:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = open_nofollow(self.path, os.O_RDWR | os.O_CREAT, 0o644)  # never a link's target
         except OSError as exc:
             raise LockError(os_error_message(exc, "creating the project lock")) from None
         try:

@@ -26,6 +26,7 @@ from typing import Any
 
 from doit.reporter import ConsoleReporter
 
+from .errors import RamsesError
 from .settings import Settings
 
 SCHEMA = 1
@@ -80,7 +81,7 @@ class _Reporter(ConsoleReporter):
             if summary["profiles"]:
                 self.write(render(summary, self.bound))
                 _write_json(self.bound.build_dir / "summary.json", summary)
-        except OSError as exc:  # the summary must never hide the run's own result
+        except (OSError, RamsesError) as exc:  # the summary must never hide the run's own result
             self.write(f"ramsesbuild: summary not written: {exc}\n")
         for msg in self.runtime_errors:
             self.write(f"ramsesbuild: doit: {msg.strip()}\n")

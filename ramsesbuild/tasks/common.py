@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import fnmatch
 import json
-import shutil
 import sys
 import traceback
 from collections.abc import Callable, Iterable
@@ -13,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import RamsesError, os_error_message
-from ..fsutil import atomic_write_text
+from ..fsutil import atomic_write_text, remove, unlink_file
 from ..log import TaskLog, log_name
 from ..settings import Settings
 
@@ -34,7 +33,7 @@ def logged(settings: Settings, task: str, body: Callable[[TaskLog], Any],
             try:
                 log.section(f"task {task}")
                 for stamp in stamps:
-                    stamp.unlink(missing_ok=True)
+                    unlink_file(stamp)  # a symlink there is refused, never replaced silently
                 body(log)
             except RamsesError as exc:
                 log.line(f"ERROR: {exc}")
@@ -141,10 +140,7 @@ def remover(paths: Iterable[Path], protected: str | None = None, task: str = "")
             if dryrun:
                 print(f"would remove {p} ({size})")
                 continue
-            if p.is_dir() and not p.is_symlink():
-                shutil.rmtree(p)
-            else:
-                p.unlink()
+            remove(p)  # never through a link
             print(f"removed {p} ({size})")
 
     return clean
