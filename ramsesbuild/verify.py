@@ -15,13 +15,16 @@ import shutil
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import VerifyError
 from .fsutil import CHUNK, sha256_file
 from .log import TaskLog, say
 from .progress import Progress
 from .settings import Source
+
+if TYPE_CHECKING:
+    from .unpack import Expected
 
 
 class SignatureError(VerifyError):
@@ -338,3 +341,68 @@ def check_result(result, signature: Path, tarball: Path, signers: tuple[str, ...
             refetch=False)
     when = _dt.datetime.fromtimestamp(int(result.sig_timestamp), _dt.UTC).isoformat()
     return fpr, when
+
+
+# ------------------------------------------------------------------ what later steps may trust
+
+def unpack_anchor(source: Source) -> Expected:
+    """What the bytes unpack reads must hash to, from a trust root (never from build/ state):
+    the sha256 pinned in ramses.toml, or, for a dpkg-verified source without a pin, dpkg's own
+    record of the package's file (the md5 that `dpkg --verify` checks)."""
+    from .unpack import Expected
+
+    if source.sha256:
+        return Expected("sha256", source.sha256, f'the sha256 pinned in ramses.toml [source."{source.version}"]')
+    pkg, local = source.dpkg, source.local_file()
+    assert pkg is not None and local is not None
+    return Expected("md5", dpkg_md5(pkg, local), f"dpkg's record of {local} (package {pkg})")
+
+
+def dpkg_md5(pkg: str, local: Path) -> str:
+    """The md5 that dpkg recorded for *local* when it installed *pkg* (its md5sums control file)."""
+    import subprocess
+
+    try:
+        found = subprocess.run(["dpkg-query", "--control-path", pkg, "md5sums"], capture_output=True, text=True)
+    except FileNotFoundError:
+        raise VerifyError(f"dpkg = {pkg!r} needs dpkg (a Debian-family system); elsewhere pin sha256 instead") from None
+    want = str(local).lstrip("/")
+    for path in found.stdout.split():
+        try:
+            lines = Path(path).read_text(errors="replace").splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            digest, _, name = line.partition("  ")
+            if name == want and len(digest) == 32:
+                return digest.lower()
+    raise VerifyError(f"{local}: dpkg has no md5 on record for it in {pkg}; reinstall the package "
+                      f"(apt-get install --reinstall {pkg}) or pin sha256 in ramses.toml")
+
+
+def file_identity(path: Path) -> dict[str, int]:
+    """What changes whenever a file's bytes may have changed: its inode, size, mtime and ctime
+    (ctime cannot be set back by a user, unlike mtime)."""
+    st = os.stat(path)
+    return {"dev": st.st_dev, "ino": st.st_ino, "size": st.st_size, "mtime_ns": st.st_mtime_ns,
+            "ctime_ns": st.st_ctime_ns}
+
+
+def record_holds(record: Path, identity: Path, tarball: Path, source: Source) -> bool:
+    """verify's own up-to-date check, beside doit's (which takes an unchanged mtime as proof of
+    unchanged bytes): the record must agree with ramses.toml (tarball, pin, pinned signers) and
+    the tarball must be the very file that was verified (same inode, size, mtime and ctime).
+    Anything else re-runs the verification instead of trusting the record."""
+    import json
+
+    try:
+        data = json.loads(record.read_text())
+        seen = json.loads(identity.read_text())
+        now = file_identity(tarball)
+    except (OSError, ValueError):
+        return False
+    if not isinstance(data, dict) or data.get("tarball") != source.tarball or seen != now:
+        return False
+    if source.sha256 and data.get("sha256") != source.sha256:
+        return False
+    return not source.signature or data.get("signer") in source.signers

@@ -66,23 +66,32 @@ def task_verify(settings: Settings) -> Task:
     src = settings.source
     tarball = lay.download(src.tarball)
     sig = lay.download(src.signature) if src.signature else None
+    identity = lay.verified.with_name("verified-file.json")  # which file the record describes
 
     def body(log: TaskLog) -> None:
-        from ..verify import verify_with_refetch
+        from ..verify import file_identity, verify_with_refetch
 
+        before = file_identity(tarball)
         result = verify_with_refetch(src, tarball, sig, settings.download_dir, log)
         write_stamp(lay.verified, result.as_dict())
+        write_stamp(identity, before)
+
+    def record_holds() -> bool:
+        from ..verify import record_holds
+
+        return record_holds(lay.verified, identity, tarball, src)
 
     return {
         "basename": "verify",
         "doc": "check the pinned sha256 (or dpkg --verify) and the OpenPGP signature (private GNUPGHOME, "
                "pinned signers)",
-        "actions": [logged(settings, "verify", body, stamps=(lay.verified,))],
+        "actions": [logged(settings, "verify", body, stamps=(lay.verified, identity))],
         "file_dep": [tarball] + ([sig] if sig else []) + list(src.keys),
         "targets": [lay.verified],
         "uptodate": [config_changed({"sha256": src.sha256, "signers": list(src.signers),
-                                     "unsigned": src.unsigned, "dpkg": src.dpkg})],
-        "clean": [remover([lay.verified])],
+                                     "unsigned": src.unsigned, "dpkg": src.dpkg}),
+                     record_holds],  # a record that disagrees with the pin or the file is re-checked
+        "clean": [remover([lay.verified, identity])],
     }
 
 
@@ -98,15 +107,18 @@ def task_unpack(settings: Settings) -> Iterator[Task]:
         def body(log: TaskLog, tree: TreeLayout = tree) -> None:
             from ..patch import reset_state
             from ..unpack import unpack
+            from ..verify import unpack_anchor
 
+            expect = unpack_anchor(settings.source)  # the pin or dpkg's record, never build/ state
             reset_state(tree.state)
-            top = unpack(tarball, tree.src, log, limits=settings.unpack_limits)
+            top = unpack(tarball, tree.src, log, limits=settings.unpack_limits, expect=expect)
             fam, version = _family.detect(tree.src)
             _check_version(settings, version)
             # a new generation id makes every later step re-run on a fresh tree, even when the
             # tarball is the same (doit compares stamp contents)
             write_stamp(tree.stamp("unpacked"), {"top": top, "version": str(version), "family": fam.name,
-                                                 "sha256": settings.source.sha256, "generation": uuid.uuid4().hex})
+                                                 "sha256": settings.source.sha256, "generation": uuid.uuid4().hex,
+                                                 "source": f"{expect.algorithm}:{expect.digest}"})
 
         yield {
             "basename": "unpack",
