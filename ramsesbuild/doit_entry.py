@@ -35,9 +35,11 @@ def write_roots(s: Settings) -> list[Path]:
 def load_project(default_settings: Path) -> tuple[dict[str, Any], Callable[[], Iterator[dict[str, Any]]]]:
     from . import settings as _settings
     from . import tasks as _tasks
+    from .doitdb import heal
     from .errors import RamsesError, SettingsError
     from .fsutil import guard
     from .lock import ProjectLock
+    from .log import say
 
     try:
         path = Path(os.environ.get("RAMSES_CONFIG") or default_settings)
@@ -53,7 +55,11 @@ def load_project(default_settings: Path) -> tuple[dict[str, Any], Callable[[], I
         # doit keeps the paths it is given; run in the project root and give it relative ones,
         # so a build/ restored from a CI cache into another checkout path stays up to date.
         os.chdir(s.root)
-        config = _tasks.doit_config(s, wait=not no_wait, lock=ProjectLock(_tasks.Layout(s).lock))
+        lock = ProjectLock(_tasks.Layout(s).lock)
+        config = _tasks.doit_config(s, wait=not no_wait, lock=lock)
+        db = heal(Path(config["dep_file"]), repair=lock.fd is not None, say=say)  # before doit opens it
+        if db is not None:
+            config["dep_file"] = db
     except SettingsError as exc:
         print(f"ramsesbuild: {exc}", file=sys.stderr)
         raise SystemExit(EXIT_SETTINGS) from None

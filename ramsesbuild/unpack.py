@@ -73,6 +73,14 @@ class Expected:
                 "was unpacked; delete it and run again (it is fetched and verified afresh)")
 
 
+def tree_is_current(stamp: dict[str, object], expect: Expected, src: Path) -> bool:
+    """Does the unpack stamp of the tree at *src* say it holds the bytes *expect* names (and is
+    the tree still there)? Then unpacking again would give the same tree: keep it, with its
+    generation, so the steps after it need not run again."""
+    return (bool(stamp.get("generation")) and stamp.get("source") == f"{expect.algorithm}:{expect.digest}"
+            and (src / "Makefile").is_file())
+
+
 def unpack(tarball: Path, dest: Path, log: TaskLog, limits: UnpackLimits | None = None,
            expect: Expected | None = None) -> str:
     """Extract *tarball* into *dest* (replacing it atomically); return the stripped top-level name.
@@ -433,4 +441,4 @@ def _member_kind(m: Member) -> str:
     return {"dir": "directory", "symlink": "symlink", "hardlink": "hard link"}.get(m.kind, m.kind)
 
 
-__all__ = ["TEMP_SUFFIX", "Expected", "UnpackLimits", "check_member", "unpack"]
+__all__ = ["TEMP_SUFFIX", "Expected", "UnpackLimits", "check_member", "tree_is_current", "unpack"]

@@ -10,6 +10,7 @@ to the project root), so a test runs only the steps it is about.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import shutil
 import subprocess
@@ -55,10 +56,17 @@ def _prepare(root: Path, signer, kind: str, *targets: str, **kw) -> Project:
 
 
 def copy_project(template: Project, dest: Path) -> Project:
-    """A copy of *template* at *dest* (symlinks kept as links), up to date as the template is."""
+    """A copy of *template* at *dest* (symlinks kept as links), up to date as the template is.
+    The verify step's record of which file it verified (inode, ctime) is brought up to date for
+    the copied tarball, as if the project had been built here."""
     shutil.copytree(template.dir, dest, symlinks=True)
     p = dataclasses.replace(template, dir=dest)
     (dest / "make-calls.log").unlink(missing_ok=True)
+    identity = dest / "build" / "state" / "verified-file.json"
+    if identity.exists():
+        from ramsesbuild.verify import file_identity
+
+        identity.write_text(json.dumps(file_identity(dest / "downloads" / template.tarball)))
     return p
 
 

@@ -22,7 +22,7 @@ from .. import family as _family
 from ..fsutil import write_if_changed
 from ..log import TaskLog
 from ..settings import Profile, Settings
-from .common import logged, rel, remover, write_stamp
+from .common import logged, read_stamp, rel, remover, write_stamp
 from .layout import Layout, ProfileLayout, TreeLayout
 
 Task = dict[str, Any]
@@ -105,11 +105,19 @@ def task_unpack(settings: Settings) -> Iterator[Task]:
                    "one tree per profile (build/<profile>/src; this family builds in the tree)")}
     for tree in lay.trees():
         def body(log: TaskLog, tree: TreeLayout = tree) -> None:
+            from ..fsutil import unlink_file
             from ..patch import reset_state
-            from ..unpack import unpack
+            from ..unpack import tree_is_current, unpack
             from ..verify import unpack_anchor
 
             expect = unpack_anchor(settings.source)  # the pin or dpkg's record, never build/ state
+            previous = read_stamp(tree.stamp("unpacked"))
+            unlink_file(tree.stamp("unpacked"))  # a failure never leaves an old success behind
+            if tree_is_current(previous, expect, tree.src):  # e.g. doit's records were lost
+                log.line(f"{tree.src}: already unpacked from these verified bytes ({previous['source']}), "
+                         "patched as its state says: kept (delete the tree to unpack it afresh)")
+                write_stamp(tree.stamp("unpacked"), previous)
+                return
             reset_state(tree.state)
             top = unpack(tarball, tree.src, log, limits=settings.unpack_limits, expect=expect)
             fam, version = _family.detect(tree.src)
@@ -123,7 +131,7 @@ def task_unpack(settings: Settings) -> Iterator[Task]:
         yield {
             "basename": "unpack",
             "name": tree.name,
-            "actions": [logged(settings, f"unpack:{tree.name}", body, stamps=(tree.stamp("unpacked"),))],
+            "actions": [logged(settings, f"unpack:{tree.name}", body)],  # the body handles its stamp
             "file_dep": [lay.verified],
             "targets": [tree.stamp("unpacked")],
             "uptodate": [(tree.src / "Makefile").is_file()],  # the tree was deleted by hand
