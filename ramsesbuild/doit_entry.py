@@ -3,11 +3,13 @@ config and tasks. Problems end in one line and a documented exit code, never a t
 
     0  done                       1  a task failed, or the project cannot be used (message)
     2  ramses.toml is invalid     3  doit usage error (unknown task or option; doit's own)
+    130, 143, 129: ended by Ctrl-C, SIGTERM, SIGHUP (the process ends by the signal itself)
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -33,6 +35,7 @@ def write_roots(s: Settings) -> list[Path]:
 
 
 def load_project(default_settings: Path) -> tuple[dict[str, Any], Callable[[], Iterator[dict[str, Any]]]]:
+    from . import interrupt
     from . import settings as _settings
     from . import tasks as _tasks
     from .doitdb import heal
@@ -41,6 +44,7 @@ def load_project(default_settings: Path) -> tuple[dict[str, Any], Callable[[], I
     from .lock import ProjectLock
     from .log import say
 
+    interrupt.install()  # Ctrl-C, SIGTERM, SIGHUP: one line, make stopped with the run, exit by the signal
     try:
         path = Path(os.environ.get("RAMSES_CONFIG") or default_settings)
         s = _settings.load(path)
@@ -66,8 +70,8 @@ def load_project(default_settings: Path) -> tuple[dict[str, Any], Callable[[], I
     except RamsesError as exc:
         print(f"ramsesbuild: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
-    except KeyboardInterrupt:
-        raise SystemExit(130) from None
+    except KeyboardInterrupt as exc:  # before any task: loading settings, waiting for the lock
+        interrupt.end_by_signal(getattr(exc, "signum", signal.SIGINT))
 
     def task_ramses() -> Iterator[dict[str, Any]]:
         """(all pipeline tasks; listed individually by `doit list`)"""

@@ -72,7 +72,9 @@ def _keep_old(dfd: int, name: str, old: str, current: os.stat_result) -> None:
     tmp = temp_name(name, "old")
     with contextlib.suppress(FileNotFoundError):
         os.unlink(tmp, dir_fd=dfd)
-    os.link(name, tmp, src_dir_fd=dfd, dst_dir_fd=dfd, follow_symlinks=False)
-    os.replace(tmp, old, src_dir_fd=dfd, dst_dir_fd=dfd)
-    with contextlib.suppress(FileNotFoundError):  # rename(2) between links of one file does nothing
-        os.unlink(tmp, dir_fd=dfd)
+    try:
+        os.link(name, tmp, src_dir_fd=dfd, dst_dir_fd=dfd, follow_symlinks=False)
+        os.replace(tmp, old, src_dir_fd=dfd, dst_dir_fd=dfd)
+    finally:  # rename(2) between links of one file does nothing; an interrupt may come in between
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp, dir_fd=dfd)

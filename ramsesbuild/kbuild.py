@@ -18,6 +18,8 @@ from . import kconfig
 from .errors import BuildError, KconfigError, ToolMissing
 from .family import Family, TreeVersion
 from .fsutil import atomic_copy, atomic_dir, atomic_write_text, ensure_dir, write_if_changed
+from .interrupt import own_group
+from .lock import inherited
 from .log import TaskLog, say
 from .wrappers import Wrapper
 
@@ -153,23 +155,25 @@ def run_make(tree: Tree, log: TaskLog, *targets: str, jobs: int = 1, stdin_text:
 
     cmd = tree.make_cmd(*targets, jobs=jobs, **extra)
     log.section(shlex.join(cmd))
-    try:
+    try:  # its own process group: make and its compilers stop with the run (ramsesbuild.interrupt)
         proc = subprocess.Popen(cmd, stdin=subprocess.PIPE if stdin_text else subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=tree.env(),
-                                text=True, errors="replace", bufsize=1)
+                                text=True, errors="replace", bufsize=1, process_group=0,
+                                pass_fds=inherited())  # an orphaned make keeps the project lock
     except FileNotFoundError:
         raise ToolMissing("make is not installed: apt-get install make gcc") from None
     if stdin_text:
         threading.Thread(target=_feed, args=(proc, stdin_text), daemon=True).start()
     units = 0
-    with Progress(what or f"make {' '.join(targets)}", total=total, unit="units", estimated=estimated) as bar:
+    with own_group(proc), Progress(what or f"make {' '.join(targets)}", total=total, unit="units",
+                                   estimated=estimated) as bar:
         assert proc.stdout is not None
         for line in proc.stdout:
             log.write(line)
             if _UNIT.search(line):
                 units += 1
                 bar.update(1)
-    rc = proc.wait()
+        rc = proc.wait()
     if rc != 0:
         raise BuildError(
             f"`make {' '.join(targets)}` failed (exit {rc}) in {tree.obj}; fix the cause shown in the last "

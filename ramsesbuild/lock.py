@@ -1,9 +1,11 @@
 """One run per project at a time: an exclusive fcntl lock on build/.lock, holding the holder's
 pid and command line. A second run waits (saying for whom) or, with wait=no, fails at once.
 
-The lock file descriptor is inherited by make and the other children of the run: if the doit
-process is killed, a still-running make keeps the project locked until it ends, so a new run
-never builds into a tree that an orphan is still writing.
+The lock file descriptor is passed on to make (:func:`inherited`, subprocess's ``pass_fds``;
+every other descriptor is closed in children): if the doit process is killed outright
+(SIGKILL), a still-running make keeps the project locked until it ends, so a new run never
+builds into a tree that an orphan is still writing. (Ctrl-C, SIGTERM and SIGHUP stop make with
+the run: ramsesbuild.interrupt.)
 """
 
 from __future__ import annotations
@@ -15,9 +17,21 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from .errors import LockError, os_error_message
 from .fsutil import open_nofollow
+
+
+class _Held:
+    """Lock descriptors this process holds (process-wide, like the lock itself)."""
+
+    fds: ClassVar[set[int]] = set()
+
+
+def inherited() -> tuple[int, ...]:
+    """The descriptors a long-running child (make) must keep open: the project lock."""
+    return tuple(sorted(_Held.fds))
 
 
 @dataclass
@@ -39,7 +53,14 @@ class ProjectLock:
                 raise LockError(f"{self.path.parent}: another run is using this project ({holder}); "
                                 "wait for it to finish, or run without wait=no to queue behind it") from None
             say(f"ramsesbuild: waiting for the other run on {self.path.parent} to finish ({holder})")
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            from .interrupt import doing
+
+            try:
+                with doing("while waiting for the other run"):
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+            except BaseException:
+                os.close(fd)
+                raise
         os.set_inheritable(fd, True)
         info = f"pid {os.getpid()}: {' '.join(['doit', *sys.argv[1:]])}, since {time.strftime('%H:%M:%S')}\n"
         try:
@@ -48,9 +69,11 @@ class ProjectLock:
         except OSError:
             pass  # the lock holds without the note (e.g. disk full)
         self.fd = fd
+        _Held.fds.add(fd)
 
     def release(self) -> None:
         if self.fd is not None:
+            _Held.fds.discard(self.fd)
             os.close(self.fd)
             self.fd = None
 
@@ -60,4 +83,9 @@ def _holder(fd: int) -> str:
         text = os.pread(fd, 4096, 0).decode(errors="replace").strip()
     except OSError:
         text = ""
-    return text or "holder unknown"
+    if not text:
+        return "holder unknown"
+    pid = text.removeprefix("pid ").split(":", 1)[0]
+    if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+        text += f"; pid {pid} has ended, and a make it started still holds the lock until it ends"
+    return text

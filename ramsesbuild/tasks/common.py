@@ -13,6 +13,7 @@ from typing import Any
 
 from ..errors import RamsesError, os_error_message
 from ..fsutil import atomic_write_text, remove, unlink_file
+from ..interrupt import doing, stopped_line
 from ..log import TaskLog, log_name
 from ..settings import Settings
 
@@ -29,7 +30,7 @@ def logged(settings: Settings, task: str, body: Callable[[TaskLog], Any],
     def action() -> Any:
         from doit.exceptions import TaskFailed
 
-        with TaskLog(settings.log_dir / log_name(task)) as log:
+        with TaskLog(settings.log_dir / log_name(task)) as log, doing(f"during {task}"):
             try:
                 log.section(f"task {task}")
                 for stamp in stamps:
@@ -41,6 +42,9 @@ def logged(settings: Settings, task: str, body: Callable[[TaskLog], Any],
             except OSError as exc:
                 log.write(traceback.format_exc())
                 return TaskFailed(f"{task}: {os_error_message(exc)}\n({log.where()})")
+            except KeyboardInterrupt:  # Ctrl-C, SIGTERM, SIGHUP: ramsesbuild.interrupt ends the run
+                log.line(f"INTERRUPTED: {stopped_line() or 'Ctrl-C'}")
+                raise
             except Exception as exc:  # a bug: keep the traceback for us, one line for the user
                 log.write(traceback.format_exc())
                 return TaskFailed(f"{task}: internal error ({type(exc).__name__}: {exc}); this is a bug in "
