@@ -43,6 +43,7 @@ def load_project(default_settings: Path) -> tuple[dict[str, Any], Callable[[], I
     from .fsutil import guard
     from .lock import ProjectLock
     from .log import say
+    from .paths import BuildPaths
 
     interrupt.install()  # Ctrl-C, SIGTERM, SIGHUP: one line, make stopped with the run, exit by the signal
     try:
@@ -59,7 +60,7 @@ def load_project(default_settings: Path) -> tuple[dict[str, Any], Callable[[], I
         # doit keeps the paths it is given; run in the project root and give it relative ones,
         # so a build/ restored from a CI cache into another checkout path stays up to date.
         os.chdir(s.root)
-        lock = ProjectLock(_tasks.Layout(s).lock)
+        lock = ProjectLock(BuildPaths(s).lock)
         config = _tasks.doit_config(s, wait=not no_wait, lock=lock)
         db = heal(Path(config["dep_file"]), repair=lock.fd is not None, say=say)  # before doit opens it
         if db is not None:

@@ -50,12 +50,13 @@ class _Run:
 
 
 def install() -> None:
-    """Handle SIGINT, SIGTERM and SIGHUP from now on (idempotent)."""
+    """Handle SIGINT, SIGTERM and SIGHUP from now on (again at every run: a caller running doit
+    in its own process may have put its handlers back)."""
     _Run.signum, _Run.stopped_doing = None, ""
-    if _Run.installed:
-        return
     for sig in SIGNALS:
         signal.signal(sig, _handler)
+    if _Run.installed:
+        return
     previous = sys.excepthook
 
     def hook(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:

@@ -24,14 +24,25 @@ from .fsutil import open_nofollow
 
 
 class _Held:
-    """Lock descriptors this process holds (process-wide, like the lock itself)."""
+    """The lock this process holds (process-wide, like the lock itself): descriptor -> the
+    file's (device, inode), to tell it from a later file that got the same number."""
 
-    fds: ClassVar[set[int]] = set()
+    fds: ClassVar[dict[int, tuple[int, int]]] = {}
 
 
 def inherited() -> tuple[int, ...]:
     """The descriptors a long-running child (make) must keep open: the project lock."""
-    return tuple(sorted(_Held.fds))
+    held = []
+    for fd, ident in list(_Held.fds.items()):
+        try:
+            st = os.fstat(fd)
+        except OSError:
+            st = None
+        if st is None or (st.st_dev, st.st_ino) != ident:
+            del _Held.fds[fd]  # closed behind our back (a caller running doit in its own process)
+        else:
+            held.append(fd)
+    return tuple(sorted(held))
 
 
 @dataclass
@@ -69,11 +80,12 @@ class ProjectLock:
         except OSError:
             pass  # the lock holds without the note (e.g. disk full)
         self.fd = fd
-        _Held.fds.add(fd)
+        st = os.fstat(fd)
+        _Held.fds[fd] = (st.st_dev, st.st_ino)
 
     def release(self) -> None:
         if self.fd is not None:
-            _Held.fds.discard(self.fd)
+            _Held.fds.pop(self.fd, None)
             os.close(self.fd)
             self.fd = None
 

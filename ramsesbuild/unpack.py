@@ -44,6 +44,7 @@ from .errors import UnpackError
 from .fsutil import atomic_dir
 from .log import TaskLog
 from .settings import UnpackLimits  # caps from ramses.toml [unpack]
+from .state import UnpackedStamp
 from .tarstream import Member, TarStream
 
 TEMP_SUFFIX = ".unpacking"  # temp trees are named .<dest name>.<random>.unpacking
@@ -73,11 +74,11 @@ class Expected:
                 "was unpacked; delete it and run again (it is fetched and verified afresh)")
 
 
-def tree_is_current(stamp: dict[str, object], expect: Expected, src: Path) -> bool:
+def tree_is_current(stamp: UnpackedStamp, expect: Expected, src: Path) -> bool:
     """Does the unpack stamp of the tree at *src* say it holds the bytes *expect* names (and is
     the tree still there)? Then unpacking again would give the same tree: keep it, with its
     generation, so the steps after it need not run again."""
-    return (bool(stamp.get("generation")) and stamp.get("source") == f"{expect.algorithm}:{expect.digest}"
+    return (bool(stamp.generation) and stamp.source == f"{expect.algorithm}:{expect.digest}"
             and (src / "Makefile").is_file())
 
 

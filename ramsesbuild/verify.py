@@ -13,7 +13,7 @@ import datetime as _dt
 import os
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +22,7 @@ from .fsutil import CHUNK, sha256_file
 from .log import TaskLog, say
 from .progress import Progress
 from .settings import Source
+from .state import VerifiedStamp as Verified  # the verify step's result is its stamp (declared in state)
 
 if TYPE_CHECKING:
     from .unpack import Expected
@@ -35,22 +36,9 @@ class SignatureError(VerifyError):
         super().__init__(message)
         self.refetch = refetch
 
+
 _SUFFIX_FORMAT = {".gz": "gzip", ".tgz": "gzip", ".bz2": "bzip2", ".xz": "xz"}  # tarstream.DECOMPRESSORS names
 _SIG_SUFFIXES = (".sign", ".asc", ".sig")
-
-
-@dataclass(frozen=True)
-class Verified:
-    tarball: str
-    sha256: str
-    signer: str | None  # primary-key fingerprint, None for an explicitly unsigned source
-    signed_at: str | None
-    signed_data: str | None  # "uncompressed" or "compressed"
-    unsigned_reason: str | None
-    package: str | None = None  # "linux-source-6.1 6.1.192-3" for a dpkg-verified source
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 def verify_with_refetch(source: Source, tarball: Path, signature: Path | None, download_dir: Path,
@@ -380,29 +368,44 @@ def dpkg_md5(pkg: str, local: Path) -> str:
                       f"(apt-get install --reinstall {pkg}) or pin sha256 in ramses.toml")
 
 
-def file_identity(path: Path) -> dict[str, int]:
-    """What changes whenever a file's bytes may have changed: its inode, size, mtime and ctime
-    (ctime cannot be set back by a user, unlike mtime)."""
+@dataclass(frozen=True)
+class VerifiedFile:
+    """build/state/verified-file.json: which file the verification record describes. Its
+    inode, size, mtime and ctime change whenever its bytes may have (ctime cannot be set back by
+    a user, unlike mtime). Not a dependency of any step: a new copy of the same bytes (a CI
+    cache restore) re-runs verify only, whose record then comes out the same."""
+
+    dev: int
+    ino: int
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+
+
+def identity_path(verified: Path) -> Path:
+    return verified.with_name("verified-file.json")
+
+
+def file_identity(path: Path) -> VerifiedFile:
     st = os.stat(path)
-    return {"dev": st.st_dev, "ino": st.st_ino, "size": st.st_size, "mtime_ns": st.st_mtime_ns,
-            "ctime_ns": st.st_ctime_ns}
+    return VerifiedFile(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
-def record_holds(record: Path, identity: Path, tarball: Path, source: Source) -> bool:
+def record_holds(record: Path, tarball: Path, source: Source) -> bool:
     """verify's own up-to-date check, beside doit's (which takes an unchanged mtime as proof of
     unchanged bytes): the record must agree with ramses.toml (tarball, pin, pinned signers) and
     the tarball must be the very file that was verified (same inode, size, mtime and ctime).
     Anything else re-runs the verification instead of trusting the record."""
-    import json
+    from .state import DamagedState, read_state
 
     try:
-        data = json.loads(record.read_text())
-        seen = json.loads(identity.read_text())
+        data = read_state(record, Verified)
+        seen = read_state(identity_path(record), VerifiedFile)
         now = file_identity(tarball)
-    except (OSError, ValueError):
+    except (OSError, DamagedState):
         return False
-    if not isinstance(data, dict) or data.get("tarball") != source.tarball or seen != now:
+    if data is None or seen != now or data.tarball != source.tarball:
         return False
-    if source.sha256 and data.get("sha256") != source.sha256:
+    if source.sha256 and data.sha256 != source.sha256:
         return False
-    return not source.signature or data.get("signer") in source.signers
+    return not source.signature or data.signer in source.signers

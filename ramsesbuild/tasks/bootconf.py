@@ -8,7 +8,6 @@ A broken nodes.toml does not break `doit list`: the task then fails with the mes
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,39 +15,15 @@ from typing import Any
 from doit.tools import config_changed
 
 from .. import bootconf
+from ..bootmap import inventory_of
 from ..errors import BootConfigError
 from ..log import TaskLog
+from ..paths import rel
 from ..settings import Settings
-from .common import logged, rel, remover
+from ..vocabulary import RomKind
+from .common import logged, remover
 
 FORMAT = 1  # bump when the generated text changes, so existing outputs are rewritten
-
-
-def profile_images(settings: Settings) -> dict[str, str]:
-    """Each netboot profile's image name in the tftp root."""
-    return {p.name: p.netboot.output_name(settings.version) for p in settings.netboot_profiles if p.netboot}
-
-
-def default_image(settings: Settings) -> str:
-    """What a node without image/profile boots: the client's image, else the first netboot profile's."""
-    images = profile_images(settings)
-    return images.get("client") or next(iter(images.values()), "")
-
-
-def load_inventory(settings: Settings, nodes_path: Path) -> bootconf.Inventory:
-    """The checked inventory. Parsed once per content: a doit start needs it for both tasks'
-    targets and again for the summary."""
-    try:
-        content = Path(nodes_path).read_bytes()
-    except OSError:
-        return bootconf.load(nodes_path, default_image(settings), profile_images(settings))  # says what is wrong
-    images = tuple(sorted(profile_images(settings).items()))
-    return _parse(Path(nodes_path), content, default_image(settings), images)
-
-
-@functools.lru_cache(maxsize=4)
-def _parse(path: Path, content: bytes, default: str, images: tuple[tuple[str, str], ...]) -> bootconf.Inventory:
-    return bootconf.loads(path, content, default, dict(images))
 
 
 Files = Callable[[bootconf.Inventory, Path], dict[Path, str]]
@@ -60,14 +35,14 @@ def _task(settings: Settings, nodes_path: Path, basename: str, doc: str,
     """Shared shape: load the inventory now for the targets, again at run time for the work."""
     nodes_path = Path(nodes_path)
     tftp_root = settings.tftpboot
-    images = profile_images(settings)
+    images = settings.netboot_images()
     try:
-        paths = sorted(str(p) for p in files(load_inventory(settings, nodes_path), tftp_root))
+        paths = sorted(str(p) for p in files(inventory_of(settings, nodes_path), tftp_root))
     except BootConfigError:
         paths = []  # the action reports it
 
     def body(log: TaskLog) -> None:
-        inv = load_inventory(settings, nodes_path)
+        inv = inventory_of(settings, nodes_path)
         log.line(f"{nodes_path}: {len(inv.nodes)} nodes on {inv.network.subnet}, server {inv.network.server}")
         write(inv, tftp_root, log)
 
@@ -78,7 +53,7 @@ def _task(settings: Settings, nodes_path: Path, basename: str, doc: str,
         "actions": [logged(settings, basename, body)],
         "file_dep": [nodes_path],
         "targets": paths,
-        "uptodate": [config_changed({"format": FORMAT, "images": images, "default": default_image(settings),
+        "uptodate": [config_changed({"format": FORMAT, "images": images, "default": settings.default_netboot_image(),
                                      "tftpboot": rel(settings.root, tftp_root)})],
         "clean": [clean],
     }
@@ -92,7 +67,7 @@ def task_boot_config(settings: Settings, nodes_path: Path) -> dict[str, Any]:
             log.line(f"wrote {path}")
         for node in inv.nodes:
             if not (tftp_root / node.boot_image).exists():
-                hint = " (3Com MBA image: set ramses.toml [netboot] mba = true)" if node.rom == "3com" else ""
+                hint = " (3Com MBA image: set ramses.toml [netboot] mba = true)" if node.rom is RomKind.THREECOM else ""
                 log.line(f"warning: node {node.name} boots {node.boot_image}, not (yet) in {tftp_root}{hint}")
 
     return _task(settings, nodes_path, "boot-config",
