@@ -75,37 +75,36 @@ def _local_identity(path: Path | None) -> str:
 
 
 def task_verify(settings: Settings) -> Task:
-    from ..verify import identity_path
-
     paths = BuildPaths(settings)
     src = settings.source
     tarball = paths.download(src.tarball)
     sig = paths.download(src.signature) if src.signature else None
+    identity = paths.verified.with_name("verified-file.json")  # which file the record describes
 
     def body(log: TaskLog) -> None:
         from ..verify import file_identity, verify_with_refetch
 
-        before = file_identity(tarball)  # which file the record describes
+        before = file_identity(tarball)
         write_state(paths.verified, verify_with_refetch(src, tarball, sig, settings.download_dir, log))
-        write_state(identity_path(paths.verified), before)
+        write_state(identity, before)
 
     def record_holds() -> bool:
         from ..verify import record_holds
 
-        return record_holds(paths.verified, tarball, src)
+        return record_holds(paths.verified, identity, tarball, src)
 
     return {
         "basename": "verify",
         "doc": "check the pinned sha256 (or dpkg --verify) and the OpenPGP signature (private GNUPGHOME, "
                "pinned signers)",
-        "actions": [logged(settings, "verify", body, stamps=(paths.verified, identity_path(paths.verified)))],
+        "actions": [logged(settings, "verify", body, stamps=(paths.verified, identity))],
         "file_dep": [tarball] + ([sig] if sig else []) + list(src.keys),
         "targets": [paths.verified],
         "uptodate": [config_changed({"sha256": src.sha256, "signers": list(src.signers),
                                      "unsigned": src.unsigned, "dpkg": src.dpkg}),
                      stamp_intact(paths.verified, VerifiedStamp, "verify"),
                      record_holds],  # a record that disagrees with the pin or the file is re-checked
-        "clean": [remover([paths.verified, identity_path(paths.verified)])],
+        "clean": [remover([paths.verified, identity])],
     }
 
 

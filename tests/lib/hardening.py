@@ -57,7 +57,8 @@ def _prepare(root: Path, signer, kind: str, *targets: str, **kw) -> Project:
 def copy_project(template: Project, dest: Path) -> Project:
     """A copy of *template* at *dest* (symlinks kept as links), up to date as the template is.
     The verify step's record of which file it verified (inode, ctime) is brought up to date for
-    the copied tarball, as if the project had been built here."""
+    the copied tarball, as if the project had been built here (verify would otherwise re-hash it
+    once, and tests count the reads)."""
     shutil.copytree(template.dir, dest, symlinks=True)
     p = dataclasses.replace(template, dir=dest)
     (dest / "make-calls.log").unlink(missing_ok=True)
