@@ -33,7 +33,6 @@ def bad_json_row(db: Path) -> None:
 
 DAMAGE = {
     "garbage": lambda db: db.write_bytes(b"this is not sqlite\n" * 10),
-    "empty": lambda db: db.write_bytes(b""),
     "truncated-header": lambda db: db.write_bytes(db.read_bytes()[:100]),
     "truncated-pages": lambda db: db.write_bytes(db.read_bytes()[:5000]),
     "bad-json-row": bad_json_row,
