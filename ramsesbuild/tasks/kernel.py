@@ -82,14 +82,15 @@ def task_verify(settings: Settings) -> Task:
     identity = paths.verified.with_name("verified-file.json")  # which file the record describes
 
     def body(log: TaskLog) -> None:
-        from ..verify import file_identity, verify_with_refetch
+        from ..trust import file_identity
+        from ..verify import verify_with_refetch
 
         before = file_identity(tarball)
         write_state(paths.verified, verify_with_refetch(src, tarball, sig, settings.download_dir, log))
         write_state(identity, before)
 
     def record_holds() -> bool:
-        from ..verify import record_holds
+        from ..trust import record_holds  # light: runs at every doit start
 
         return record_holds(paths.verified, identity, tarball, src)
 

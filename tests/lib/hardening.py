@@ -65,7 +65,7 @@ def copy_project(template: Project, dest: Path) -> Project:
     identity = dest / "build" / "state" / "verified-file.json"
     if identity.exists():
         from ramsesbuild.state import write_state
-        from ramsesbuild.verify import file_identity
+        from ramsesbuild.trust import file_identity
 
         write_state(identity, file_identity(dest / "downloads" / template.tarball))
     return p
