@@ -4,12 +4,23 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
+from pathlib import Path
 
 import pytest
 
 from ramsesbuild.fsutil import sha256_file
 
 from .support import FAKE_KINDS, Mirror, Project, Signer, make_fake_tarball, nodes_toml, uncompressed
+from .tools import need
+
+# Subprocesses started by name (python3 in the fake kernels' Makefiles and the bench scripts,
+# doit, ramsesbuild) are this interpreter's, as in an activated virtual environment: the
+# set-up runs the tests as .venv/bin/pytest without activating anything.
+os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+
+# what each fake kernel's pipeline runs besides its family's tools (families.toml): the decompressor
+FAKE_UNPACKER = {"k24": "bzip2", "modern": "xz"}
 
 
 @pytest.fixture(scope="session")
@@ -37,7 +48,16 @@ def mirror(tmp_path):
     m.close()
 
 
+def need_pipeline_tools(kind: str) -> None:
+    """Skip unless the tools a real `doit` run on this kind of tree needs are installed."""
+    from ramsesbuild.family import load_families
+
+    family = next(f for f in load_families() if f.name == kind)
+    need(*family.tools, FAKE_UNPACKER[kind], "patch")
+
+
 def _project(tmp_path, mirror, signer, kind: str, **kw) -> Project:
+    need_pipeline_tools(kind)
     tarball = make_fake_tarball(kind, mirror.root)
     _, _, name, version = FAKE_KINDS[kind]
     sig_name = None

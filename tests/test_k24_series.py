@@ -24,6 +24,7 @@ import pytest
 from ramsesbuild.patch import read_series
 
 from .k24.guest24 import real_tarball
+from .tools import need
 
 REPO = Path(__file__).resolve().parent.parent
 PATCHES = REPO / "patches" / "2.4.18"
@@ -105,6 +106,7 @@ def test_mechanical_patches_name_their_generator(num, tool):
 # ------------------------------------------------------------------ the rewriters, on small C files
 
 def _cc(src: Path, *flags: str) -> subprocess.CompletedProcess:
+    need("gcc")
     return subprocess.run(["gcc", "-std=gnu89", *flags, "-o", str(src.with_suffix("")), str(src)],
                           capture_output=True, text=True)
 

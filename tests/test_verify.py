@@ -15,6 +15,7 @@ from ramsesbuild.settings import Source
 from ramsesbuild.verify import verify
 
 from .support import make_fake_tarball, uncompressed
+from .tools import needs
 
 
 @pytest.fixture
@@ -115,6 +116,7 @@ def test_unsigned_source_only_with_explicit_reason(tmp_path, tarball, log):
     assert verify(src, tarball, None, log).unsigned_reason == "Debian package"
 
 
+@needs("gpg")
 def test_expired_pinned_key_still_verifies_with_a_note(tmp_path, tarball, log, capfd):
     """A key that expired after signing still proves who signed (EXPKEYSIG, makepkg's rule); the
     message must not read like a failure ("signature valid; signing key has expired")."""

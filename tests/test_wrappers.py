@@ -20,6 +20,7 @@ from ramsesbuild.errors import BuildError, SettingsError, ToolMissing
 from ramsesbuild.settings import load
 
 from .test_pipeline import calls, ran
+from .tools import needs
 
 
 def need(program: str, package: str) -> None:
@@ -84,6 +85,7 @@ def test_settings_mistakes_are_named(tmp_path, line, message):
         load(path)
 
 
+@needs("distcc")
 def test_missing_program_names_the_debian_package(tmp_path):
     with pytest.raises(ToolMissing, match=r"needs ccache, distcc \(not installed\): apt-get install ccache distcc"):
         wrappers.get("ccache+distcc").check(str(tmp_path), ("h1",), {})
