@@ -55,11 +55,12 @@ class Nic:
     qemu_device: str  # qemu -device model
     pci_id: tuple[int, int]  # vendor, device
     rom_name: str  # iPXE build target bin/<rom_name>
+    kconfig: str  # the Linux driver for this NIC (2.4 and modern kernels alike)
 
 
 NICS = {
-    "rtl8139": Nic("rtl8139", (0x10EC, 0x8139), "10ec8139.rom"),
-    "e1000": Nic("e1000", (0x8086, 0x100E), "8086100e.rom"),
+    "rtl8139": Nic("rtl8139", (0x10EC, 0x8139), "10ec8139.rom", "CONFIG_8139TOO"),
+    "e1000": Nic("e1000", (0x8086, 0x100E), "8086100e.rom", "CONFIG_E1000"),
 }
 BUILD_DEPS = {"make": "make", "gcc": "gcc", "perl": "perl", "ld": "binutils"}
 MANIFEST = "build.json"
