@@ -39,6 +39,10 @@ def load_project(default_settings: Path) -> tuple[dict[str, Any], Callable[[], I
             s = s.with_jobs(int(jobs))
         no_wait = (_var("wait", "RAMSES_WAIT") or "").lower() in ("no", "0", "false") or \
             os.environ.get("RAMSES_NO_WAIT", "") not in ("", "0")
+        if _tasks._command_of(sys.argv[1:]) == "run":  # not for list, info, clean, forget, ...
+            from .inputs import check_inputs
+
+            check_inputs(s)  # every file the settings name, before anything is fetched
         # doit keeps the paths it is given; run in the project root and give it relative ones,
         # so a build/ restored from a CI cache into another checkout path stays up to date.
         os.chdir(s.root)

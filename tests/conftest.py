@@ -12,15 +12,12 @@ import pytest
 from ramsesbuild.fsutil import sha256_file
 
 from .support import FAKE_KINDS, Mirror, Project, Signer, make_fake_tarball, nodes_toml, uncompressed
-from .tools import need
+from .tools import need_pipeline_tools
 
 # Subprocesses started by name (python3 in the fake kernels' Makefiles and the bench scripts,
 # doit, ramsesbuild) are this interpreter's, as in an activated virtual environment: the
 # set-up runs the tests as .venv/bin/pytest without activating anything.
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-
-# what each fake kernel's pipeline runs besides its family's tools (families.toml): the decompressor
-FAKE_UNPACKER = {"k24": "bzip2", "modern": "xz"}
 
 
 @pytest.fixture(scope="session")
@@ -46,14 +43,6 @@ def mirror(tmp_path):
     m = Mirror(tmp_path / "mirror")
     yield m
     m.close()
-
-
-def need_pipeline_tools(kind: str) -> None:
-    """Skip unless the tools a real `doit` run on this kind of tree needs are installed."""
-    from ramsesbuild.family import load_families
-
-    family = next(f for f in load_families() if f.name == kind)
-    need(*family.tools, FAKE_UNPACKER[kind], "patch")
 
 
 def _project(tmp_path, mirror, signer, kind: str, **kw) -> Project:
@@ -98,7 +87,7 @@ def modern_real_project(tmp_path_factory):
     Minutes of CPU; built once per session."""
     from pathlib import Path
 
-    from .support import REPO
+    from .support import SHIPPED
 
     tarball = Path(DEBIAN_TARBALL)
     if not tarball.exists():
@@ -113,7 +102,7 @@ def modern_real_project(tmp_path_factory):
         wrapper = {"kernel_extra": 'wrapper = "ccache"\n', "extra_env": {"CCACHE_DIR": cache}}
     proj = Project(dir=tmp_path_factory.mktemp("modern-real"), mirror_url=f"file://{tarball.parent}/",
                    tarball=tarball.name, version="6.1", sha256="", dpkg="linux-source-6.1",
-                   profile_base="tinyconfig", kconfigs=REPO / "kconfigs", nodes=TWO_NODES, **wrapper)
+                   profile_base="tinyconfig", kconfigs=SHIPPED / "kconfigs", nodes=TWO_NODES, **wrapper)
     proj.setup()
     proj.run = proj.doit(timeout=3600)  # type: ignore[attr-defined]
     return proj
@@ -139,7 +128,7 @@ def k24_real_project(tmp_path_factory, signer):
     The client's netboot settings are ip=rom, rootdir=rom, append "console=ttyS0" (the
     cluster-in-a-box test runs `doit netboot-image` on this project)."""
     from .k24.guest24 import real_tarball
-    from .support import REPO
+    from .support import SHIPPED
 
     tarball = real_tarball("build and boot the real 2.4.18")
     for tool in ("gcc", "ld", "make", "patch", "bzip2", "perl"):
@@ -151,7 +140,7 @@ def k24_real_project(tmp_path_factory, signer):
     proj = Project(dir=tmp_path_factory.mktemp("k24-real"), mirror_url=f"file://{mirror}/",
                    tarball="linux-2.4.18.tar.bz2", version="2.4.18", sha256=sha256_file(tarball),
                    signature="linux-2.4.18.tar.sign", signer=signer, netboot_append="console=ttyS0",
-                   kconfigs=REPO / "kconfigs", patches=REPO / "patches")
+                   kconfigs=SHIPPED / "kconfigs", patches=SHIPPED / "patches")
     proj.setup()
     proj.doit("kernel-server", "kernel-client", "modules-server", "modules-client", timeout=3600)
     return proj

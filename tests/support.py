@@ -19,6 +19,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 FAKE = Path(__file__).resolve().parent / "fakekernel"
+SHIPPED = REPO / "ramsesbuild" / "data" / "project"  # what `ramsesbuild init` writes (settings, nodes, kconfigs, ...)
 
 
 # ------------------------------------------------------------------ fake kernel tarballs

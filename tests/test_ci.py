@@ -24,7 +24,8 @@ import pytest
 
 from ramsesbuild.fsutil import sha256_file
 
-from .support import FAKE, REPO, Signer, make_fake_tarball, nodes_toml, uncompressed
+from .support import FAKE, REPO, SHIPPED, Signer, make_fake_tarball, nodes_toml, uncompressed
+from .tools import need_pipeline_tools, needs
 
 GIT = ["git", "-c", "user.name=Ramses CI", "-c", "user.email=ci@example.invalid", "-c", "init.defaultBranch=main"]
 NODES = nodes_toml("node01")
@@ -144,7 +145,9 @@ def check_jobs(jobs: list[Job]) -> None:
         assert sha256_file(changed.workdir / rel) == sha256_file(scratch.workdir / rel), rel
 
 
+@needs("git")
 def test_ci_jobs_on_fresh_clones_with_a_restored_cache(tmp_path, mirror, signer):
+    need_pipeline_tools("k24")
     tarball = make_fake_tarball("k24", mirror.root)
     signer.sign(uncompressed(tarball), mirror.root / "linux-2.4.18.tar.sign")
     origin = admin_repo(tmp_path, fake_settings(mirror.url, sha256_file(tarball), signer, "linux-2.4.18.tar.sign"),
@@ -161,7 +164,7 @@ def test_ci_jobs_with_the_real_2_4_18(tmp_path):
     mirror.mkdir()
     (mirror / "linux-2.4.18.tar.bz2").symlink_to(tarball.resolve())
     origin = admin_repo(tmp_path, fake_settings(f"file://{mirror}/", sha256_file(tarball), None, None),
-                        REPO / "kconfigs", REPO / "patches")
+                        SHIPPED / "kconfigs", SHIPPED / "patches")
     # the shipped fragment ends in its "#@ family modern" section: say the new line is for every family
     # (no from-scratch job here: the fast variant shows it gives the same bytes; CI time matters)
     check_jobs(run_three_jobs(tmp_path, origin, "#@ family all\nCONFIG_BLK_DEV_LOOP=y", timeout=1800,

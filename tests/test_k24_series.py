@@ -21,13 +21,13 @@ from pathlib import Path
 
 import pytest
 
-from ramsesbuild.patch import read_series
+from ramsesbuild.patch import BUILTIN, read_series
 
 from .k24.guest24 import real_tarball
-from .tools import need
+from .tools import need, needs
 
 REPO = Path(__file__).resolve().parent.parent
-PATCHES = REPO / "patches" / "2.4.18"
+PATCHES = BUILTIN / "2.4.18"  # the tested series ships in the package ("#@ builtin 2.4.18" in a project's series)
 TOOLS = REPO / "tools" / "k24"
 sys.path.insert(0, str(TOOLS))
 
@@ -147,6 +147,7 @@ def test_mlstr_leaves_if0_prose_alone():
 FASTCALL_H = "#define FASTCALL(x) x __attribute__((regparm(3)))\n#define fastcall __attribute__((regparm(3)))\n"
 
 
+@needs("gcc")
 def test_fastcall_adds_the_attribute_only_to_matching_definitions(tmp_path):
     hdr = FASTCALL_H + "extern void FASTCALL(wake(int a, int b));\nextern struct s * FASTCALL(get(int));\n"
     c_src = ('#include "k.h"\nstruct s { int v; } g;\n'

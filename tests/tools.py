@@ -73,3 +73,16 @@ def need(*commands: str) -> None:
 def needs(*commands: str) -> pytest.MarkDecorator:
     why = missing(*commands)
     return pytest.mark.skipif(why is not None, reason=why or "")
+
+
+# what a fake kernel's pipeline runs besides its family's tools (families.toml): the decompressor
+FAKE_UNPACKER = {"k24": "bzip2", "modern": "xz"}
+
+
+def need_pipeline_tools(family: str) -> None:
+    """Skip unless what a real `doit` run on a (fake) tree of this family runs is installed: the
+    family's tools (families.toml), the tarball's decompressor and patch."""
+    from ramsesbuild.family import load_families
+
+    fam = next(f for f in load_families() if f.name == family)
+    need(*fam.tools, FAKE_UNPACKER[family], "patch")
