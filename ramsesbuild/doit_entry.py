@@ -23,14 +23,17 @@ def _var(name: str, env: str) -> str | None:
     return value if value is not None else os.environ.get(env)
 
 
-def load_project(default_settings: Path) -> tuple[dict[str, Any], Callable[[], Iterator[dict[str, Any]]]]:
+def load_project(default_settings: Path | None = None) -> tuple[dict[str, Any], Callable[[], Iterator[dict[str, Any]]]]:
+    """DOIT_CONFIG and the task generator of the project whose settings are $RAMSES_CONFIG, else
+    *default_settings*, else ramses.toml in the working directory (doit runs a dodo.py in its own
+    directory: the two lines `ramsesbuild init` writes, scaffold.DODO)."""
     from . import settings as _settings
     from . import tasks as _tasks
     from .errors import RamsesError, SettingsError
     from .lock import ProjectLock
 
     try:
-        path = Path(os.environ.get("RAMSES_CONFIG") or default_settings)
+        path = Path(os.environ.get("RAMSES_CONFIG") or default_settings or "ramses.toml").resolve()
         s = _settings.load(path)
         jobs = _var("jobs", "RAMSES_JOBS")
         if jobs is not None:

@@ -9,7 +9,7 @@ package):
     kconfigs/*.conf             the shipped fragments, as starting points
     keys/                       the pinned kernel.org signing key (for [source."2.4.18"])
     patches/2.4.18/series       "#@ builtin 2.4.18": the tested series, then the user's own patches
-    dodo.py                     one line: doit's tasks come from the package
+    dodo.py                     two lines: doit's tasks come from the package
     .gitignore                  build/, downloads/, tftpboot/, doit's database
     the CI file chosen          .github/workflows/kernels.yml or .gitlab-ci.yml (package data/ci/)
 
@@ -28,7 +28,8 @@ from .pkgdata import DATA
 
 PROJECT = DATA / "project"  # the project as shipped: the 2.4.18 settings, fragments, key, series
 CI_DIR = DATA / "ci"
-DODO = "from ramsesbuild.dodo import *  # noqa: F403  (doit's tasks come from the installed ramsesbuild)\n"
+DODO = ("from ramsesbuild.doit_entry import load_project  # doit's tasks come from the installed ramsesbuild\n\n"
+        "DOIT_CONFIG, task_ramses = load_project()  # settings: ramses.toml here, or $RAMSES_CONFIG\n")
 RENAMED = {"gitignore": ".gitignore"}  # package data cannot hold dotfiles
 
 
