@@ -93,7 +93,8 @@ def run_job(name: str, origin: Path, root: Path, wheel: Path, cache_from: Path |
     work = root / f"runner-{name}" / "checkout"  # a new absolute path for every job
     subprocess.run([*GIT, "clone", "-q", str(origin), str(work)], check=True)
     if cache_from is not None:  # what the runner's cache server does between jobs
-        shutil.copytree(cache_from / ".gitlab-ci-local" / "cache", work / ".gitlab-ci-local" / "cache")
+        shutil.copytree(cache_from / ".gitlab-ci-local" / "cache", work / ".gitlab-ci-local" / "cache",
+                        symlinks=True)  # as a runner's cache archive keeps them (2.4's include/asm)
     out = subprocess.run(["gitlab-ci-local", "--force-shell-executor", "--shell-isolation", "--no-color",
                           "--variable", f"RAMSESBUILD={wheel}", "--variable", f"RAMSES_VENV={root / 'job-venv'}",
                           "kernels"], cwd=work, capture_output=True, text=True, timeout=3600, env=clean_env())
