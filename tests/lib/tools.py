@@ -27,11 +27,6 @@ class Entry:
     commands: tuple[str, ...]  # programs on PATH, or absolute paths of files the package installs
     if_missing: bool = False  # PACKAGE? in the list: installed only when one of its commands is missing
 
-    def install_hint(self) -> str:
-        if self.package.startswith("npm:"):
-            return f"npm install -g {self.package[4:]}"
-        return f"apt-get install {self.package}"
-
 
 @functools.cache
 def entries() -> tuple[Entry, ...]:
@@ -57,11 +52,14 @@ def present(command: str) -> bool:
 
 def missing(*commands: str) -> str | None:
     """None when every command is on PATH (every file there), else the reason to skip (what and the package)."""
-    absent = [c for c in commands if not present(c)]
+    absent = [c for c in dict.fromkeys(commands) if not present(c)]
     if not absent:
         return None
-    hints = ", ".join(dict.fromkeys(provider(c).install_hint() for c in absent))
-    return f"{', '.join(absent)} not installed ({hints}; ./setup.sh installs everything)"
+    packages = list(dict.fromkeys(provider(c).package for c in absent))
+    debian = [p for p in packages if not p.startswith("npm:")]
+    hints = ([f"apt-get install {' '.join(debian)}"] if debian else []) + \
+        [f"npm install -g {p[4:]}" for p in packages if p.startswith("npm:")]
+    return f"{', '.join(absent)} not installed ({'; '.join(hints)}; ./setup.sh installs everything)"
 
 
 def need(*commands: str) -> None:
