@@ -51,8 +51,10 @@ class Job:
         return [m.group(1) for line in self.lines if (m := re.match(r"\.  (\S+)", line))]
 
     def summary(self) -> str:
-        start = next((i for i, line in enumerate(self.lines) if line.startswith("ramsesbuild summary")), 0)
-        return "\n".join(self.lines[start:])
+        """The summary doit printed, and `ramsesbuild status` after it."""
+        lines = [line for line in self.lines if line != "still running..."]
+        start = next((i for i, line in enumerate(lines) if line.startswith("== ramsesbuild summary")), 0)
+        return "\n".join(lines[start:])
 
     def log(self) -> str:
         return f"---- job {self.name} in {self.dir}: exit {self.out.returncode}\n{self.out.stdout}\n{self.out.stderr}"
