@@ -20,6 +20,7 @@ import re
 import shutil
 import subprocess
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -153,5 +154,12 @@ def test_gitlab_ci_file_through_gitlab_ci_local(origin):
     assert changed.out.returncode == 0, changed.log()
     assert set(changed.ran) == CLIENT, changed.log()
     assert "CHANGED (was " in changed.out.stdout, changed.log()
+    # Relocation (issue 20, the `declared` helper's part): each job runs in another directory, and
+    # 2.4's make variables name the tree's absolute path, so job 3's client compile begins with
+    # `make clean` (a full client rebuild instead of an incremental one). Reported, not asserted,
+    # until that fix lands; then turn this into an assert.
+    log = changed.dir / ".gitlab-ci-local" / "builds" / "kernels" / "build" / "logs" / "compile-client.log"
+    if "make clean, because" in log.read_text(errors="replace"):
+        warnings.warn("relocation: job 3's compile-client ran `make clean` in the new directory", stacklevel=1)
     print(f"\n---- job 1 summary\n{first.summary()}\n---- job 2 summary\n{same.summary()}\n"
           f"---- job 3 summary\n{changed.summary()}")
