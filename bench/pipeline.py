@@ -63,8 +63,8 @@ sys.path.insert(0, str(REPO))
 
 from ramsesbuild import kconfig, settings  # noqa: E402
 from ramsesbuild.patch import read_series  # noqa: E402
+from ramsesbuild.paths import BuildPaths  # noqa: E402
 from ramsesbuild.tasks.kernel import make_tree  # noqa: E402
-from ramsesbuild.tasks.layout import Layout  # noqa: E402
 
 TARBALL_61 = Path("/usr/src/linux-source-6.1.tar.xz")
 FRAGMENT = SHIPPED / "kconfigs" / "RamsesCluster.conf"
@@ -504,12 +504,12 @@ profiles = []
         for entry in read_series(s.patch_dir()):
             self.run(f"patch -p{entry.strip} -s < {shlex.quote(str(entry.path))}", cwd=src)
         # the .config an admin edits: defconfig with the fragment's k24 lines (as the pipeline merges them)
-        fam = Layout(s).family
+        fam = BuildPaths(s).family
         requests = kconfig.parse_forced(fam.forced, fam.name)
         requests += kconfig.parse_fragment(FRAGMENT, fam.name)
         requests, _ = kconfig.effective(requests)
         (src / ".config").write_text(kconfig.merge((src / "arch" / "i386" / "defconfig").read_text(), requests))
-        tree = make_tree(s, Layout(s).profile("client"))
+        tree = make_tree(s, BuildPaths(s).profile("client"))
         make = ["make", *[f"{k}={v}" for k, v in tree.family.resolved_make_vars(s.arch, src).items()]]
         self.run([*make, "oldconfig"], cwd=src, stdin="\n" * 10000)
         self.run([*make, "dep"], cwd=src)

@@ -21,8 +21,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ramsesbuild import settings
+from ramsesbuild.paths import BuildPaths
 from ramsesbuild.tasks.kernel import make_tree
-from ramsesbuild.tasks.layout import Layout
 
 
 def main(argv: list[str]) -> int:
@@ -31,7 +31,7 @@ def main(argv: list[str]) -> int:
         return 2
     profile, scratch, targets = argv[0], Path(argv[1]).resolve(), argv[2:]
     s = settings.load()
-    tree = make_tree(s, Layout(s).profile(profile))
+    tree = make_tree(s, BuildPaths(s).profile(profile))
     if not tree.image.is_file():
         print(f"no built {profile} kernel at {tree.image}: run doit kernel-{profile} first", file=sys.stderr)
         return 1

@@ -181,17 +181,20 @@ def installed_by(image: Path, settings_path: Path) -> Path | None:
     of *settings_path*; None when that project did not install it."""
     from . import settings as _settings
     from .fsutil import sha256_file
-    from .tasks.common import read_stamp
-    from .tasks.layout import Layout
+    from .paths import BuildPaths
+    from .state import DamagedState, NetbootStamp, read_state
 
     s = _settings.load(settings_path)
-    lay = Layout(s)
+    paths = BuildPaths(s)
     digest = sha256_file(image)
     for prof in s.netboot_profiles:
-        pl = lay.profile(prof.name)
-        stamp = read_stamp(pl.stamp("netboot"))
-        if digest in (stamp.get("sha256"), stamp.get("mba_sha256")) and pl.config.is_file():
-            return pl.config
+        pp = paths.profile(prof.name)
+        try:
+            stamp = read_state(pp.netboot_stamp, NetbootStamp)
+        except DamagedState:
+            continue  # a damaged record proves nothing: the config stays unknown
+        if stamp is not None and digest in (stamp.sha256, stamp.mba_sha256) and pp.config.is_file():
+            return pp.config
     return None
 
 

@@ -164,7 +164,61 @@ def pages() -> dict[str, str]:
 
 
 def _state_pages() -> dict[str, str]:
-    return {}
+    return {"summary-json.md": summary_page()}
+
+
+def _json_type(tp: object, seen: list[type]) -> str:
+    """How summary-json.md names a declared type; dataclasses found are appended to *seen*."""
+    import dataclasses
+    import types
+    import typing
+    from enum import StrEnum
+
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (types.UnionType, typing.Union):
+        return " or ".join(_json_type(a, seen) for a in args if a is not type(None)) + " or null"
+    if origin is tuple:
+        return f"list of {_json_type(args[0], seen)}"
+    if origin is dict:
+        return f"object: name -> {_json_type(args[1], seen)}"
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        if tp not in seen:
+            seen.append(tp)
+        return f"[{tp.__name__}](#{tp.__name__.lower()})"
+    if isinstance(tp, type) and issubclass(tp, StrEnum):
+        return "string: " + ", ".join(f'`"{m.value}"`' for m in tp)
+    names = {str: "string", int: "integer", float: "number", bool: "boolean"}
+    return names.get(tp, str(tp)) if isinstance(tp, type) else str(tp)
+
+
+def summary_page() -> str:
+    """docs/reference/summary-json.md, from ramsesbuild.state.Summary and the types it holds."""
+    import dataclasses
+    import typing
+
+    from .state import SUMMARY_SCHEMA, Summary
+
+    lines = [GENERATED.format(source="ramsesbuild/state.py"), "", "# build/summary.json", "",
+             f"What the last `doit` run produced, for scripts and CI (schema {SUMMARY_SCHEMA}). Every run that "
+             "touches a profile rewrites it; paths are relative to the project root when inside it. The text "
+             "summary at the end of the run shows the same. The types below are the dataclasses in "
+             "`ramsesbuild/state.py` that write and read it.", ""]
+    seen: list[type] = [Summary]
+    i = 0
+    while i < len(seen):
+        cls = seen[i]
+        hints = typing.get_type_hints(cls)
+        title = "summary.json (top level)" if cls is Summary else cls.__name__
+        lines += [f"## {title}" if cls is Summary else f"## {cls.__name__}", ""]
+        if cls is not Summary:
+            lines[-2] = f'<a id="{cls.__name__.lower()}"></a>\n\n## {title}'
+        lines += ["| field | type | description |", "|---|---|---|"]
+        for f in dataclasses.fields(cls):
+            kind, text = _json_type(hints[f.name], seen), f.metadata.get("doc", "")
+            lines.append(f"| `{f.name}` | {_cell(kind)} | {_cell(text)} |")
+        lines.append("")
+        i += 1
+    return "\n".join(lines).rstrip() + "\n"
 
 
 def stale(root: Path) -> Iterator[Path]:

@@ -31,6 +31,7 @@ def load_project(default_settings: Path | None = None) -> tuple[dict[str, Any], 
     from . import tasks as _tasks
     from .errors import RamsesError, SettingsError
     from .lock import ProjectLock
+    from .paths import BuildPaths
 
     try:
         path = Path(os.environ.get("RAMSES_CONFIG") or default_settings or "ramses.toml").resolve()
@@ -49,7 +50,7 @@ def load_project(default_settings: Path | None = None) -> tuple[dict[str, Any], 
         # doit keeps the paths it is given; run in the project root and give it relative ones,
         # so a build/ restored from a CI cache into another checkout path stays up to date.
         os.chdir(s.root)
-        config = _tasks.doit_config(s, wait=not no_wait, lock=ProjectLock(_tasks.Layout(s).lock))
+        config = _tasks.doit_config(s, wait=not no_wait, lock=ProjectLock(BuildPaths(s).lock))
     except SettingsError as exc:
         print(f"ramsesbuild: {exc}", file=sys.stderr)
         raise SystemExit(EXIT_SETTINGS) from None

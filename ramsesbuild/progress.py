@@ -87,7 +87,7 @@ class Progress:
 
     def _fmt(self, n: int) -> str:
         if self.bytes:
-            from .tasks.common import human
+            from .sizes import human
 
             return human(n)
         return f"{n}{' ' + self.unit if self.unit else ''}"

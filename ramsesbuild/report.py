@@ -1,34 +1,49 @@
 """What a run produced, for people and for machines: a doit reporter that prints each failure
 as one block without doit's banners, and at the end a summary of the profiles the run touched
-(kernel, modules, netboot image, what changed and which nodes boot it, time per step), also
-written to build/summary.json (schema below).
-
-summary.json (schema 1):
-    {"schema": 1, "ramsesbuild": "<version>", "settings": "<ramses.toml>", "result": "ok" | "failed",
-     "started": "<UTC ISO time>", "seconds": <float>,
-     "tasks": [{"name": "compile-client", "status": "ran" | "up-to-date" | "failed", "seconds": <float|null>}],
-     "profiles": {"<name>": {"version", "family", "config", "fragments": [...],   (paths: relative to
-                                                                               the project root when inside it)
-                             "image": {"path", "size", "sha256"} | null,
-                             "modules": {"count", "staging"} | null,
-                             "netboot": {"path", "format", "layout", "size", "sha256", "previous_sha256",
-                                         "changed": bool, "nodes": [...]} | null}},
-     "failures": [{"task", "message"}]}
+(kernel, modules, netboot image and its 3Com MBA image, what changed and which nodes boot it,
+time per step), also written to build/summary.json: a :class:`ramsesbuild.state.Summary`,
+documented in docs/reference/summary-json.md (generated from that class).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from doit.reporter import ConsoleReporter
 
-from .settings import Settings
+from .bootmap import describe, inventory_of, users
+from .errors import RamsesError
+from .paths import BuildPaths, rel
+from .settings import Profile, Settings
+from .sizes import human
+from .state import (
+    SUMMARY_SCHEMA,
+    ConfigStamp,
+    DamagedState,
+    Failure,
+    InstalledFile,
+    KernelImage,
+    KernelStamp,
+    ModulesStamp,
+    NetbootImage,
+    NetbootStamp,
+    NodeBoot,
+    ProfileSummary,
+    Result,
+    StagedModules,
+    Summary,
+    TaskRun,
+    TaskStatus,
+    read_state,
+    read_summary,
+    write_state,
+)
 
-SCHEMA = 1
+D = TypeVar("D", KernelStamp, ModulesStamp, NetbootStamp, ConfigStamp)
+Uses = dict[str, tuple[NodeBoot, ...]]
 
 
 def reporter_for(settings: Settings) -> type:
@@ -76,10 +91,12 @@ class _Reporter(ConsoleReporter):
 
     def complete_run(self) -> None:
         try:
-            summary = collect(self.bound, self.status, self.seconds, self.messages, self.started)
-            if summary["profiles"]:
+            summary, notes = collect(self.bound, self.status, self.seconds, self.messages, self.started)
+            for note in notes:
+                self.write(f"ramsesbuild: {note}\n")
+            if summary.profiles:
                 self.write(render(summary, self.bound))
-                _write_json(self.bound.build_dir / "summary.json", summary)
+                self._write(BuildPaths(self.bound).summary, summary)
         except OSError as exc:  # the summary must never hide the run's own result
             self.write(f"ramsesbuild: summary not written: {exc}\n")
         for msg in self.runtime_errors:
@@ -90,11 +107,12 @@ class _Reporter(ConsoleReporter):
                 first = f"{first[:-1]} (details above)"
             self.write(f"ramsesbuild: FAILED {first}\n")
 
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    from .fsutil import atomic_write_text
-
-    atomic_write_text(path, json.dumps(data, indent=1, sort_keys=True) + "\n")
+    def _write(self, path: Path, summary: Summary) -> None:
+        try:
+            read_summary(path)
+        except DamagedState as exc:
+            self.write(f"ramsesbuild: {exc}; rewritten\n")
+        write_state(path, summary)
 
 
 def _profile_tasks(name: str) -> tuple[str, ...]:
@@ -102,113 +120,115 @@ def _profile_tasks(name: str) -> tuple[str, ...]:
 
 
 def collect(settings: Settings, status: dict[str, str], seconds: dict[str, float],
-            messages: list[tuple[str, str]], started: float) -> dict[str, Any]:
+            messages: list[tuple[str, str]], started: float) -> tuple[Summary, list[str]]:
+    """The run's summary, from the stamps of the profiles whose tasks the run looked at, and
+    one line per stamp that could not be read."""
     from . import __version__
-    from .tasks.common import read_stamp, rel
-    from .tasks.layout import Layout
 
-    lay = Layout(settings)
-    nodes = _nodes_by_image(settings)
-    profiles: dict[str, Any] = {}
-    for name, prof in settings.profiles.items():
-        if not any(t in status for t in _profile_tasks(name)):
-            continue
-        pl = lay.profile(name)
-        kernel, modules = read_stamp(pl.stamp("kernel")), read_stamp(pl.stamp("modules"))
-        netboot = read_stamp(pl.stamp("netboot")) if prof.netboot else {}
-        ran_netboot = status.get(f"netboot-image:{name}") == "ran"
-        profiles[name] = {
-            "version": kernel.get("version"), "family": kernel.get("family"),
-            "config": rel(settings.root, pl.config), "fragments": [rel(settings.root, f) for f in prof.fragments],
-            "image": {"path": kernel["image"], "size": kernel.get("image_size"), "sha256": kernel["image_sha256"]}
-            if kernel.get("image") else None,
-            "modules": {"count": modules["modules"], "staging": modules["staging"]} if modules else None,
-            "netboot": {
-                "path": netboot["installed"], "format": netboot.get("format"), "layout": netboot.get("layout"),
-                "size": netboot.get("size"), "sha256": netboot.get("sha256"),
-                "previous_sha256": netboot.get("previous_sha256"),
-                "changed": ran_netboot and netboot.get("previous_sha256") != netboot.get("sha256"),
-                "nodes": nodes.get(netboot.get("image", ""), []),
-                "mba": {"path": netboot["mba"], "sha256": netboot.get("mba_sha256"),
-                        "nodes": nodes.get(netboot["mba"], [])} if netboot.get("mba") else None,
-            } if netboot else None,
-        }
-    return {
-        "schema": SCHEMA, "ramsesbuild": __version__, "settings": str(settings.path),
-        "result": "failed" if messages else "ok",
-        "started": _dt.datetime.fromtimestamp(started, _dt.UTC).isoformat(timespec="seconds"),
-        "seconds": round(time.time() - started, 3),
-        "tasks": [{"name": t, "status": s, "seconds": round(seconds[t], 3) if t in seconds else None}
-                  for t, s in status.items()],
-        "profiles": profiles,
-        "failures": [{"task": t, "message": m} for t, m in messages],
-    }
+    notes: list[str] = []
+    uses = _uses(settings)
+    profiles = {name: _profile(settings, prof, status, uses, notes) for name, prof in settings.profiles.items()
+                if any(t in status for t in _profile_tasks(name))}
+    summary = Summary(
+        schema=SUMMARY_SCHEMA, ramsesbuild=__version__, settings=str(settings.path),
+        result=Result.FAILED if messages else Result.OK,
+        started=_dt.datetime.fromtimestamp(started, _dt.UTC).isoformat(timespec="seconds"),
+        seconds=round(time.time() - started, 3),
+        tasks=tuple(TaskRun(t, TaskStatus(s), round(seconds[t], 3) if t in seconds else None)
+                    for t, s in status.items()),
+        profiles=profiles,
+        failures=tuple(Failure(t, m) for t, m in messages),
+    )
+    return summary, notes
 
 
-def _nodes_by_image(settings: Settings) -> dict[str, list[str]]:
+def _profile(settings: Settings, prof: Profile, status: dict[str, str], uses: Uses,
+             notes: list[str]) -> ProfileSummary:
+    pl = BuildPaths(settings).profile(prof.name)
+
+    def stamp(path: Path, kind: type[D]) -> D | None:
+        try:
+            return read_state(path, kind)
+        except DamagedState as exc:
+            notes.append(f"{exc}; not in the summary (the next run of its step rewrites it)")
+            return None
+
+    kernel, modules = stamp(pl.kernel_stamp, KernelStamp), stamp(pl.modules_stamp, ModulesStamp)
+    netboot = stamp(pl.netboot_stamp, NetbootStamp) if prof.netboot else None
+    ran = status.get(f"netboot-image:{prof.name}") == "ran"
+    return ProfileSummary(
+        version=kernel.version if kernel else None, family=kernel.family if kernel else None,
+        config=rel(settings.root, pl.config), fragments=tuple(rel(settings.root, f) for f in prof.fragments),
+        image=KernelImage(kernel.image, kernel.image_size, kernel.image_sha256) if kernel else None,
+        modules=StagedModules(modules.modules, modules.staging) if modules else None,
+        netboot=_netboot(settings, netboot, ran, uses) if netboot else None,
+    )
+
+
+def _netboot(settings: Settings, st: NetbootStamp, ran: bool, uses: Uses) -> NetbootImage:
+    mba = None
+    if st.mba:
+        mba = InstalledFile(path=rel(settings.root, settings.tftpboot / st.mba), size=st.mba_size,
+                            sha256=st.mba_sha256, previous_sha256=st.mba_previous_sha256,
+                            changed=ran and st.mba_previous_sha256 != st.mba_sha256, nodes=uses.get(st.mba, ()))
+    return NetbootImage(path=st.installed, size=st.size, sha256=st.sha256, previous_sha256=st.previous_sha256,
+                        changed=ran and st.previous_sha256 != st.sha256, nodes=uses.get(st.image, ()),
+                        format=st.format, layout=st.layout, mba=mba)
+
+
+def _uses(settings: Settings) -> Uses:
     if not settings.nodes.exists():
         return {}
-    from .errors import RamsesError
-    from .tasks.bootconf import load_inventory
-
     try:
-        inv = load_inventory(settings, settings.nodes)
+        return users(inventory_of(settings))
     except RamsesError:
-        return {}
-    out: dict[str, list[str]] = {}
-    for node in inv.nodes:  # what the node's ROM (or its iPXE script) loads
-        out.setdefault(node.boot_image, []).append(node.name)
-    return out
+        return {}  # boot-config reports it
 
 
-def _rel(path: str, settings: Settings) -> str:
-    try:
-        return str(Path(path).relative_to(settings.root)) if Path(path).is_absolute() else path
-    except ValueError:
-        return path
+def _shown(path: str, settings: Settings) -> str:
+    return rel(settings.root, path) if Path(path).is_absolute() else path
 
 
-def _human(n: int | None) -> str:
-    from .tasks.common import human
-
+def _size(n: int | None) -> str:
     return human(n) if n is not None else "?"
 
 
-def render(summary: dict[str, Any], settings: Settings) -> str:
+def _change(f: InstalledFile) -> str:
+    if not f.changed:
+        return ""
+    return f"  CHANGED (was {f.previous_sha256[:16]})" if f.previous_sha256 else "  NEW"
+
+
+def render(summary: Summary, settings: Settings) -> str:
     """Plain text, no control characters: the same in a terminal and in a CI log."""
-    ran = [t for t in summary["tasks"] if t["status"] == "ran"]
-    fresh = [t for t in summary["tasks"] if t["status"] == "up-to-date"]
-    lines = [f"== ramsesbuild summary: {len(ran)} task(s) ran, {len(fresh)} up to date, "
-             f"{summary['seconds']:.1f} s"]
-    secs = {t["name"]: t["seconds"] for t in summary["tasks"]}
+    ran = [t for t in summary.tasks if t.status is TaskStatus.RAN]
+    fresh = [t for t in summary.tasks if t.status is TaskStatus.UP_TO_DATE]
+    lines = [f"== ramsesbuild summary: {len(ran)} task(s) ran, {len(fresh)} up to date, {summary.seconds:.1f} s"]
+    secs = {t.name: t.seconds for t in summary.tasks}
 
     def took(task: str) -> str:
         s = secs.get(task)
         return f"  [{task} {s:.1f} s]" if s is not None else ("  [up to date]" if task in secs else "")
 
-    for name, p in summary["profiles"].items():
-        head = f"{name}: Linux {p['version']} ({p['family']})" if p["version"] else f"{name}: not built yet"
-        lines.append(head)
-        if p["image"]:
-            img = p["image"]
-            lines.append(f"  kernel   {_rel(img['path'], settings)}  {_human(img['size'])}  "
-                         f"sha256 {img['sha256'][:16]}{took(f'compile-{name}')}")
-        if p["modules"]:
-            m = p["modules"]
-            lines.append(f"  modules  {m['count']} staged in {_rel(m['staging'], settings)}{took(f'modules-{name}')}")
-        if p["netboot"]:
-            n = p["netboot"]
-            change = ""
-            if n["changed"]:
-                was = (n["previous_sha256"] or "")[:16]
-                change = f"  CHANGED (was {was})" if was else "  NEW"
-            lines.append(f"  netboot  {n['format']}  {_rel(n['path'], settings)}  {_human(n['size'])}  "
-                         f"sha256 {(n['sha256'] or '')[:16]}{change}{took(f'netboot-image:{name}')}")
-            if n["nodes"]:
-                lines.append(f"           booted by {', '.join(n['nodes'])}")
-            if n.get("mba"):
-                m = n["mba"]
-                lines.append(f"  3Com MBA {m['path']}  sha256 {(m['sha256'] or '')[:16]}"
-                             + (f"  booted by {', '.join(m['nodes'])}" if m["nodes"] else ""))
-    lines.append(f"(details: {_rel(str(settings.build_dir / 'summary.json'), settings)})")
+    for name, p in summary.profiles.items():
+        lines.append(f"{name}: Linux {p.version} ({p.family})" if p.version else f"{name}: not built yet")
+        if p.image:
+            lines.append(f"  kernel   {_shown(p.image.path, settings)}  {_size(p.image.size)}  "
+                         f"sha256 {p.image.sha256[:16]}{took(f'compile-{name}')}")
+        if p.modules:
+            lines.append(f"  modules  {p.modules.count} staged in {_shown(p.modules.staging, settings)}"
+                         f"{took(f'modules-{name}')}")
+        if p.netboot:
+            n = p.netboot
+            lines.append(f"  netboot  {n.format}  {_shown(n.path, settings)}  {_size(n.size)}  "
+                         f"sha256 {(n.sha256 or '')[:16]}{_change(n)}{took(f'netboot-image:{name}')}")
+            if n.nodes:
+                lines.append(f"           booted by {describe(n.nodes)}")
+            if n.mba:
+                m = n.mba
+                lines.append(f"  3Com MBA {_shown(m.path, settings)}  {_size(m.size)}  sha256 {(m.sha256 or '')[:16]}"
+                             f"{_change(m)}")
+                if m.nodes:
+                    lines.append(f"           booted by {describe(m.nodes)}")
+    lines.append(f"(details: {_shown(str(BuildPaths(settings).summary), settings)})")
     return "\n".join(lines) + "\n"

@@ -13,7 +13,6 @@ import datetime as _dt
 import os
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from .fsutil import CHUNK, sha256_file
 from .log import TaskLog, say
 from .progress import Progress
 from .settings import Source
+from .state import VerifiedStamp as Verified  # the verify step's result is its stamp (declared in state)
 
 
 class SignatureError(VerifyError):
@@ -32,22 +32,9 @@ class SignatureError(VerifyError):
         super().__init__(message)
         self.refetch = refetch
 
+
 _SUFFIX_FORMAT = {".gz": "gzip", ".tgz": "gzip", ".bz2": "bzip2", ".xz": "xz"}  # tarstream.DECOMPRESSORS names
 _SIG_SUFFIXES = (".sign", ".asc", ".sig")
-
-
-@dataclass(frozen=True)
-class Verified:
-    tarball: str
-    sha256: str
-    signer: str | None  # primary-key fingerprint, None for an explicitly unsigned source
-    signed_at: str | None
-    signed_data: str | None  # "uncompressed" or "compressed"
-    unsigned_reason: str | None
-    package: str | None = None  # "linux-source-6.1 6.1.192-3" for a dpkg-verified source
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 def verify_with_refetch(source: Source, tarball: Path, signature: Path | None, download_dir: Path,

@@ -11,6 +11,7 @@ from ..errors import RamsesError, os_error_message
 from ..fsutil import sweep_temp
 from ..lock import ProjectLock
 from ..log import say
+from ..paths import BuildPaths
 from ..settings import Settings
 from .common import relative_task
 from .kernel import (
@@ -23,10 +24,9 @@ from .kernel import (
     task_unpack,
     task_verify,
 )
-from .layout import Layout
-
-__all__ = ["Layout", "default_tasks", "doit_config", "generate"]
 from .netboot import task_netboot_images
+
+__all__ = ["default_tasks", "doit_config", "generate"]
 
 BOOT_TASKS = ["boot-config", "boot-tftp"]
 # doit commands that only read: they never take the project lock.
@@ -76,14 +76,14 @@ def doit_config(settings: Settings, wait: bool = True, lock: ProjectLock | None 
     from ..depcheck import MD5Checker
     from ..report import reporter_for
 
-    lay = Layout(settings)
+    paths = BuildPaths(settings)
     _ensure_writable_build_dir(settings)
     if lock is not None and _command_of(sys.argv[1:]) not in READ_ONLY_COMMANDS:
         lock.acquire(wait, say)
-        for path in sweep_temp(lay.temp_dirs()):
+        for path in sweep_temp(paths.temp_dirs()):
             say(f"ramsesbuild: removed {path}, left by an interrupted run")
     return {
-        "dep_file": str(lay.db),
+        "dep_file": str(paths.db),
         "backend": "sqlite3",
         "check_file_uptodate": MD5Checker,  # doit's rule, the pipeline's sha256 (read once)
         "default_tasks": default_tasks(settings),

@@ -8,7 +8,6 @@ A broken nodes.toml does not break `doit list`: the task then fails with the mes
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,30 +15,15 @@ from typing import Any
 from doit.tools import config_changed
 
 from .. import bootconf
+from ..bootmap import inventory_of
 from ..errors import BootConfigError
 from ..log import TaskLog
+from ..paths import rel
 from ..settings import Settings
 from ..vocabulary import RomKind
-from .common import logged, rel, remover
+from .common import logged, remover
 
 FORMAT = 1  # bump when the generated text changes, so existing outputs are rewritten
-
-
-def load_inventory(settings: Settings, nodes_path: Path) -> bootconf.Inventory:
-    """The checked inventory. Parsed once per content: a doit start needs it for both tasks'
-    targets and again for the summary."""
-    try:
-        content = Path(nodes_path).read_bytes()
-    except OSError:
-        # says what is wrong
-        return bootconf.load(nodes_path, settings.default_netboot_image(), settings.netboot_images())
-    images = tuple(sorted(settings.netboot_images().items()))
-    return _parse(Path(nodes_path), content, settings.default_netboot_image(), images)
-
-
-@functools.lru_cache(maxsize=4)
-def _parse(path: Path, content: bytes, default: str, images: tuple[tuple[str, str], ...]) -> bootconf.Inventory:
-    return bootconf.loads(path, content, default, dict(images))
 
 
 Files = Callable[[bootconf.Inventory, Path], dict[Path, str]]
@@ -53,12 +37,12 @@ def _task(settings: Settings, nodes_path: Path, basename: str, doc: str,
     tftp_root = settings.tftpboot
     images = settings.netboot_images()
     try:
-        paths = sorted(str(p) for p in files(load_inventory(settings, nodes_path), tftp_root))
+        paths = sorted(str(p) for p in files(inventory_of(settings, nodes_path), tftp_root))
     except BootConfigError:
         paths = []  # the action reports it
 
     def body(log: TaskLog) -> None:
-        inv = load_inventory(settings, nodes_path)
+        inv = inventory_of(settings, nodes_path)
         log.line(f"{nodes_path}: {len(inv.nodes)} nodes on {inv.network.subnet}, server {inv.network.server}")
         write(inv, tftp_root, log)
 

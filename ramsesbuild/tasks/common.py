@@ -1,21 +1,25 @@
-"""Glue between doit and the pipeline modules: logged, failure-safe python actions, stamps,
-and clean actions that say what they remove."""
+"""Glue between doit and the pipeline modules: logged, failure-safe python actions, the check
+that a stamp is intact, and clean actions that say what they remove."""
 
 from __future__ import annotations
 
 import fnmatch
-import json
 import shutil
 import sys
 import traceback
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import RamsesError, os_error_message
-from ..fsutil import atomic_write_text
-from ..log import TaskLog, log_name
+from ..log import TaskLog, log_name, say
+from ..paths import rel
 from ..settings import Settings
+from ..sizes import human
+from ..state import intact
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 
 def logged(settings: Settings, task: str, body: Callable[[TaskLog], Any],
@@ -53,20 +57,6 @@ def logged(settings: Settings, task: str, body: Callable[[TaskLog], Any],
     return action
 
 
-def rel(root: Path, path: Path | str) -> str:
-    """*path* relative to the project root when it is inside it, else as given.
-
-    Everything doit stores (file_dep, targets, config_changed values) and every path in a stamp
-    goes through this, so a build directory restored from a CI cache into another checkout
-    path is still up to date (doit runs in the project root: see doit_entry.load_project).
-    """
-    p = Path(path)
-    try:
-        return str(p.relative_to(root))
-    except ValueError:
-        return str(p)
-
-
 def relative_task(task: dict[str, Any], root: Path) -> dict[str, Any]:
     for key in ("file_dep", "targets"):
         if key in task:
@@ -74,16 +64,18 @@ def relative_task(task: dict[str, Any], root: Path) -> dict[str, Any]:
     return task
 
 
-def write_stamp(path: Path, data: dict[str, Any]) -> None:
-    atomic_write_text(path, json.dumps(data, indent=1, sort_keys=True) + "\n")
+def stamp_intact(path: Path, kind: type[DataclassInstance], task: str) -> Callable[[], bool]:
+    """A doit uptodate check: a stamp that exists but cannot be read as *kind* (truncated,
+    garbage, another shape) makes its task run again, saying so in one line."""
 
+    def check() -> bool:
+        problem = intact(path, kind)
+        if problem is not None:
+            say(f"ramsesbuild: {problem}; {task} runs again")
+        return problem is None
 
-def read_stamp(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+    check.__name__ = f"stamp_intact_{path.stem}"
+    return check
 
 
 # ---------------------------------------------------------------- doit clean
@@ -110,14 +102,6 @@ def _size(path: Path) -> int:
         except OSError:
             pass
     return total
-
-
-def human(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GiB"
 
 
 def remover(paths: Iterable[Path], protected: str | None = None, task: str = "") -> Callable[..., None]:

@@ -14,24 +14,37 @@ import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from doit.tools import config_changed
 
 from .. import family as _family
 from ..fsutil import write_if_changed
 from ..log import TaskLog
+from ..paths import BuildPaths, ProfilePaths, TreePaths, rel
 from ..settings import Profile, Settings
-from .common import logged, rel, remover, write_stamp
-from .layout import Layout, ProfileLayout, TreeLayout
+from ..state import (
+    ConfigStamp,
+    KernelStamp,
+    ModulesStamp,
+    PatchedStamp,
+    UnpackedStamp,
+    VerifiedStamp,
+    read_state,
+    write_state,
+)
+from .common import logged, remover, stamp_intact
+
+if TYPE_CHECKING:
+    from ..kbuild import Tree
 
 Task = dict[str, Any]
 
 
 def task_fetch(settings: Settings) -> Task:
-    lay = Layout(settings)
+    paths = BuildPaths(settings)
     src = settings.source
-    targets = [lay.download(name) for name in src.files()]  # names only: nothing is read at doit start
+    targets = [paths.download(name) for name in src.files()]  # names only: nothing is read at doit start
 
     def body(log: TaskLog) -> None:
         from ..fetch import fetch_all
@@ -62,40 +75,40 @@ def _local_identity(path: Path | None) -> str:
 
 
 def task_verify(settings: Settings) -> Task:
-    lay = Layout(settings)
+    paths = BuildPaths(settings)
     src = settings.source
-    tarball = lay.download(src.tarball)
-    sig = lay.download(src.signature) if src.signature else None
+    tarball = paths.download(src.tarball)
+    sig = paths.download(src.signature) if src.signature else None
 
     def body(log: TaskLog) -> None:
         from ..verify import verify_with_refetch
 
-        result = verify_with_refetch(src, tarball, sig, settings.download_dir, log)
-        write_stamp(lay.verified, result.as_dict())
+        write_state(paths.verified, verify_with_refetch(src, tarball, sig, settings.download_dir, log))
 
     return {
         "basename": "verify",
         "doc": "check the pinned sha256 (or dpkg --verify) and the OpenPGP signature (private GNUPGHOME, "
                "pinned signers)",
-        "actions": [logged(settings, "verify", body, stamps=(lay.verified,))],
+        "actions": [logged(settings, "verify", body, stamps=(paths.verified,))],
         "file_dep": [tarball] + ([sig] if sig else []) + list(src.keys),
-        "targets": [lay.verified],
+        "targets": [paths.verified],
         "uptodate": [config_changed({"sha256": src.sha256, "signers": list(src.signers),
-                                     "unsigned": src.unsigned, "dpkg": src.dpkg})],
-        "clean": [remover([lay.verified])],
+                                     "unsigned": src.unsigned, "dpkg": src.dpkg}),
+                     stamp_intact(paths.verified, VerifiedStamp, "verify")],
+        "clean": [remover([paths.verified])],
     }
 
 
 def task_unpack(settings: Settings) -> Iterator[Task]:
-    lay = Layout(settings)
-    tarball = lay.download(settings.source.tarball)
-    shared = lay.family.out_of_tree
+    paths = BuildPaths(settings)
+    tarball = paths.download(settings.source.tarball)
+    shared = paths.family.out_of_tree
     yield {"basename": "unpack", "name": None,
            "doc": "extract the verified tarball safely: " +
                   ("one source tree shared by every profile (build/source/src, O= builds)" if shared else
                    "one tree per profile (build/<profile>/src; this family builds in the tree)")}
-    for tree in lay.trees():
-        def body(log: TaskLog, tree: TreeLayout = tree) -> None:
+    for tree in paths.trees():
+        def body(log: TaskLog, tree: TreePaths = tree) -> None:
             from ..patch import reset_state
             from ..unpack import unpack
 
@@ -105,16 +118,18 @@ def task_unpack(settings: Settings) -> Iterator[Task]:
             _check_version(settings, version)
             # a new generation id makes every later step re-run on a fresh tree, even when the
             # tarball is the same (doit compares stamp contents)
-            write_stamp(tree.stamp("unpacked"), {"top": top, "version": str(version), "family": fam.name,
-                                                 "sha256": settings.source.sha256, "generation": uuid.uuid4().hex})
+            write_state(tree.unpacked_stamp, UnpackedStamp(top=top, version=str(version), family=fam.name,
+                                                           sha256=settings.source.sha256,
+                                                           generation=uuid.uuid4().hex))
 
         yield {
             "basename": "unpack",
             "name": tree.name,
-            "actions": [logged(settings, f"unpack:{tree.name}", body, stamps=(tree.stamp("unpacked"),))],
-            "file_dep": [lay.verified],
-            "targets": [tree.stamp("unpacked")],
-            "uptodate": [(tree.src / "Makefile").is_file()],  # the tree was deleted by hand
+            "actions": [logged(settings, f"unpack:{tree.name}", body, stamps=(tree.unpacked_stamp,))],
+            "file_dep": [paths.verified],
+            "targets": [tree.unpacked_stamp],
+            "uptodate": [(tree.src / "Makefile").is_file(),  # the tree was deleted by hand
+                         stamp_intact(tree.unpacked_stamp, UnpackedStamp, f"unpack:{tree.name}")],
             "clean": [remover([tree.src, tree.state])],
         }
 
@@ -132,39 +147,39 @@ def _check_version(settings: Settings, version: _family.TreeVersion) -> None:
 def task_patch(settings: Settings) -> Iterator[Task]:
     from ..patch import series_files
 
-    lay = Layout(settings)
+    paths = BuildPaths(settings)
     pdir = settings.patch_dir()
     deps = series_files(pdir)
     yield {"basename": "patch", "name": None,
            "doc": f"apply {pdir.name}/series to each source tree (dry-run first, no fuzz)"
                   if deps else f"no patch series for {settings.version} ({pdir}/series does not exist)"}
-    for tree in lay.trees():
-        def body(log: TaskLog, tree: TreeLayout = tree) -> None:
+    for tree in paths.trees():
+        def body(log: TaskLog, tree: TreePaths = tree) -> None:
             from ..patch import apply_series, check_patch_layout
 
             check_patch_layout(settings.patches_dir, pdir, settings.version)
             applied = apply_series(tree.src, pdir, tree.state, log)
-            write_stamp(tree.stamp("patched"), {"series": rel(settings.root, pdir), "generation": _generation(tree),
-                                                "patches": [(a["name"], a["sha256"]) for a in applied]})
+            write_state(tree.patched_stamp, PatchedStamp(series=rel(settings.root, pdir), generation=_generation(tree),
+                                                         patches=tuple((a["name"], a["sha256"]) for a in applied)))
 
         yield {
             "basename": "patch",
             "name": tree.name,
-            "actions": [logged(settings, f"patch:{tree.name}", body, stamps=(tree.stamp("patched"),))],
-            "file_dep": [tree.stamp("unpacked"), *deps],
-            "targets": [tree.stamp("patched")],
-            "uptodate": [config_changed({"series": rel(settings.root, pdir)})],
-            "clean": [remover([tree.stamp("patched")])],
+            "actions": [logged(settings, f"patch:{tree.name}", body, stamps=(tree.patched_stamp,))],
+            "file_dep": [tree.unpacked_stamp, *deps],
+            "targets": [tree.patched_stamp],
+            "uptodate": [config_changed({"series": rel(settings.root, pdir)}),
+                         stamp_intact(tree.patched_stamp, PatchedStamp, f"patch:{tree.name}")],
+            "clean": [remover([tree.patched_stamp])],
         }
 
 
-def _generation(tree: TreeLayout) -> str:
-    from .common import read_stamp
+def _generation(tree: TreePaths) -> str:
+    unpacked = read_state(tree.unpacked_stamp, UnpackedStamp)
+    return unpacked.generation if unpacked else ""
 
-    return str(read_stamp(tree.stamp("unpacked")).get("generation", ""))
 
-
-def make_tree(settings: Settings, pl: ProfileLayout):
+def make_tree(settings: Settings, pl: ProfilePaths) -> Tree:
     from .. import wrappers as _wrappers
     from ..kbuild import Tree
 
@@ -186,8 +201,8 @@ def make_tree(settings: Settings, pl: ProfileLayout):
 
 
 def task_config(settings: Settings, prof: Profile) -> Task:
-    lay = Layout(settings)
-    pl = lay.profile(prof.name)
+    paths = BuildPaths(settings)
+    pl = paths.profile(prof.name)
     base_dep = [Path(prof.base)] if "/" in prof.base else []
 
     def body(log: TaskLog) -> None:
@@ -197,27 +212,28 @@ def task_config(settings: Settings, prof: Profile) -> Task:
         require_tools(tree.family)
         key = json.dumps({"generation": _generation(pl.tree), "base": prof.base, "arch": settings.arch,
                           "make_vars": tree.make_vars(), "families": families_digest()}, sort_keys=True)
-        report = configure(tree, prof.base, prof.fragments, log, base_cache=pl.state / "base.config", base_key=key)
+        report = configure(tree, prof.base, prof.fragments, log, base_cache=pl.base_config, base_key=key)
         changed = write_if_changed(pl.config, tree.config.read_bytes())
         log.line(f"{pl.config}: {'updated' if changed else 'unchanged'}")
-        write_stamp(pl.stamp("config"), {"requests": report.requests, "optional_misses": list(report.optional_misses),
-                                         "redefinitions": list(report.redefinitions), "family": tree.family.name,
-                                         "fragments": [rel(settings.root, f) for f in prof.fragments],
-                                         "base": rel(settings.root, prof.base)})
+        write_state(pl.config_stamp, ConfigStamp(
+            requests=report.requests, optional_misses=report.optional_misses, redefinitions=report.redefinitions,
+            family=tree.family.name, fragments=tuple(rel(settings.root, f) for f in prof.fragments),
+            base=rel(settings.root, prof.base)))
 
     frags = ", ".join(f.name for f in prof.fragments) or "no fragments"
     return {
         "basename": f"config-{prof.name}",
         "doc": f"{prof.name} .config: base {Path(prof.base).name!r} + {frags}; fails listing every requested "
                "option that did not land",
-        "actions": [logged(settings, f"config-{prof.name}", body, stamps=(pl.stamp("config"),))],
-        "file_dep": [lay.profile(prof.name).tree.stamp("patched"), *prof.fragments, *base_dep],
-        "targets": [pl.stamp("config"), pl.config],
+        "actions": [logged(settings, f"config-{prof.name}", body, stamps=(pl.config_stamp,))],
+        "file_dep": [pl.tree.patched_stamp, *prof.fragments, *base_dep],
+        "targets": [pl.config_stamp, pl.config],
         "uptodate": [config_changed({"base": rel(settings.root, prof.base), "arch": settings.arch,
                                      "make_vars": settings.make_vars,
                                      "families": families_digest()}),
-                     (pl.obj / ".config").is_file()],  # the build directory was deleted by hand
-        "clean": [remover([pl.stamp("config"), pl.config])],
+                     (pl.obj / ".config").is_file(),  # the build directory was deleted by hand
+                     stamp_intact(pl.config_stamp, ConfigStamp, f"config-{prof.name}")],
+        "clean": [remover([pl.config_stamp, pl.config])],
     }
 
 
@@ -234,9 +250,8 @@ def families_digest() -> str:
 
 
 def task_compile(settings: Settings, prof: Profile) -> Task:
-    lay = Layout(settings)
-    pl = lay.profile(prof.name)
-    stamp = pl.stamp("kernel")
+    pl = BuildPaths(settings).profile(prof.name)
+    stamp = pl.kernel_stamp
 
     def body(log: TaskLog) -> None:
         from ..fsutil import sha256_file
@@ -246,9 +261,9 @@ def task_compile(settings: Settings, prof: Profile) -> Task:
         require_tools(tree.family)
         units = build(tree, log, last_units=_remembered_units(pl))
         out = export_artifacts(tree, pl.artifacts)
-        write_stamp(stamp, {"version": str(tree.version), "family": tree.family.name, "units": units,
-                            "image": rel(settings.root, out["image"]), "image_size": out["image"].stat().st_size,
-                            "image_sha256": sha256_file(out["image"])})
+        write_state(stamp, KernelStamp(version=str(tree.version), family=tree.family.name, units=units,
+                                       image=rel(settings.root, out["image"]), image_size=out["image"].stat().st_size,
+                                       image_sha256=sha256_file(out["image"])))
         _remember_units(pl, units)
 
     how = "make dep, bzImage, modules in its own tree" if pl.in_tree else "make O=build/<profile>/obj bzImage modules"
@@ -257,42 +272,43 @@ def task_compile(settings: Settings, prof: Profile) -> Task:
         "basename": f"compile-{prof.name}",
         "doc": f"compile the {prof.name} kernel and its modules ({how})",
         "actions": [logged(settings, f"compile-{prof.name}", body, stamps=(stamp,))],
-        "file_dep": [pl.config, pl.tree.stamp("patched")],
+        "file_dep": [pl.config, pl.tree.patched_stamp],
         "targets": [stamp, pl.image],
         "uptodate": [config_changed({"make_vars": settings.make_vars, "arch": settings.arch,
-                                     "families": families_digest()})],
+                                     "families": families_digest()}),
+                     stamp_intact(stamp, KernelStamp, f"compile-{prof.name}")],
         "clean": [remover([stamp, pl.artifacts / "bzImage", pl.artifacts / "System.map", pl.shims, *obj])],
     }
 
 
-def _remembered_units(pl: ProfileLayout) -> int | None:
+def _remembered_units(pl: ProfilePaths) -> int | None:
     try:
-        return int((pl.state / "units").read_text())
+        return int(pl.units.read_text())
     except (OSError, ValueError):
         return None
 
 
-def _remember_units(pl: ProfileLayout, units: int) -> None:
-    write_if_changed(pl.state / "units", f"{units}\n".encode())
+def _remember_units(pl: ProfilePaths, units: int) -> None:
+    write_if_changed(pl.units, f"{units}\n".encode())
 
 
 def task_modules(settings: Settings, prof: Profile) -> Task:
-    lay = Layout(settings)
-    pl = lay.profile(prof.name)
-    stamp = pl.stamp("modules")
+    pl = BuildPaths(settings).profile(prof.name)
+    stamp = pl.modules_stamp
 
     def body(log: TaskLog) -> None:
         from ..kbuild import modules_install
 
         count = modules_install(make_tree(settings, pl), pl.staging, log)
-        write_stamp(stamp, {"modules": count, "staging": rel(settings.root, pl.staging)})
+        write_state(stamp, ModulesStamp(modules=count, staging=rel(settings.root, pl.staging)))
 
     return {
         "basename": f"modules-{prof.name}",
         "doc": f"modules_install the {prof.name} kernel into {pl.staging} (INSTALL_MOD_PATH; never the host)",
         "actions": [logged(settings, f"modules-{prof.name}", body, stamps=(stamp,))],
-        "file_dep": [pl.stamp("kernel")],
+        "file_dep": [pl.kernel_stamp],
         "targets": [stamp],
+        "uptodate": [stamp_intact(stamp, ModulesStamp, f"modules-{prof.name}")],
         "clean": [remover([stamp, pl.staging])],
     }
 

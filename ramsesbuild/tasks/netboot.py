@@ -17,11 +17,12 @@ from doit.tools import config_changed
 
 from ..errors import InstallError
 from ..fsutil import atomic_copy, sha256_file, temp_name
-from ..imggen import mba_name
 from ..log import TaskLog
+from ..paths import BuildPaths, rel
 from ..settings import Netboot, Profile, Settings
-from .common import logged, read_stamp, rel, remover, write_stamp
-from .layout import Layout
+from ..state import ConfigStamp, KernelStamp, NetbootStamp, read_state, write_state
+from ..vocabulary import mba_name
+from .common import logged, remover, stamp_intact
 
 
 def install(artifact: Path, dest: Path, log: TaskLog) -> None:
@@ -107,37 +108,37 @@ def task_netboot_images(settings: Settings) -> Iterator[dict[str, Any]]:
 
 
 def _task(settings: Settings, prof: Profile) -> dict[str, Any]:
-    lay = Layout(settings)
-    pl = lay.profile(prof.name)
+    paths = BuildPaths(settings)
+    pl = paths.profile(prof.name)
     nb = prof.netboot
     assert nb is not None
-    artifact, installed = lay.netboot_artifact(prof), lay.netboot_installed(prof)
+    artifact, installed = paths.netboot_artifact(prof), paths.netboot_installed(prof)
     mba_artifact, mba_installed = (artifact.with_name(mba_name(artifact.name)),
                                    installed.with_name(mba_name(installed.name)))
-    stamp = pl.stamp("netboot")
+    stamp = pl.netboot_stamp
     task = f"netboot-image:{prof.name}"
 
     def body(log: TaskLog) -> None:
         previous = sha256_file(installed) if installed.is_file() else None
+        mba_previous = sha256_file(mba_installed) if nb.mba and mba_installed.is_file() else None
         wrap(nb, pl.image, artifact, log)
         if nb.mba:
             wrap_mba(artifact, mba_artifact, log)
         install(artifact, installed, log)
         if nb.mba:
             install(mba_artifact, mba_installed, log)
-        kernel = read_stamp(pl.stamp("kernel"))
-        config = read_stamp(pl.stamp("config"))
-        write_stamp(stamp, {
-            "profile": prof.name, "image": rel(nb.tftpboot, installed), "installed": rel(settings.root, installed),
-            "artifact": rel(settings.root, artifact),
-            "format": nb.format, "layout": nb.layout if nb.format.wraps else None,
-            "size": installed.stat().st_size, "sha256": sha256_file(installed), "previous_sha256": previous,
-            "version": kernel.get("version"), "family": kernel.get("family"),
-            "mba": rel(nb.tftpboot, mba_installed) if nb.mba else None,
-            "mba_sha256": sha256_file(mba_installed) if nb.mba else None,
-            "fragments": config.get("fragments", [rel(settings.root, f) for f in prof.fragments]),
-            "base": rel(settings.root, prof.base),
-        })
+        kernel, config = read_state(pl.kernel_stamp, KernelStamp), read_state(pl.config_stamp, ConfigStamp)
+        write_state(stamp, NetbootStamp(
+            profile=prof.name, image=rel(nb.tftpboot, installed), installed=rel(settings.root, installed),
+            artifact=rel(settings.root, artifact), format=nb.format, layout=nb.layout if nb.format.wraps else None,
+            size=installed.stat().st_size, sha256=sha256_file(installed), previous_sha256=previous,
+            version=kernel.version if kernel else None, family=kernel.family if kernel else None,
+            mba=rel(nb.tftpboot, mba_installed) if nb.mba else None,
+            mba_sha256=sha256_file(mba_installed) if nb.mba else None, mba_previous_sha256=mba_previous,
+            mba_size=mba_installed.stat().st_size if nb.mba else None,
+            fragments=config.fragments if config else tuple(rel(settings.root, f) for f in prof.fragments),
+            base=rel(settings.root, prof.base),
+        ))
 
     return {
         "basename": "netboot-image",
@@ -145,13 +146,14 @@ def _task(settings: Settings, prof: Profile) -> dict[str, Any]:
         "doc": f"wrap the {prof.name} kernel as {nb.format} and install it as {installed}"
                + (f" (and the 3Com MBA image {mba_installed.name})" if nb.mba else ""),
         "actions": [logged(settings, task, body, stamps=(stamp,))],
-        "file_dep": [pl.image, pl.stamp("config")] + ([nb.initrd] if nb.initrd else []) + first_stage_files(nb),
+        "file_dep": [pl.image, pl.config_stamp] + ([nb.initrd] if nb.initrd else []) + first_stage_files(nb),
         "targets": [installed, stamp, *([mba_installed] if nb.mba else [])],
         "uptodate": [config_changed({"format": nb.format, "append": nb.append, "ip": nb.ip,
                                      "rootdir": nb.rootdir, "initrd": rel(settings.root, nb.initrd or ""),
                                      "layout": nb.layout, "output": installed.name,
                                      "first_stage": first_stage_digest() if nb.format.wraps else None,
-                                     **({"mba": mba_header_digest()} if nb.mba else {})})],
+                                     **({"mba": mba_header_digest()} if nb.mba else {})}),
+                     stamp_intact(stamp, NetbootStamp, task)],
         "clean": [remover([artifact, mba_artifact, stamp]),
                   remover([installed, mba_installed], "the installed netboot image", task)],
     }

@@ -4,7 +4,7 @@ staging holds, and the netboot images the pipeline installed (paths relative to 
 from __future__ import annotations
 
 from ramsesbuild.fsutil import sha256_file
-from ramsesbuild.tasks.common import read_stamp
+from ramsesbuild.state import NetbootStamp, read_state
 
 from .support import Project
 
@@ -18,8 +18,8 @@ def image_digests(proj: Project, profiles: tuple[str, ...] = ("client",)) -> dic
             if f.is_file():
                 out[str(f.relative_to(proj.dir))] = sha256_file(f)
     for profile in ("client", *profiles):  # the images the pipeline installed (other tests may add files)
-        stamp = read_stamp(proj.dir / "build" / profile / "state" / "netboot.json")
-        for name in (stamp.get("image"), stamp.get("mba")):
+        stamp = read_state(proj.dir / "build" / profile / "state" / "netboot.json", NetbootStamp)
+        for name in (stamp.image, stamp.mba) if stamp else ():
             if name:
                 out[f"tftpboot/{name}"] = sha256_file(proj.dir / "tftpboot" / name)
     return out

@@ -154,11 +154,11 @@ def test_summary_is_printed_and_written(k24_project):
     assert "netboot  nbi  tftpboot/vmlinuz-2.4.18-cluster" in out and "NEW" in out
     assert not re.search(r"[\r\x1b]", out)  # a pipe gets plain lines
     summary = json.loads((p.dir / "build" / "summary.json").read_text())
-    assert summary["schema"] == 1 and summary["result"] == "ok"
+    assert summary["schema"] == 2 and summary["result"] == "ok"
     client = summary["profiles"]["client"]
     installed = p.dir / "tftpboot" / "vmlinuz-2.4.18-cluster"
     assert client["netboot"]["sha256"] == sha256_file(installed) and client["netboot"]["changed"]
-    assert client["netboot"]["nodes"] == ["node01", "gw01"]
+    assert client["netboot"]["nodes"] == [{"name": "node01", "route": "direct"}, {"name": "gw01", "route": "direct"}]
     assert client["modules"]["count"] == 1 and client["family"] == "k24"
     tasks = {t["name"]: t for t in summary["tasks"]}
     assert tasks["compile-client"]["status"] == "ran" and tasks["compile-client"]["seconds"] >= 0
