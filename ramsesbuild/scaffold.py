@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import RamsesError
+from .errors import InitError
 from .pkgdata import DATA
 
 PROJECT = DATA / "project"  # the project as shipped: the 2.4.18 settings, fragments, key, series
@@ -52,10 +52,6 @@ CI_FILES = {  # --ci choice: (package data file, where it goes in the project)
     "gitlab": ("gitlab-ci.yml", ".gitlab-ci.yml"),
     "none": None,
 }
-
-
-class InitError(RamsesError):
-    """The project cannot be written (a file in the way, an unwritable place)."""
 
 
 def settings_text(kernel: Kernel) -> str:
