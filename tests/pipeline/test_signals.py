@@ -40,6 +40,14 @@ def processes_of(p) -> list[tuple[int, str]]:
     return found
 
 
+def is_doit(pid: int) -> bool:
+    """The doit process itself, whatever the interpreter is called (python3, a venv's python)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[1:3] == [b"-m", b"doit"]
+    except OSError:
+        return False
+
+
 def start(p, *args: str, shell: bool = False, **env: str) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "doit", "-f", str(REPO / "dodo.py"), *args]
     if shell:  # what a shell reports, and whether a script goes on after it
@@ -105,7 +113,7 @@ def test_a_shell_sees_143(k24_built):
     run = start(p, "compile-client", shell=True, FAKE_UNITS="600", FAKE_DELAY="0.05")
     try:
         wait_for(lambda: in_make(p, run))
-        (doit,) = [pid for pid, comm in processes_of(p) if comm == "python3"]
+        (doit,) = [pid for pid, _ in processes_of(p) if is_doit(pid)]
         os.kill(doit, signal.SIGTERM)
         out, err = run.communicate(timeout=60)
     finally:
