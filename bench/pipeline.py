@@ -273,7 +273,7 @@ profiles = []
 
     def warm_up_python(self) -> None:
         """Fill the bytecode cache (an installed package has its .pyc) before anything is timed."""
-        self.run([PY, "-c", "import ramsesbuild.cli, ramsesbuild.nbi.cli, ramsesbuild.tasks, doit, gnupg, tqdm, "
+        self.run([PY, "-c", "import ramsesbuild.commands, ramsesbuild.nbi.mknbi, ramsesbuild.tasks, doit, gnupg, tqdm, "
                             "ramsesbuild.verify, ramsesbuild.unpack, ramsesbuild.kbuild, ramsesbuild.fetch"])
 
     # ---------------------------------------------------------------- rows
@@ -622,7 +622,7 @@ except RamsesError as exc:
 CONSOLE_SCRIPT = '''# -*- coding: utf-8 -*-
 import re
 import sys
-from ramsesbuild.cli import main
+from ramsesbuild.commands import main
 if __name__ == '__main__':
     sys.argv[0] = re.sub(r'(-script\\.pyw|\\.exe)?$', '', sys.argv[0])
     sys.exit(main())

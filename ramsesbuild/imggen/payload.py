@@ -11,7 +11,7 @@ import struct
 from dataclasses import dataclass
 from typing import Literal
 
-from . import layout
+from . import header as mba_header
 
 NBI_MAGIC = b"\x36\x13\x03\x1b"
 ELF_MAGIC = b"\x7fELF"
@@ -62,7 +62,7 @@ def inspect(data: bytes, name: str) -> list[Finding]:
             f"{name}: is an Etherboot tagged (NBI) image. A floppy header boots sector 0 of the payload "
             "as a floppy boot sector, so the NBI header would be run as code; `imggen -a` without "
             "--imggen/--writable/--force loads NBI images with its NBI-loading header")))
-    elif data[14:18] == layout.EXT_SIGNATURE:
+    elif data[14:18] == mba_header.EXT_SIGNATURE:
         findings.append(Finding("error", (
             f"{name}: already starts with an MBA header (\"ExTx\" at offset 14); give imggen the "
             "payload, not an image it made")))
@@ -70,9 +70,9 @@ def inspect(data: bytes, name: str) -> list[Finding]:
         findings.append(Finding("error", (
             f"{name}: is an ELF file (e.g. mkelf-linux output), not floppy-bootable; give imggen the "
             "raw kernel (zImage/bzImage) or a floppy image instead")))
-    if len(data) > layout.FLOPPY_BYTES:
+    if len(data) > mba_header.FLOPPY_BYTES:
         findings.append(Finding("error", (
-            f"{name}: is {len(data):,} bytes, more than the {layout.FLOPPY_BYTES:,} bytes of the "
+            f"{name}: is {len(data):,} bytes, more than the {mba_header.FLOPPY_BYTES:,} bytes of the "
             "virtual 1.44 MB floppy; sectors past 2880 cannot be read. Build a smaller kernel "
             "(fewer built-in drivers, modules) or boot it through PXE/iPXE instead")))
     kernel = kernel_info(data)

@@ -37,7 +37,7 @@ def with_gateway(p: Project) -> Project:
 
 def ramsesbuild(p: Project, *args: str, check: bool = False) -> subprocess.CompletedProcess:
     env = {**os.environ, "RAMSES_CONFIG": str(p.settings_path)}
-    return subprocess.run([sys.executable, "-m", "ramsesbuild.cli", *args], cwd=p.dir, env=env,
+    return subprocess.run([sys.executable, "-m", "ramsesbuild", *args], cwd=p.dir, env=env,
                           capture_output=True, text=True, check=check, timeout=60)
 
 
@@ -104,7 +104,7 @@ def test_jobs_override_on_the_command_line(k24_project):
 
 
 def test_version_and_unknown_command():
-    out = subprocess.run([sys.executable, "-m", "ramsesbuild.cli", "--version"], capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-m", "ramsesbuild", "--version"], capture_output=True, text=True)
     from ramsesbuild import __version__
 
     assert out.returncode == 0 and out.stdout.strip() == f"ramsesbuild {__version__}"

@@ -61,7 +61,7 @@ def test_image_formats():
 
 
 def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ramsesbuild.cli", "boot-test", *args], capture_output=True, check=False,
+    return subprocess.run([sys.executable, "-m", "ramsesbuild", "boot-test", *args], capture_output=True, check=False,
                           text=True, env={**os.environ, "PYTHONPATH": str(REPO), **env}, timeout=60)
 
 
@@ -85,7 +85,7 @@ def test_nbi_image_without_nbi_rom_says_why(tmp_path, no_roms):
     image = tmp_path / "vmlinuz.nbi"
     image.write_bytes(b"\x36\x13\x03\x1b" + bytes(600))
     line = one_error_line(subprocess.run(
-        [sys.executable, "-m", "ramsesbuild.cli", "boot-test", str(image)], capture_output=True, text=True, check=False,
+        [sys.executable, "-m", "ramsesbuild", "boot-test", str(image)], capture_output=True, text=True, check=False,
         env={**no_roms, "PYTHONPATH": str(REPO)}, timeout=60))
     assert "NBI image" in line and "ipxe-qemu" in line and "ramsesbuild ipxe-rom" in line
 

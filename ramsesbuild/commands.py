@@ -13,10 +13,10 @@ import sys
 from .errors import RamsesError
 
 COMMANDS: dict[str, tuple[str, str]] = {
-    "mknbi-linux": ("ramsesbuild.nbi.cli:mknbi_linux", "wrap a Linux kernel into a tagged NBI image"),
-    "mkelf-linux": ("ramsesbuild.nbi.cli:mkelf_linux", "wrap a Linux kernel into an ELF netboot image"),
-    "nbi-info": ("ramsesbuild.nbi.cli:nbi_info", "dump and validate an NBI image"),
-    "imggen": ("ramsesbuild.imggen:main", "prepend a 3Com MBA TCP/IP image header"),
+    "mknbi-linux": ("ramsesbuild.nbi.mknbi:mknbi_linux", "wrap a Linux kernel into a tagged NBI image"),
+    "mkelf-linux": ("ramsesbuild.nbi.mknbi:mkelf_linux", "wrap a Linux kernel into an ELF netboot image"),
+    "nbi-info": ("ramsesbuild.nbi.mknbi:nbi_info", "dump and validate an NBI image"),
+    "imggen": ("ramsesbuild.imggen.command:main", "prepend a 3Com MBA TCP/IP image header"),
     "status": ("ramsesbuild.status:main", "what tftpboot holds and which node boots what"),
     "boot-test": ("ramsesbuild.boottest:main", "boot a netboot image in qemu and report how far it got"),
     "ipxe-rom": ("ramsesbuild.ipxerom:main", "build NBI-capable iPXE boot ROMs from an iPXE tarball (cached)"),

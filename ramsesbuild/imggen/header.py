@@ -1,4 +1,4 @@
-"""Byte layout of a 3Com MBA / BootWare "TCP/IP image" (extended image) header.
+"""The 3Com MBA / BootWare "TCP/IP image" (extended image) header: its bytes.
 
 Only the fields the ROM reads are common to every such header (offsets from the start of the
 image file): +2 "BWAPI" (optional: keep the ROM resident), +10 header size, +12 KB of extended

@@ -19,7 +19,8 @@ from typing import IO, Literal
 
 from ..errors import ImageError
 from ..fsutil import atomic_writer
-from . import cleanroom, floppy, layout, nbiload, payload
+from . import cleanroom, floppy, nbiload, payload
+from . import header as mba_header
 
 Mode = Literal["nbi", "floppy"]
 ELF_REASON = (
@@ -92,6 +93,6 @@ def make_mba_image(src: Path, out: Path) -> MbaResult:
     if input_mode(src) == "nbi":
         load = build_nbi_image(src, out)
         return MbaResult("nbi", src, out, load.summary(), nbi=load)
-    warnings = floppy.build_image(src, out)
-    return MbaResult("floppy", src, out, f"floppy payload, booted from a virtual {layout.FLOPPY_BYTES:,}-byte "
+    warnings = floppy.build_floppy_image(src, out)
+    return MbaResult("floppy", src, out, f"floppy payload, booted from a virtual {mba_header.FLOPPY_BYTES:,}-byte "
                      "drive A: (no command line, no DHCP reply)", tuple(w.message for w in warnings))
