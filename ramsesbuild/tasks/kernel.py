@@ -155,9 +155,9 @@ def task_patch(settings: Settings) -> Iterator[Task]:
                   if deps else f"no patch series for {settings.version} ({pdir}/series does not exist)"}
     for tree in paths.trees():
         def body(log: TaskLog, tree: TreePaths = tree) -> None:
-            from ..patch import apply_series, check_patch_layout
+            from ..patch import apply_series, check_series_place
 
-            check_patch_layout(settings.patches_dir, pdir, settings.version)
+            check_series_place(settings.patches_dir, pdir, settings.version)
             applied = apply_series(tree.src, pdir, tree.state, log)
             write_state(tree.patched_stamp, PatchedStamp(series=rel(settings.root, pdir), generation=_generation(tree),
                                                          patches=tuple((a["name"], a["sha256"]) for a in applied)))
