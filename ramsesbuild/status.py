@@ -18,33 +18,11 @@ from typing import Any
 
 from .bootmap import describe, inventory_of, users
 from .errors import RamsesError
+from .formats import sniff_file
 from .paths import BuildPaths, rel
 from .settings import Settings
 from .sizes import human
 from .state import BootRoute, DamagedState, NetbootStamp, NodeBoot, read_state, read_summary
-
-NBI_MAGIC = bytes.fromhex("3613031b")
-MBA_SIGNATURE = b"ExTx"  # at offset 14 of a 3Com MBA image (imggen/layout.py EXT_SIGNATURE)
-
-
-def sniff(path: Path) -> str:
-    """nbi, elf, mba (3Com MBA TCP/IP image), bzImage, zImage, ipxe-script, or 'other'."""
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(0x210)
-    except OSError:
-        return "unreadable"
-    if head[:4] == NBI_MAGIC:
-        return "nbi"
-    if head[:4] == b"\x7fELF":
-        return "elf"
-    if head[14:18] == MBA_SIGNATURE:
-        return "mba"
-    if head[:6] == b"#!ipxe":
-        return "ipxe-script"
-    if len(head) >= 0x206 and head[0x202:0x206] == b"HdrS":
-        return "bzImage" if len(head) > 0x211 and head[0x211] & 1 else "kernel (zImage/bzImage)"
-    return "other"
 
 
 def _built(s: Settings, notes: list[str]) -> dict[str, tuple[NetbootStamp, str | None]]:
@@ -67,7 +45,7 @@ def _built(s: Settings, notes: list[str]) -> dict[str, tuple[NetbootStamp, str |
 def _image(path: Path, built: tuple[NetbootStamp, str | None] | None) -> dict[str, object]:
     from .fsutil import sha256_file
 
-    info: dict[str, object] = {"format": sniff(path), "size": path.stat().st_size, "sha256": sha256_file(path),
+    info: dict[str, object] = {"format": _kind(path), "size": path.stat().st_size, "sha256": sha256_file(path),
                                "nodes": []}
     if built is not None and built[1] == info["sha256"]:
         stamp = built[0]
@@ -76,6 +54,13 @@ def _image(path: Path, built: tuple[NetbootStamp, str | None] | None) -> dict[st
     elif built is not None:
         info["built_by"] = "changed since this build directory installed it"
     return info
+
+
+def _kind(path: Path) -> str:
+    try:
+        return sniff_file(path).value
+    except OSError:
+        return "unreadable"
 
 
 def _last_run(s: Settings, notes: list[str]) -> dict[str, object] | None:

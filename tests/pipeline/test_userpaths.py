@@ -276,14 +276,3 @@ def test_progress_without_a_terminal_is_plain_lines(k24_project):
     assert re.fullmatch(r"   client: bzImage modules: \d+ units of ~\d+ units \(\d+%\), \d+ s \.\.\.", lines[0]), lines
     assert re.fullmatch(r"   client: bzImage modules: 2\d units, \d+ s done", lines[-1]), lines
     assert not re.search(r"[\r\x1b]", out.stdout + out.stderr)
-
-
-def test_status_names_each_image_format(tmp_path):
-    from ramsesbuild.status import sniff
-
-    cases = {"nbi": bytes.fromhex("3613031b") + bytes(600), "elf": b"\x7fELF" + bytes(600),
-             "mba": bytes(14) + b"ExTx" + bytes(600), "ipxe-script": b"#!ipxe\nchain x\n",
-             "other": b"hello"}
-    for fmt, data in cases.items():
-        (tmp_path / fmt).write_bytes(data)
-        assert sniff(tmp_path / fmt) == fmt
