@@ -63,7 +63,7 @@ sys.path.insert(0, str(REPO))
 from ramsesbuild import kconfig, settings  # noqa: E402
 from ramsesbuild.patch import read_series  # noqa: E402
 from ramsesbuild.paths import BuildPaths  # noqa: E402
-from ramsesbuild.tasks.kernel import make_tree  # noqa: E402
+from ramsesbuild.steps.kernel import make_tree  # noqa: E402
 
 TARBALL_61 = Path("/usr/src/linux-source-6.1.tar.xz")
 FRAGMENT = REPO / "kconfigs" / "RamsesCluster.conf"

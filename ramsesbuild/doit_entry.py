@@ -43,7 +43,9 @@ def load_project(default_settings: Path) -> tuple[dict[str, Any], Callable[[], I
         # doit keeps the paths it is given; run in the project root and give it relative ones,
         # so a build/ restored from a CI cache into another checkout path stays up to date.
         os.chdir(s.root)
-        config = _tasks.doit_config(s, wait=not no_wait, lock=ProjectLock(BuildPaths(s).lock))
+        # doit tells a dodo file neither its command nor the tasks named: read its command line once
+        invocation = _tasks.Invocation.parse(sys.argv[1:])
+        config = _tasks.doit_config(s, wait=not no_wait, lock=ProjectLock(BuildPaths(s).lock), invocation=invocation)
     except SettingsError as exc:
         print(f"ramsesbuild: {exc}", file=sys.stderr)
         raise SystemExit(EXIT_SETTINGS) from None
@@ -55,6 +57,6 @@ def load_project(default_settings: Path) -> tuple[dict[str, Any], Callable[[], I
 
     def task_ramses() -> Iterator[dict[str, Any]]:
         """(all pipeline tasks; listed individually by `doit list`)"""
-        yield from _tasks.generate(s)
+        yield from _tasks.generate(s, invocation)
 
     return config, task_ramses

@@ -47,3 +47,8 @@ def nbi_header(payload_len: int, ext_kb: int) -> bytes:
     struct.pack_into("<H", hdr, 12, ext_kb)
     struct.pack_into("<I", hdr, mba_header.NbiStubParams.PAYLOAD_LEN_OFFSET, payload_len)
     return bytes(hdr)
+
+
+def nbi_header_digest() -> str:
+    """sha256 of the NBI-loading header's code: what a netboot image's MBA image depends on."""
+    return _nbi_stub.STUB_SHA256

@@ -59,10 +59,12 @@ def test_write_and_read_a_stamp_file(tmp_path):
 
 
 def test_a_stamp_written_before_a_field_existed_still_reads():
-    old = {f.name: None for f in fields(NetbootStamp) if f.name not in ("mba_size", "mba_previous_sha256")}
+    later = ("mba_size", "mba_previous_sha256", "identity", "kernel_sha256")
+    old = {f.name: None for f in fields(NetbootStamp) if f.name not in later}
     old.update(profile="client", image="v", installed="tftpboot/v", artifact="a", format="nbi", layout="ramses",
                size=1, sha256="x", fragments=[], base="defconfig")
-    assert from_json(NetbootStamp, old).mba_previous_sha256 is None
+    stamp = from_json(NetbootStamp, old)
+    assert stamp.mba_previous_sha256 is None and stamp.identity == "" and stamp.kernel_sha256 is None
 
 
 @pytest.mark.parametrize("data, message", [
