@@ -23,7 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def _usage() -> str:
+def usage() -> str:
     lines = ["usage: ramsesbuild [--version] COMMAND [ARGS...]", "", "commands:"]
     lines += [f"  {name:<14} {doc}" for name, (_, doc) in COMMANDS.items()]
     lines += ["", "The build pipeline itself runs with doit: `doit list` shows its tasks."]
@@ -33,7 +33,7 @@ def _usage() -> str:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if not args or args[0] in ("-h", "--help"):
-        print(_usage())
+        print(usage())
         return 0 if args else 2
     if args[0] in ("--version", "-V", "version"):
         from . import __version__
@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     name, rest = args[0], args[1:]
     if name not in COMMANDS:
-        print(f"ramsesbuild: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
+        print(f"ramsesbuild: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
         return 2
     target = COMMANDS[name][0]
     module_name, func_name = target.split(":")

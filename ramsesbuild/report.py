@@ -99,7 +99,7 @@ class _Reporter(ConsoleReporter):
                 self.write(f"ramsesbuild: {note}\n")
             if summary.profiles:
                 self.write(render(summary, self.bound))
-                self._write(BuildPaths(self.bound).summary, summary)
+            self._write(BuildPaths(self.bound).summary, summary)  # also for a run that failed before any profile
         except OSError as exc:  # the summary must never hide the run's own result
             self.write(f"ramsesbuild: summary not written: {exc}\n")
         for msg in self.runtime_errors:
@@ -176,10 +176,12 @@ def _netboot(settings: Settings, st: NetbootStamp, ran: bool, uses: Uses) -> Net
 
 
 def _uses(settings: Settings) -> Uses:
+    """Who boots each installed file: the same rule as `ramsesbuild status` (a node whose boot
+    file is not in the tftp root boots nothing behind it)."""
     if not settings.nodes.exists():
         return {}
     try:
-        return users(inventory_of(settings))
+        return users(inventory_of(settings), lambda name: (settings.tftpboot / name).is_file())
     except RamsesError:
         return {}  # boot-config reports it
 

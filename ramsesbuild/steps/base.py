@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from ..log import TaskLog
 
@@ -131,6 +131,8 @@ class Step(ABC):
     doc: str
     stamp: Stamp | None = None
     clears_stamp = True  # False: run() handles its stamp itself
+    # what each key of identity() stands for (the tasks reference lists them; every key has one)
+    identity_doc: ClassVar[dict[str, str]] = {}
 
     def inputs(self) -> list[Path]:
         return []

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import ClassVar
 
 from .. import bootconf
 from ..bootmap import inventory_of
@@ -19,6 +20,7 @@ from ..errors import BootConfigError
 from ..log import TaskLog, say
 from ..paths import rel
 from ..settings import Settings
+from ..state import NetbootStamp
 from ..vocabulary import RomKind
 from .base import Identity, Kept, Stage, Step, TaskName
 from .netboot import installed_stamps, stamp_files
@@ -32,7 +34,7 @@ def installed_images(settings: Settings) -> dict[str, str | None]:
     """Each image the build directory installed into the tftp root -> its sha256 (None: not there)."""
     out: dict[str, str | None] = {}
     for st in installed_stamps(settings).values():
-        if st is not None:
+        if isinstance(st, NetbootStamp):
             for name, sha in zip(stamp_files(st), (st.sha256, st.mba_sha256), strict=False):
                 there = (settings.tftpboot / name).is_file()
                 out[name] = sha if there else None
@@ -41,6 +43,10 @@ def installed_images(settings: Settings) -> dict[str, str | None]:
 
 class _BootStep(Step):
     files: Files
+    identity_doc: ClassVar[dict[str, str]] = {
+        "format": "the text ramsesbuild generates (a new version)", "images": "each netboot profile's image name",
+        "default": "the image of nodes that name none", "tftpboot": "[paths] tftpboot",
+        "installed": "each installed image's sha256 (an image installed anew, changed or retired)"}
 
     def __init__(self, settings: Settings, nodes: Path, stage: Stage, doc: str):
         self.settings = settings

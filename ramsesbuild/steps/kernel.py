@@ -14,7 +14,7 @@ import functools
 import hashlib
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from .. import family as _family
 from ..fsutil import write_if_changed
@@ -60,6 +60,10 @@ def make_tree(settings: Settings, pl: ProfilePaths) -> Tree:
     )
 
 
+BUILD_IDENTITY_DOC = {"make_vars": "[kernel] make_vars", "arch": "[kernel] arch",
+                      "families": "the build rules of families.toml"}
+
+
 class _ProfileStep(Step):
     stage: Stage
 
@@ -79,6 +83,7 @@ class _ProfileStep(Step):
 
 class Configure(_ProfileStep):
     stage = Stage.CONFIG
+    identity_doc: ClassVar[dict[str, str]] = {"base": "[profile] base", **BUILD_IDENTITY_DOC}
 
     def __init__(self, settings: Settings, prof: Profile):
         super().__init__(settings, prof)
@@ -128,6 +133,7 @@ class Configure(_ProfileStep):
 
 class Compile(_ProfileStep):
     stage = Stage.COMPILE
+    identity_doc: ClassVar[dict[str, str]] = BUILD_IDENTITY_DOC
 
     def __init__(self, settings: Settings, prof: Profile):
         super().__init__(settings, prof)

@@ -17,6 +17,7 @@ import contextlib
 import functools
 import os
 from pathlib import Path
+from typing import ClassVar
 
 from ..errors import InstallError
 from ..fsutil import atomic_copy, sha256_file, temp_name
@@ -131,6 +132,12 @@ def wrap_mba(nbi: Path, out: Path, log: TaskLog) -> None:
 
 
 class NetbootImage(Step):
+    identity_doc: ClassVar[dict[str, str]] = {
+        "format": "[netboot] format", "append": "[netboot] append", "ip": "[netboot] ip",
+        "rootdir": "[netboot] rootdir", "initrd": "[netboot] initrd", "layout": "[netboot] layout",
+        "output": "[netboot] output", "first_stage": "our first-stage loader (a new ramsesbuild version)",
+        "mba": "[netboot] mba, and our 3Com MBA header"}
+
     def __init__(self, settings: Settings, prof: Profile):
         assert prof.netboot is not None
         self.settings = settings
@@ -213,17 +220,26 @@ def netboot_doc(settings: Settings) -> str:
     return f"wrap and install the netboot image of every netboot profile ({names})"
 
 
-def installed_stamps(settings: Settings) -> dict[Path, NetbootStamp | None]:
+def installed_stamps(settings: Settings) -> dict[Path, NetbootStamp | DamagedState]:
     """Every netboot stamp in the build directory, the profiles' that are no longer netbooted
-    (or gone from ramses.toml) too; None for a damaged one."""
-    out: dict[Path, NetbootStamp | None] = {}
+    (or gone from ramses.toml) too; what is wrong with a damaged one."""
+    out: dict[Path, NetbootStamp | DamagedState] = {}
     for path in sorted(BuildPaths(settings).netboot_stamps()):
-        out[path] = _previous(path)
+        try:
+            stamp = read_state(path, NetbootStamp)
+        except DamagedState as exc:
+            out[path] = exc
+            continue
+        if stamp is not None:
+            out[path] = stamp
     return out
 
 
 class RetireImages(Step):
     """netboot-retire: images that profiles no longer netbooted left in the tftp root."""
+
+    identity_doc: ClassVar[dict[str, str]] = {
+        "wanted": "the images the settings install ([netboot] profiles, output, mba)", "tftpboot": "[paths] tftpboot"}
 
     def __init__(self, settings: Settings):
         self.settings = settings
@@ -238,7 +254,7 @@ class RetireImages(Step):
         s = self.settings
         keep, netbooted = wanted(s), {p.name for p in s.netboot_profiles}
         for path, st in installed_stamps(s).items():
-            if st is None:
+            if isinstance(st, DamagedState):
                 continue
             for name in set(stamp_files(st)) - keep:
                 retire(s.tftpboot / name, log)

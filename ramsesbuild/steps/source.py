@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
+from typing import ClassVar
 
 from .. import family as _family
 from ..log import TaskLog
@@ -14,6 +15,10 @@ from .base import Check, Identity, Kept, Stage, Stamp, Step, TaskName
 
 
 class Fetch(Step):
+    identity_doc: ClassVar[dict[str, str]] = {
+        "tarball": "[source] tarball", "sha256": "[source] sha256", "signature": "[source] signature",
+        "local": "size and time of a dpkg-installed tarball (an apt upgrade)"}
+
     def __init__(self, settings: Settings):
         self.settings = settings
         src = settings.source
@@ -51,6 +56,10 @@ def _local_identity(path: Path | None) -> str:
 
 
 class Verify(Step):
+    identity_doc: ClassVar[dict[str, str]] = {
+        "sha256": "[source] sha256", "signers": "[source] signers", "unsigned": "[source] unsigned",
+        "dpkg": "[source] dpkg"}
+
     def __init__(self, settings: Settings):
         self.settings = settings
         self.paths = BuildPaths(settings)
@@ -130,6 +139,8 @@ def _check_version(settings: Settings, version: _family.TreeVersion) -> None:
 
 
 class Patch(Step):
+    identity_doc: ClassVar[dict[str, str]] = {"series": "the patch directory ([source] patches, [paths] patches)"}
+
     def __init__(self, settings: Settings, tree: TreePaths):
         from ..patch import series_files
 
@@ -138,7 +149,8 @@ class Patch(Step):
         self.name = TaskName(Stage.PATCH, tree.name)
         self.series = settings.patch_dir()
         self.series_files = series_files(self.series)
-        self.doc = f"apply {self.series.name}/series to {rel(settings.root, tree.src)}"
+        self.doc = (f"apply {self.series.name}/series to {rel(settings.root, tree.src)}" if self.series_files
+                    else f"nothing to apply ({rel(settings.root, self.series)}/series does not exist)")
         self.stamp = Stamp(tree.patched_stamp, PatchedStamp)
 
     def inputs(self) -> list[Path]:
@@ -164,7 +176,7 @@ def patch_doc(settings: Settings) -> str:
     pdir = settings.patch_dir()
     if series_files(pdir):
         return f"apply {pdir.name}/series to each source tree (dry-run first, no fuzz)"
-    return f"no patch series for {settings.version} ({pdir}/series does not exist)"
+    return f"no patch series for {settings.version} ({rel(settings.root, pdir)}/series does not exist)"
 
 
 def generation(tree: TreePaths) -> str:

@@ -182,7 +182,8 @@ def test_status_lists_images_and_flags_missing_ones(k24_project):
     assert "gw01" in out.stdout and "MISSING: not-there.img not in tftpboot" in out.stdout
     data = json.loads(ramsesbuild(p, "status", "--json").stdout)
     assert data["images"]["vmlinuz-2.4.18-cluster"]["fragments"][0].endswith("RamsesCluster.conf")
-    assert [n["missing"] for n in data["nodes"]] == [[], ["not-there.img"]]
+    assert [[q["file"] for q in n["problems"]] for n in data["nodes"]] == [[], ["not-there.img"]]
+    assert data["nodes"][1]["problems"][0]["problem"] == "missing"
 
 
 # ------------------------------------------------------------------ a safe clean
