@@ -29,9 +29,6 @@ class Pipeline:
     groups: tuple[Group, ...]
     default: tuple[TaskName, ...]  # what a bare `doit` runs
 
-    def step(self, name: TaskName) -> Step:
-        return next(s for s in self.steps if s.name == name)
-
 
 def pipeline(settings: Settings) -> Pipeline:
     steps: list[Step] = [Fetch(settings), Verify(settings)]
