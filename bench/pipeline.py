@@ -64,7 +64,7 @@ sys.path.insert(0, str(REPO))
 from ramsesbuild import kconfig, settings  # noqa: E402
 from ramsesbuild.patch import read_series  # noqa: E402
 from ramsesbuild.paths import BuildPaths  # noqa: E402
-from ramsesbuild.tasks.kernel import make_tree  # noqa: E402
+from ramsesbuild.steps.kernel import make_tree  # noqa: E402
 
 TARBALL_61 = Path("/usr/src/linux-source-6.1.tar.xz")
 FRAGMENT = SHIPPED / "kconfigs" / "RamsesCluster.conf"
@@ -274,7 +274,7 @@ profiles = []
 
     def warm_up_python(self) -> None:
         """Fill the bytecode cache (an installed package has its .pyc) before anything is timed."""
-        self.run([PY, "-c", "import ramsesbuild.cli, ramsesbuild.nbi.cli, ramsesbuild.tasks, doit, gnupg, tqdm, "
+        self.run([PY, "-c", "import ramsesbuild.commands, ramsesbuild.nbi.mknbi, ramsesbuild.tasks, doit, gnupg, tqdm, "
                             "ramsesbuild.verify, ramsesbuild.unpack, ramsesbuild.kbuild, ramsesbuild.fetch"])
 
     # ---------------------------------------------------------------- rows
@@ -623,7 +623,7 @@ except RamsesError as exc:
 CONSOLE_SCRIPT = '''# -*- coding: utf-8 -*-
 import re
 import sys
-from ramsesbuild.cli import main
+from ramsesbuild.commands import main
 if __name__ == '__main__':
     sys.argv[0] = re.sub(r'(-script\\.pyw|\\.exe)?$', '', sys.argv[0])
     sys.exit(main())

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ramsesbuild import settings
 from ramsesbuild.paths import BuildPaths
-from ramsesbuild.tasks.kernel import make_tree
+from ramsesbuild.steps.kernel import make_tree
 
 
 def main(argv: list[str]) -> int:

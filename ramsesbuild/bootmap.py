@@ -11,7 +11,7 @@ node02 directly, by node03 wrapped in vmlinuz-...-imggen and by node04 through i
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from .bootconf.inventory import Inventory, Node, load, loads
@@ -29,11 +29,15 @@ def routes(inv: Inventory, node: Node) -> list[tuple[str, BootRoute]]:
     return [(node.image, BootRoute.DIRECT)]
 
 
-def users(inv: Inventory) -> dict[str, tuple[NodeBoot, ...]]:
-    """Each file any node boots from -> the nodes that do, and how (in nodes.toml order)."""
+def users(inv: Inventory, served: Callable[[str], bool] | None = None) -> dict[str, tuple[NodeBoot, ...]]:
+    """Each file any node boots from -> the nodes that do, and how (in nodes.toml order). With
+    *served* (is this file in the tftp root?), a node's boot stops at the first file that is not:
+    a node whose 3Com MBA image is missing boots no image inside it."""
     out: dict[str, list[NodeBoot]] = {}
     for node in inv.nodes:
         for file, route in routes(inv, node):
+            if served is not None and not served(file):
+                break
             out.setdefault(file, []).append(NodeBoot(node.name, route))
     return {f: tuple(u) for f, u in out.items()}
 

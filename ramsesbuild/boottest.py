@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TextIO
 
-from . import ipxerom
+from . import formats, ipxerom
 from .errors import BootTestError, RamsesError
 
 STAGES = ("rom-loaded", "kernel-started", "ip-configured", "root-mounted", "init-ran")
@@ -104,15 +104,10 @@ class Report:
 
 
 def image_format(data: bytes) -> str:
-    if data[:4] == b"\x36\x13\x03\x1b":
-        return "NBI"
-    if data[:4] == b"\x7fELF":
-        return "ELF"
-    if len(data) > 0x206 and data[0x202:0x206] == b"HdrS":
-        return "bzImage"
-    if data.startswith(b"#!ipxe"):
-        return "script"
-    return "unknown"
+    """The image's kind as boot-test names it (ramsesbuild.formats); "unknown" for what iPXE
+    does not load (a 3Com MBA image, anything else)."""
+    kind = formats.sniff(data)
+    return kind.label if kind.ipxe_loads else "unknown"
 
 
 def scan(output: str, times: dict[str, float], now: float, marker: str | None) -> Report:

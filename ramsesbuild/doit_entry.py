@@ -67,8 +67,10 @@ def load_project(default_settings: Path | None = None) -> tuple[dict[str, Any], 
         # doit keeps the paths it is given; run in the project root and give it relative ones,
         # so a build/ restored from a CI cache into another checkout path stays up to date.
         os.chdir(s.root)
+        # doit tells a dodo file neither its command nor the tasks named: read its command line once
+        invocation = _tasks.Invocation.parse(sys.argv[1:])
         lock = ProjectLock(BuildPaths(s).lock)
-        config = _tasks.doit_config(s, wait=not no_wait, lock=lock)
+        config = _tasks.doit_config(s, wait=not no_wait, lock=lock, invocation=invocation)
         db = heal(Path(config["dep_file"]), repair=lock.fd is not None, say=say)  # before doit opens it
         if db is not None:
             config["dep_file"] = db
@@ -83,6 +85,6 @@ def load_project(default_settings: Path | None = None) -> tuple[dict[str, Any], 
 
     def task_ramses() -> Iterator[dict[str, Any]]:
         """(all pipeline tasks; listed individually by `doit list`)"""
-        yield from _tasks.generate(s)
+        yield from _tasks.generate(s, invocation)
 
     return config, task_ramses

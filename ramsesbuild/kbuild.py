@@ -56,6 +56,13 @@ class Tree:
         out.update(dict(self.user_vars))
         return out
 
+    def vars_identity(self) -> dict[str, str]:
+        """The make variables as they identify a build: the family's ``{src}`` stays a placeholder
+        (it only maps the tree's path away), so a tree restored under another path is the same."""
+        out = self.family.resolved_make_vars(self.arch, Path("{src}"))
+        out.update(dict(self.user_vars))
+        return out
+
     def compilers(self) -> tuple[str, ...]:
         """The programs CC and HOSTCC name (kbuild's defaults when unset): what a wrapper wraps."""
         mv = self.make_vars()
@@ -316,12 +323,14 @@ VARS_RECORD = ".ramses-make-vars"
 
 
 def _clean_if_vars_changed(tree: Tree, log: TaskLog) -> str:
-    """Families whose kbuild does not track compiler flags get `make clean` when they change."""
-    now = json.dumps(tree.make_vars(), sort_keys=True) + "\n"
+    """Families whose kbuild does not track compiler flags get `make clean` when they change
+    (the tree's own path is not a change: see Tree.vars_identity)."""
+    now = json.dumps(tree.vars_identity(), sort_keys=True) + "\n"
     try:
         before = (tree.obj / VARS_RECORD).read_text()
     except FileNotFoundError:
         return now  # fresh tree: nothing stale to clean
+    before = before.replace(json.dumps(str(tree.src.absolute()))[1:-1], "{src}")  # a record with the path
     if before != now and tree.family.clean_on_vars_change:
         log.line(f"make variables changed since the last build ({before.strip()} -> {now.strip()}): "
                  "make clean, because this family does not rebuild objects on flag changes")

@@ -93,7 +93,7 @@ def series_files(patches_dir: Path) -> list[Path]:
     return ([series] if series.exists() else []) + [e.path for e in read_series(patches_dir)]
 
 
-def check_patch_layout(patches_root: Path, series_dir: Path, version: str) -> None:
+def check_series_place(patches_root: Path, series_dir: Path, version: str) -> None:
     """A series directly in patches/ would be applied to every kernel version: refuse it."""
     stray = patches_root / "series"
     if stray.exists() and series_dir.resolve() != patches_root.resolve():

@@ -188,6 +188,12 @@ class BuildPaths:
         assert profile.netboot is not None
         return profile.netboot.tftpboot / profile.netboot.output_name(self.settings.version)
 
+    def netboot_stamps(self) -> list[Path]:
+        """The netboot stamps in the build directory, of every profile that ever installed an image
+        (also those no longer netbooted or gone from the settings)."""
+        build = self.settings.build_dir
+        return [p for p in build.glob(f"*/{STATE_DIR}/netboot.json") if p.parts[-3] not in RESERVED_NAMES]
+
     def temp_dirs(self) -> list[Path]:
         """Directories where an interrupted run may have left temp names (swept at start)."""
         s = self.settings

@@ -41,6 +41,7 @@ from .state import (
     read_summary,
     write_state,
 )
+from .steps import Stage, profile_tasks, task_name
 
 D = TypeVar("D", KernelStamp, ModulesStamp, NetbootStamp, ConfigStamp)
 Uses = dict[str, tuple[NodeBoot, ...]]
@@ -77,6 +78,8 @@ class _Reporter(ConsoleReporter):
             self.seconds[task.name] = time.monotonic() - self.start_of.get(task.name, time.monotonic())
 
     def skip_uptodate(self, task: Any) -> None:
+        if not task.actions:  # a group (kernel-client, netboot-image): its members say it
+            return
         self.status[task.name] = "up-to-date"
         super().skip_uptodate(task)
 
@@ -100,10 +103,9 @@ class _Reporter(ConsoleReporter):
             summary, notes = collect(self.bound, self.status, self.seconds, self.messages, self.started)
             for note in notes:
                 self.write(f"ramsesbuild: {note}\n")
-            if summary.profiles:
-                if not stopped:
-                    self.write(render(summary, self.bound))
-                self._write(BuildPaths(self.bound).summary, summary)
+            if summary.profiles and not stopped:
+                self.write(render(summary, self.bound))
+            self._write(BuildPaths(self.bound).summary, summary)  # also for a run that failed before any profile
         except (OSError, RamsesError) as exc:  # the summary must never hide the run's own result
             self.write(f"ramsesbuild: summary not written: {exc}\n")
         for msg in self.runtime_errors:
@@ -122,10 +124,6 @@ class _Reporter(ConsoleReporter):
         write_state(path, summary)
 
 
-def _profile_tasks(name: str) -> tuple[str, ...]:
-    return (f"config-{name}", f"compile-{name}", f"modules-{name}", f"netboot-image:{name}")
-
-
 def collect(settings: Settings, status: dict[str, str], seconds: dict[str, float],
             messages: list[tuple[str, str]], started: float) -> tuple[Summary, list[str]]:
     """The run's summary, from the stamps of the profiles whose tasks the run looked at, and
@@ -135,7 +133,7 @@ def collect(settings: Settings, status: dict[str, str], seconds: dict[str, float
     notes: list[str] = []
     uses = _uses(settings)
     profiles = {name: _profile(settings, prof, status, uses, notes) for name, prof in settings.profiles.items()
-                if any(t in status for t in _profile_tasks(name))}
+                if any(str(t) in status for t in profile_tasks(name))}
     summary = Summary(
         schema=SUMMARY_SCHEMA, ramsesbuild=__version__, settings=str(settings.path),
         result=Result.FAILED if messages else Result.OK,
@@ -162,7 +160,7 @@ def _profile(settings: Settings, prof: Profile, status: dict[str, str], uses: Us
 
     kernel, modules = stamp(pl.kernel_stamp, KernelStamp), stamp(pl.modules_stamp, ModulesStamp)
     netboot = stamp(pl.netboot_stamp, NetbootStamp) if prof.netboot else None
-    ran = status.get(f"netboot-image:{prof.name}") == "ran"
+    ran = status.get(task_name(Stage.NETBOOT, prof.name)) == "ran"
     return ProfileSummary(
         version=kernel.version if kernel else None, family=kernel.family if kernel else None,
         config=rel(settings.root, pl.config), fragments=tuple(rel(settings.root, f) for f in prof.fragments),
@@ -184,10 +182,12 @@ def _netboot(settings: Settings, st: NetbootStamp, ran: bool, uses: Uses) -> Net
 
 
 def _uses(settings: Settings) -> Uses:
+    """Who boots each installed file: the same rule as `ramsesbuild status` (a node whose boot
+    file is not in the tftp root boots nothing behind it)."""
     if not settings.nodes.exists():
         return {}
     try:
-        return users(inventory_of(settings))
+        return users(inventory_of(settings), lambda name: (settings.tftpboot / name).is_file())
     except RamsesError:
         return {}  # boot-config reports it
 
@@ -221,14 +221,14 @@ def render(summary: Summary, settings: Settings) -> str:
         lines.append(f"{name}: Linux {p.version} ({p.family})" if p.version else f"{name}: not built yet")
         if p.image:
             lines.append(f"  kernel   {_shown(p.image.path, settings)}  {_size(p.image.size)}  "
-                         f"sha256 {p.image.sha256[:16]}{took(f'compile-{name}')}")
+                         f"sha256 {p.image.sha256[:16]}{took(task_name(Stage.COMPILE, name))}")
         if p.modules:
             lines.append(f"  modules  {p.modules.count} staged in {_shown(p.modules.staging, settings)}"
-                         f"{took(f'modules-{name}')}")
+                         f"{took(task_name(Stage.MODULES, name))}")
         if p.netboot:
             n = p.netboot
             lines.append(f"  netboot  {n.format}  {_shown(n.path, settings)}  {_size(n.size)}  "
-                         f"sha256 {(n.sha256 or '')[:16]}{_change(n)}{took(f'netboot-image:{name}')}")
+                         f"sha256 {(n.sha256 or '')[:16]}{_change(n)}{took(task_name(Stage.NETBOOT, name))}")
             if n.nodes:
                 lines.append(f"           booted by {describe(n.nodes)}")
             if n.mba:

@@ -128,6 +128,8 @@ class NetbootStamp:
     base: str
     mba_size: int | None = None
     mba_previous_sha256: str | None = None  # what the MBA file held before (None: a new file)
+    identity: str = ""  # digest of the step's identity (settings) that made it ("": not recorded)
+    kernel_sha256: str | None = None  # the bzImage it wraps
 
 
 # ---------------------------------------------------------------- build/summary.json

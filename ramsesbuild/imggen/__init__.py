@@ -6,7 +6,7 @@ places its segments and calls its entry with the ROM's DHCP reply (the recipe's
 floppy payload behind a floppy-emulating header.
 
 Public API: :func:`make_mba_image` (both modes, what the pipeline calls), :func:`mba_name`,
-:func:`build_image` (floppy mode), :func:`build_nbi_image` (NBI mode), :func:`describe`,
+:func:`build_floppy_image` (floppy mode), :func:`build_nbi_image` (NBI mode), :func:`describe`,
 :func:`cleanroom_header`, :func:`header_from_imggen`, :func:`inspect_payload`; :func:`main`
 is the CLI entry point.
 
@@ -22,8 +22,8 @@ from ..lazyattr import lazy_getattr
 from ..vocabulary import MBA_SUFFIX, mba_name
 
 _LAZY = {
-    "MbaResult": "make", "build_nbi_image": "make", "make_mba_image": "make",
-    "build_image": "floppy", "cleanroom_header": "cleanroom", "describe": "cli", "main": "cli",
+    "MbaResult": "mba", "build_nbi_image": "mba", "make_mba_image": "mba",
+    "build_floppy_image": "floppy", "cleanroom_header": "cleanroom", "describe": "command", "main": "command",
     "header_from_imggen": "original", "inspect_payload": "payload",
 }
 
@@ -32,11 +32,11 @@ __getattr__ = lazy_getattr(__name__, _LAZY, {"inspect_payload": "inspect"})
 
 if TYPE_CHECKING:
     from .cleanroom import cleanroom_header
-    from .cli import describe, main
-    from .floppy import build_image
-    from .make import MbaResult, build_nbi_image, make_mba_image
+    from .command import describe, main
+    from .floppy import build_floppy_image
+    from .mba import MbaResult, build_nbi_image, make_mba_image
     from .original import header_from_imggen
     from .payload import inspect as inspect_payload
 
-__all__ = ["MBA_SUFFIX", "MbaResult", "build_image", "build_nbi_image", "cleanroom_header", "describe",
+__all__ = ["MBA_SUFFIX", "MbaResult", "build_floppy_image", "build_nbi_image", "cleanroom_header", "describe",
            "header_from_imggen", "inspect_payload", "main", "make_mba_image", "mba_name"]

@@ -20,7 +20,7 @@ from .. import asm
 from ..asm import have_binutils  # noqa: F401  (re-exported for tests)
 from ..errors import ImageError
 from ..fsutil import atomic_write_text
-from . import layout
+from . import header as mba_header
 
 HERE = Path(__file__).resolve().parent
 STUB_SOURCE = HERE / "mba_stub.S"
@@ -37,10 +37,10 @@ def assemble_flat(source: Path, origin: int = 0) -> bytes:
 
 def check_stub(code: bytes) -> None:
     """The limits the assembler cannot check itself (label differences across relaxed jumps)."""
-    if len(code) > layout.HEADER_SIZE:
+    if len(code) > mba_header.HEADER_SIZE:
         raise ImageError(f"{STUB_SOURCE}: assembles to {len(code)} bytes, more than the "
-                         f"{layout.HEADER_SIZE}-byte header")
-    params = layout.StubParams.parse(code)
+                         f"{mba_header.HEADER_SIZE}-byte header")
+    params = mba_header.StubParams.parse(code)
     if params.resident_bytes > params.resident_kb * 1024:
         raise ImageError(f"{STUB_SOURCE}: resident part is {params.resident_bytes} bytes, more than "
                          f"RES_KB = {params.resident_kb} KB; raise RES_KB")
@@ -48,10 +48,10 @@ def check_stub(code: bytes) -> None:
 
 def check_nbi_stub(code: bytes) -> None:
     """The NBI loader fits the header, moves all of itself, and stays below every NBI segment."""
-    if len(code) > layout.HEADER_SIZE:
+    if len(code) > mba_header.HEADER_SIZE:
         raise ImageError(f"{NBI_SOURCE}: assembles to {len(code)} bytes, more than the "
-                         f"{layout.HEADER_SIZE}-byte header; shorten it or lower BOOTP_COPY")
-    params = layout.NbiStubParams.parse(code)
+                         f"{mba_header.HEADER_SIZE}-byte header; shorten it or lower BOOTP_COPY")
+    params = mba_header.NbiStubParams.parse(code)
     if params.resident_bytes != len(code):
         raise ImageError(f"{NBI_SOURCE}: moves {params.resident_bytes} bytes but is {len(code)} long; "
                          "res_end must be the last label of the file")

@@ -6,11 +6,12 @@ from pathlib import Path
 
 from ..errors import ImageError
 from ..fsutil import atomic_writer
-from . import layout, payload
+from . import header as mba_header
+from . import payload
 from .cleanroom import cleanroom_header
 
 
-def build_image(src: Path, out: Path, header: bytes | None = None,
+def build_floppy_image(src: Path, out: Path, header: bytes | None = None,
                 force: bool = False) -> list[payload.Finding]:
     """Write *header* (default: the write-protected clean-room one) + *src* to *out* atomically.
 
@@ -18,9 +19,9 @@ def build_image(src: Path, out: Path, header: bytes | None = None,
     into warnings.
     """
     header = cleanroom_header() if header is None else header
-    layout.MbaHeader.parse(header, "header")
-    if len(header) != layout.HEADER_SIZE:
-        raise ImageError(f"header is {len(header)} bytes, not {layout.HEADER_SIZE}")
+    mba_header.MbaHeader.parse(header, "header")
+    if len(header) != mba_header.HEADER_SIZE:
+        raise ImageError(f"header is {len(header)} bytes, not {mba_header.HEADER_SIZE}")
     try:
         data = Path(src).read_bytes()
     except OSError as exc:

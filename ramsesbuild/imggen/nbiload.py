@@ -16,7 +16,7 @@ from pathlib import Path
 from ..errors import ImageError
 from ..nbi import firststage
 from ..nbi.checks import check_segments
-from ..nbi.layout import RAMSES_VENDOR
+from ..nbi.memmap import RAMSES_VENDOR
 from ..nbi.nbiformat import (
     HEADER_BLOCK,
     NbiHeader,
@@ -24,7 +24,7 @@ from ..nbi.nbiformat import (
     parse_header_block,
     seg_off_linear,
 )
-from . import layout
+from . import header as mba_header
 
 MIB = 1 << 20
 BASE_MEMORY_END = 0xA0000  # 640 KiB; the header checks INT 12h's figure at boot
@@ -102,7 +102,7 @@ def read_block(path: Path, base: int = 0) -> tuple[bytes, int]:
     return block, size
 
 
-def analyse(path: Path, params: layout.NbiStubParams, base: int = 0) -> NbiLoad:
+def analyse(path: Path, params: mba_header.NbiStubParams, base: int = 0) -> NbiLoad:
     """Check the NBI image at offset *base* of *path* against iPXE's NBI rules and the header's
     limits; one-line ImageError if it fails them."""
     path = Path(path)
@@ -129,9 +129,9 @@ def analyse(path: Path, params: layout.NbiStubParams, base: int = 0) -> NbiLoad:
     moved_to, top = _payload_plan(regions, size, params.payload_addr)
     load = NbiLoad(path, base, size, parsed, regions, _kind(parsed.header),
                    _first_stage(path, base, parsed, regions), moved_to, top)
-    if load.ext_kb > layout.MAX_EXT_KB:
+    if load.ext_kb > mba_header.MAX_EXT_KB:
         raise ImageError(f"{path}: loading it takes memory up to {top:#x} ({load.ext_kb:,} KB above 1 MiB), "
-                         f"more than the {layout.MAX_EXT_KB:,} KB an MBA header can ask the ROM for; "
+                         f"more than the {mba_header.MAX_EXT_KB:,} KB an MBA header can ask the ROM for; "
                          "make the kernel or initrd smaller")
     return load
 
@@ -167,7 +167,7 @@ def _check_entry(path: Path, header: NbiHeader, regions: tuple[Region, ...]) -> 
         raise ImageError(f"{path}: not a loadable NBI image: its entry point {entry:#x} lies in no segment's data")
 
 
-def _check_region(path: Path, r: Region, params: layout.NbiStubParams) -> None:
+def _check_region(path: Path, r: Region, params: mba_header.NbiStubParams) -> None:
     if r.dest is None or r.memsz == 0:
         return
     end = r.dest + r.memsz

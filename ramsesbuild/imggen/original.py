@@ -17,7 +17,7 @@ from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import SymbolTableSection
 
 from ..errors import ImageError
-from . import layout
+from . import header as mba_header
 
 
 @dataclass(frozen=True)
@@ -48,8 +48,8 @@ def symbol_offset(data: bytes, where: Path, symbol: str = "IMGHDR") -> int | Non
         if not isinstance(symtab, SymbolTableSection):
             return None
         for sym in symtab.get_symbol_by_name(symbol) or ():
-            if sym["st_size"] != layout.HEADER_SIZE:
-                raise ImageError(f"{where}: {symbol} is {sym['st_size']} bytes, not {layout.HEADER_SIZE}")
+            if sym["st_size"] != mba_header.HEADER_SIZE:
+                raise ImageError(f"{where}: {symbol} is {sym['st_size']} bytes, not {mba_header.HEADER_SIZE}")
             section = elf.get_section(sym["st_shndx"])
             return section["sh_offset"] + sym["st_value"] - section["sh_addr"]
     except ELFError as exc:
@@ -70,9 +70,9 @@ def header_from_imggen(path: Path, known: tuple[KnownImggen, ...] = KNOWN) -> tu
     for k in known:
         if found is not None and found != k.offset:
             continue
-        hdr = data[k.offset:k.offset + layout.HEADER_SIZE]
+        hdr = data[k.offset:k.offset + mba_header.HEADER_SIZE]
         if hashlib.sha256(hdr).hexdigest() == k.header_sha256:
-            layout.MbaHeader.parse(hdr, f"{path} (IMGHDR)")
+            mba_header.MbaHeader.parse(hdr, f"{path} (IMGHDR)")
             return hdr, k
     where = f"IMGHDR at offset {found:#x}" if found is not None else "no IMGHDR symbol (stripped?)"
     expected = "; ".join(f"{k.name}: IMGHDR at {k.offset:#x}, sha256 {k.header_sha256}" for k in known)

@@ -11,10 +11,9 @@ import struct
 from dataclasses import dataclass
 from typing import Literal
 
-from . import layout
+from ..formats import ImageKind, sniff
+from . import header as mba_header
 
-NBI_MAGIC = b"\x36\x13\x03\x1b"
-ELF_MAGIC = b"\x7fELF"
 BOOT_SIGNATURE = b"\x55\xaa"
 NFS_ROOT_DEV = 0x00FF
 # The floppy loader went in 2.5.x. Boot protocol 2.03 (2.4.18 .. 2.6.13) spans the removal,
@@ -57,22 +56,23 @@ def inspect(data: bytes, name: str) -> list[Finding]:
     if not data:
         return [Finding("error", f"{name}: empty file")]
     findings: list[Finding] = []
-    if data[:4] == NBI_MAGIC:
+    kind = sniff(data)
+    if kind is ImageKind.NBI:
         findings.append(Finding("error", (
             f"{name}: is an Etherboot tagged (NBI) image. A floppy header boots sector 0 of the payload "
             "as a floppy boot sector, so the NBI header would be run as code; `imggen -a` without "
             "--imggen/--writable/--force loads NBI images with its NBI-loading header")))
-    elif data[14:18] == layout.EXT_SIGNATURE:
+    elif kind is ImageKind.MBA:
         findings.append(Finding("error", (
             f"{name}: already starts with an MBA header (\"ExTx\" at offset 14); give imggen the "
             "payload, not an image it made")))
-    elif data[:4] == ELF_MAGIC:
+    elif kind is ImageKind.ELF:
         findings.append(Finding("error", (
             f"{name}: is an ELF file (e.g. mkelf-linux output), not floppy-bootable; give imggen the "
             "raw kernel (zImage/bzImage) or a floppy image instead")))
-    if len(data) > layout.FLOPPY_BYTES:
+    if len(data) > mba_header.FLOPPY_BYTES:
         findings.append(Finding("error", (
-            f"{name}: is {len(data):,} bytes, more than the {layout.FLOPPY_BYTES:,} bytes of the "
+            f"{name}: is {len(data):,} bytes, more than the {mba_header.FLOPPY_BYTES:,} bytes of the "
             "virtual 1.44 MB floppy; sectors past 2880 cannot be read. Build a smaller kernel "
             "(fewer built-in drivers, modules) or boot it through PXE/iPXE instead")))
     kernel = kernel_info(data)

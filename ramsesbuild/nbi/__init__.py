@@ -6,7 +6,7 @@ Public API::
     build_image(Path("bzImage"), Path("/tftpboot/vmlinuz.nb"), MknbiOptions(ip="rom", rootdir="rom"))
 
 Layouts: ``ramses`` (default, fits modern kernels), ``1.4.4`` and ``1.0`` (byte-compatible
-with mknbi 1.4.4 and 1.0). See MknbiOptions and docs in layout.py.
+with mknbi 1.4.4 and 1.0). See MknbiOptions, and the memory maps in memmap.py.
 
 Importing the package is cheap: each name is imported from its module on first use, so
 ``ramsesbuild mknbi-linux`` loads only what it runs (nbi-info's checker, for one, is not).

@@ -12,7 +12,7 @@ from . import firststage
 from .checks import check_segments
 from .cmdline import CmdlineSpec, Resolver, default_resolver, make_paramstring
 from .kernel import KernelHeader, read_kernel_header
-from .layout import RAMSES_SETUP_MAX, ImagePlan, Inputs, Source, choose_relocseg, plan_layout
+from .memmap import RAMSES_SETUP_MAX, ImagePlan, Inputs, SegmentSource, choose_relocseg, plan_image
 from .options import MknbiOptions
 from .writer import write_image
 
@@ -39,15 +39,15 @@ def _capacity_warnings(options: MknbiOptions, cmdline: bytes) -> list[str]:
     return []
 
 
-def _first_stage(options: MknbiOptions) -> Source:
+def _first_stage(options: MknbiOptions) -> SegmentSource:
     if options.first32 is not None:
         _file_size(options.first32, "first stage (--first32)")
-        return Source.literal(options.first32.read_bytes())
+        return SegmentSource.literal(options.first32.read_bytes())
     if options.layout == "1.4.4" and options.format == "elf":
         raise ImageError("layout 1.4.4 ELF images keep no segment table in memory, so only mknbi's own "
                          "first32elf@0x92800.linux can boot them: pass first32=/path/to/it (--first32=FILE), "
                          "or use layout ramses")
-    return Source.literal(firststage.bundled(firststage.flavour_for(options.layout, options.format)))
+    return SegmentSource.literal(firststage.bundled(firststage.flavour_for(options.layout, options.format)))
 
 
 def _encode(text: str) -> bytes:
@@ -87,7 +87,7 @@ def make_plan(kernel: Path, options: MknbiOptions, resolver: Resolver = default_
     cmdline = _encode(text)
     inputs = Inputs(kernel=header, first_stage=_first_stage(options), cmdline=cmdline,
                     initrd=options.initrd, initrd_size=initrd_size)
-    plan = plan_layout(options.layout, relocseg, inputs, rdnopad=options.rdnopad,
+    plan = plan_image(options.layout, relocseg, inputs, rdnopad=options.rdnopad,
                        progreturns=options.progreturns, fmt=options.format)
     warnings = (more + warnings + list(plan.warnings) + _cmdline_warnings(header, cmdline)
                 + _capacity_warnings(options, cmdline))

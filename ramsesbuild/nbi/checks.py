@@ -1,4 +1,4 @@
-"""Acceptance rules for a laid-out image, shared by build_image (before writing) and nbi-info.
+"""Acceptance rules for a planned image (its memory map), shared by build_image (before writing) and nbi-info.
 
 The iPXE rules (src/arch/x86/image/nbi.c): every segment lies inside the file, the file is
 exactly 512 + sum(imglen) bytes, imglen <= memlen (prep_segment). Ours on top: no two

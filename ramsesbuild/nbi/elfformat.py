@@ -11,6 +11,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+from ..formats import ELF_MAGIC
+
 HEADER_BLOCK = 512
 EHDR_SIZE = 52
 PHDR_SIZE = 32
@@ -77,7 +79,7 @@ class ProgramHeader:
 
 def pack_ehdr(entry: int, phnum: int, flags: int) -> bytes:
     """Elf.pm add_pm_header with e_phnum and e_shoff patched as dump_segments does."""
-    ident = b"\x7fELF" + bytes([1, 1, 1, ELFOSABI_STANDALONE]) + bytes(8)
+    ident = ELF_MAGIC + bytes([1, 1, 1, ELFOSABI_STANDALONE]) + bytes(8)
     return ident + struct.pack("<2H5I6H", 2, 3, 1, entry, EHDR_SIZE, EHDR_SIZE + PHDR_SIZE * phnum, flags,
                                EHDR_SIZE, PHDR_SIZE, phnum, SHDR_SIZE, 1, 0)
 
@@ -104,7 +106,7 @@ class ParsedElf:
 
 def parse_elf_header(block: bytes) -> ParsedElf | None:
     """Decode a 32-bit LE ELF header and its program headers from the first bytes of a file."""
-    if len(block) < EHDR_SIZE or block[:4] != b"\x7fELF" or block[4] != 1 or block[5] != 1:
+    if len(block) < EHDR_SIZE or block[:4] != ELF_MAGIC or block[4] != 1 or block[5] != 1:
         return None
     (_e_type, _e_machine, _e_version, e_entry, e_phoff, _e_shoff, e_flags, _e_ehsize, e_phentsize,
      e_phnum, *_rest) = struct.unpack_from("<2H5I6H", block, 16)

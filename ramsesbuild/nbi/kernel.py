@@ -20,7 +20,7 @@ LOADED_HIGH = 0x01  # loadflags bit 0: protected-mode code goes to 0x100000 (bzI
 
 @dataclass(frozen=True)
 class KernelHeader:
-    """The parts of a kernel's setup header that decide the image layout."""
+    """The parts of a kernel's setup header that decide where the image goes in memory."""
 
     path: Path
     file_size: int

@@ -9,7 +9,9 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
-NBI_MAGIC = 0x1B031336
+from .. import formats
+
+NBI_MAGIC = int.from_bytes(formats.NBI_MAGIC, "little")  # 0x1B031336
 HEADER_BLOCK = 512
 BOOT_SIGNATURE = b"\x55\xaa"  # mknbi writes it at 510; no loader checks it
 

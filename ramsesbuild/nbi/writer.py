@@ -9,13 +9,13 @@ from typing import IO
 
 from ..errors import ImageError
 from .elfformat import CHECKSUM_OFFSET, NOTE_OFFSET, InternetChecksum, ProgramHeader, header_block, pack_ehdr
-from .layout import ImagePlan, PlannedSegment, Source
+from .memmap import ImagePlan, PlannedSegment, SegmentSource
 from .nbiformat import HEADER_BLOCK, pack_header_block
 
 CHUNK = 1 << 20
 
 
-def source_chunks(src: Source, chunk: int = CHUNK) -> Iterator[bytes]:
+def source_chunks(src: SegmentSource, chunk: int = CHUNK) -> Iterator[bytes]:
     """Yield the bytes of *src*; a file that shrank since planning is an error."""
     if src.data is not None:
         yield src.data
@@ -59,7 +59,7 @@ def write_nbi(plan: ImagePlan, fh: IO[bytes]) -> int:
         rest = seg.source
         if copied:
             assert rest.path is not None
-            rest = Source.file_slice(rest.path, rest.offset + copied, rest.length - copied)
+            rest = SegmentSource.file_slice(rest.path, rest.offset + copied, rest.length - copied)
         size += copied
         for data in segment_data(PlannedSegment(seg.descriptor, rest), seg.descriptor.imglen - copied):
             size += fh.write(data)
@@ -69,7 +69,7 @@ def write_nbi(plan: ImagePlan, fh: IO[bytes]) -> int:
 _NO_COPY_FILE_RANGE = (errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL, errno.EBADF, errno.EPERM)
 
 
-def _copy_in_kernel(src: Source, fh: IO[bytes]) -> int:
+def _copy_in_kernel(src: SegmentSource, fh: IO[bytes]) -> int:
     """Copy a file slice into *fh* with copy_file_range (the kernel moves the page-cache pages:
     no buffer in this process, which is most of a 10 MB image's cost). Returns the bytes copied;
     0 when not possible (a literal, an in-memory output, another file system...): the caller

@@ -1,9 +1,9 @@
-"""doit task generators. dodo.py calls :func:`generate` and :func:`doit_config`."""
+"""doit tasks from the pipeline's steps (ramsesbuild.steps). dodo.py calls, through
+ramsesbuild.doit_entry, :func:`doit_config` and :func:`generate`."""
 
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,74 +13,56 @@ from ..lock import ProjectLock
 from ..log import say
 from ..paths import BuildPaths
 from ..settings import Settings
-from .common import relative_task
-from .kernel import (
-    task_compile,
-    task_config,
-    task_fetch,
-    task_kernel,
-    task_modules,
-    task_patch,
-    task_unpack,
-    task_verify,
-)
-from .netboot import task_netboot_images
+from ..steps import TaskName, default_names, pipeline
+from .common import group_dict, task_dict
+from .invocation import READ_ONLY_COMMANDS, Invocation
 
-__all__ = ["default_tasks", "doit_config", "generate"]
-
-BOOT_TASKS = ["boot-config", "boot-tftp"]
-# doit commands that only read: they never take the project lock.
-READ_ONLY_COMMANDS = ("list", "info", "help", "dumpdb", "tabcompletion")
+__all__ = ["READ_ONLY_COMMANDS", "Invocation", "default_tasks", "doit_config", "generate"]
 
 
-def generate(settings: Settings) -> Iterator[dict[str, Any]]:
-    """Every task, with its paths relative to the project root (relocatable state)."""
-    for task in _generate(settings):
-        yield relative_task(task, settings.root)
-
-
-def _generate(settings: Settings) -> Iterator[dict[str, Any]]:
-    yield task_fetch(settings)
-    yield task_verify(settings)
-    yield from task_unpack(settings)
-    yield from task_patch(settings)
-    for prof in settings.profiles.values():
-        yield task_config(settings, prof)
-        yield task_compile(settings, prof)
-        yield task_modules(settings, prof)
-        yield task_kernel(settings, prof)
-    yield from task_netboot_images(settings)
-    if settings.nodes.exists():
-        from .bootconf import task_boot_config, task_boot_tftp
-
-        yield task_boot_config(settings, settings.nodes)
-        yield task_boot_tftp(settings, settings.nodes)
+def generate(settings: Settings, invocation: Invocation | None = None) -> Iterator[dict[str, Any]]:
+    """Every task, with its paths relative to the project root (relocatable state). A group
+    comes before its first member (doit's rule for groups of subtasks)."""
+    invocation = invocation or Invocation()
+    plan = pipeline(settings)
+    groups = {g.name: g for g in plan.groups}
+    done: set[str] = set()
+    for step in plan.steps:
+        group = groups.get(TaskName(step.name.stage))
+        if step.name.subname is not None and group is not None and str(group.name) not in done:
+            done.add(str(group.name))
+            yield group_dict(group)
+        yield task_dict(step, settings, invocation)
+        for g in plan.groups:  # a group of tasks of its own comes after its last member
+            if str(g.name) not in done and g.members and g.members[-1] == step.name:
+                done.add(str(g.name))
+                yield group_dict(g)
+    for g in plan.groups:  # groups with no member (no netboot profile)
+        if str(g.name) not in done:
+            yield group_dict(g)
 
 
 def default_tasks(settings: Settings) -> list[str]:
-    tasks = [f"kernel-{name}" for name in settings.profiles]
-    if settings.netboot_profiles:
-        tasks.append("netboot-image")
-    return tasks + (BOOT_TASKS if settings.nodes.exists() else [])
+    return [str(name) for name in default_names(settings)]
 
 
 def _command_of(args: list[str]) -> str:
-    known = ("run", "list", "info", "help", "dumpdb", "tabcompletion", "clean", "forget", "ignore",
-             "reset-dep", "strace", "auto")
-    while args and args[0].startswith("-"):  # doit's own options before the command (-f dodo.py)
-        args = args[2:] if args[0] in ("-f", "--file", "-d", "--dir") else args[1:]
-    return args[0] if args and args[0] in known else "run"
+    """The doit command *args* run (for callers that have only the command line; the task
+    generators take an :class:`Invocation`)."""
+    return Invocation.parse(args).command
 
 
-def doit_config(settings: Settings, wait: bool = True, lock: ProjectLock | None = None) -> dict[str, Any]:
+def doit_config(settings: Settings, wait: bool = True, lock: ProjectLock | None = None,
+                invocation: Invocation | None = None) -> dict[str, Any]:
     """DOIT_CONFIG for *settings*. For commands that change things, takes the project lock
     (held until the process ends) and removes temp files an interrupted run left behind."""
     from ..depcheck import MD5Checker
     from ..report import reporter_for
 
+    invocation = invocation or Invocation()
     paths = BuildPaths(settings)
     _ensure_writable_build_dir(settings)
-    if lock is not None and _command_of(sys.argv[1:]) not in READ_ONLY_COMMANDS:
+    if lock is not None and invocation.writes:
         lock.acquire(wait, say)
         for path in sweep_temp(paths.temp_dirs()):
             say(f"ramsesbuild: removed {path}, left by an interrupted run")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -9,7 +10,9 @@ from doit.cmd_base import ModuleTaskLoader
 from doit.doit_cmd import DoitMain
 
 from ramsesbuild import settings
-from ramsesbuild.tasks.bootconf import task_boot_config, task_boot_tftp
+from ramsesbuild.steps.boot import BootConfig, BootTftp
+from ramsesbuild.tasks.common import task_dict
+from ramsesbuild.tasks.invocation import Invocation
 
 
 def make_settings(directory: Path, version: str = "2.4.18", fmt: str = "nbi") -> settings.Settings:
@@ -37,19 +40,24 @@ output = "vmlinuz-{{version}}-cluster"
 
 
 def run_doit(capsys, s: settings.Settings, nodes: Path, *args: str) -> tuple[int, str]:
-    """Real doit, in process, with the two task generators as dodo.py would expose them."""
-    tasks = {
-        "DOIT_CONFIG": {"dep_file": str(nodes.parent / ".doit.db"), "backend": "json", "verbosity": 2},
-        "task_boot": lambda: (t for t in (task_boot_config(s, nodes), task_boot_tftp(s, nodes))),
-    }
+    """Real doit, in process, with the two boot steps as dodo.py would give them (in the project
+    root, with the invocation parsed from the command line)."""
     report = nodes.parent / "doit.out"  # `doit run` binds its output to sys.stdout at import time
     argv = list(args) if args[0] in ("list", "clean") else ["run", "--output-file", str(report), *args]
+    invocation = Invocation.parse(argv)
+    tasks = {
+        "DOIT_CONFIG": {"dep_file": str(nodes.parent / ".doit.db"), "backend": "json", "verbosity": 2},
+        "task_boot": lambda: (task_dict(st, s, invocation) for st in (BootConfig(s, nodes), BootTftp(s, nodes))),
+    }
     report.write_text("")
     capsys.readouterr()
-    saved, sys.argv = sys.argv, ["doit", *argv]  # as the doit command sets it (clean reads it)
+    saved, cwd = sys.argv, os.getcwd()
+    sys.argv = ["doit", *argv]
+    os.chdir(s.root)
     try:
         rc = DoitMain(ModuleTaskLoader(tasks)).run(argv)
     finally:
         sys.argv = saved
+        os.chdir(cwd)
     captured = capsys.readouterr()
     return rc, report.read_text() + captured.out + captured.err

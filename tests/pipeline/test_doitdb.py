@@ -5,6 +5,7 @@ and patch find their trees current from their stamps. Never a traceback, never s
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from pathlib import Path
 
@@ -56,7 +57,8 @@ def test_damaged_database_is_one_line_kept_aside_and_rebuilt_cheaply(k24_built, 
     assert "costs a configure and an incremental make per kernel" in lines[0]
     assert (db.with_name(".doit.db.damaged")).read_bytes() == damaged
     if damage == "bad-json-row":  # only the unreadable record was lost
-        assert "with the 15 of 16 task records still readable" in lines[0]
+        kept = re.search(r"with the (\d+) of (\d+) task records still readable", lines[0])
+        assert kept and int(kept.group(1)) == int(kept.group(2)) - 1, lines[0]
         assert ran(out) == ["compile-client"]  # its stamp comes out the same: nothing after it runs
     else:  # what it costs: every tree kept, no unpack; a configure and an incremental make
         assert "unpack:client" in ran(out)

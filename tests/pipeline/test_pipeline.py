@@ -7,7 +7,7 @@ import json
 import re
 import shutil
 
-from ramsesbuild import cli
+from ramsesbuild import commands
 from ramsesbuild.fsutil import sha256_file
 from ramsesbuild.nbi import inspect_image
 
@@ -259,7 +259,7 @@ def test_mba_setting_installs_the_3com_image_next_to_the_nbi_image(k24_project, 
     nbi, mba = tftp / "vmlinuz-2.4.18-cluster", tftp / "vmlinuz-2.4.18-cluster-imggen"
     assert "netboot-image:client" in ran(out)
     by_hand = tmp_path / "by-hand"
-    assert cli.main(["imggen", "-a", str(nbi), str(by_hand)]) == 0
+    assert commands.main(["imggen", "-a", str(nbi), str(by_hand)]) == 0
     assert mba.read_bytes() == by_hand.read_bytes()
     assert "(nbi mode: ramsesbuild NBI (layout ramses), 32-bit entry" in (p.dir / "build/logs/netboot-image-client.log").read_text()
     assert 'filename "vmlinuz-2.4.18-cluster-imggen";' in (p.dir / "build/bootconf/dhcpd.conf").read_text()

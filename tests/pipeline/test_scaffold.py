@@ -28,7 +28,7 @@ FILES = {".gitignore", "dodo.py", "ramses.toml", "nodes.toml", "kconfigs/RamsesC
 
 
 def init(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ramsesbuild.cli", "init", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "ramsesbuild", "init", *args], capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=60)
 
 
@@ -149,7 +149,7 @@ def test_shipped_settings_and_nodes_build_and_pass_status(shipped_on_fake_kernel
     dest, _ = shipped_on_fake_kernel
     out = doit(dest)
     assert out.returncode == 0, out.stdout + out.stderr
-    status = in_project(dest, "ramsesbuild.cli", "status")
+    status = in_project(dest, "ramsesbuild", "status")
     assert status.returncode == 0, status.stdout + status.stderr
     assert "MISSING" not in status.stdout
     assert re.search(r"node03 .* vmlinuz-2\.4\.18-cluster-imggen", status.stdout), status.stdout

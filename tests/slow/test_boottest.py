@@ -24,7 +24,7 @@ pytestmark = pytest.mark.slow
 
 
 def boot_test(*args: str, env: dict[str, str] | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "ramsesbuild.cli", "boot-test", *args], capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "ramsesbuild", "boot-test", *args], capture_output=True,
                           text=True, check=False, timeout=timeout,
                           env={**(env or os.environ), "PYTHONPATH": str(REPO)})
     print(f"\n$ ramsesbuild boot-test {' '.join(args)}\n{proc.stdout}{proc.stderr}")
@@ -46,7 +46,7 @@ def client(k24_real_project, tmp_path_factory):
 
 def wrap(client: dict[str, Path], tool: str, name: str, *opts: str) -> Path:
     out = client["work"] / name
-    subprocess.run([sys.executable, "-m", "ramsesbuild.cli", tool, *opts, f"--output={out}", str(client["kernel"]),
+    subprocess.run([sys.executable, "-m", "ramsesbuild", tool, *opts, f"--output={out}", str(client["kernel"]),
                     str(client["initrd"])], check=True, env={**os.environ, "PYTHONPATH": str(REPO)})
     return out
 

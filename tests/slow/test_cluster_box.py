@@ -199,7 +199,7 @@ def test_modern_client_kernel_boots_as_nbi(cluster: Cluster, request: pytest.Fix
     assert rom
     kernel = request.getfixturevalue("modern_client_kernel")
     image = cluster.tftpboot / MODERN.image
-    subprocess.run([sys.executable, "-m", "ramsesbuild.cli", "mknbi-linux", "--ip=rom", "--rootdir=rom",
+    subprocess.run([sys.executable, "-m", "ramsesbuild", "mknbi-linux", "--ip=rom", "--rootdir=rom",
                     "--append=console=ttyS0", f"--output={image}", str(kernel)], check=True,
                    env={**os.environ, "PYTHONPATH": str(REPO)})
     result = cluster.boot(MODERN, "e1000", memory="128")
@@ -216,7 +216,7 @@ def test_modern_client_kernel_boots_as_nbi(cluster: Cluster, request: pytest.Fix
 def test_elf_image_boots_with_the_kernels_own_dhcp(cluster: Cluster) -> None:
     kernel = cluster.project.dir / "build" / "client" / "artifacts" / "bzImage"
     image = cluster.tftpboot / ELF.image
-    subprocess.run([sys.executable, "-m", "ramsesbuild.cli", "mkelf-linux", "--ip=dhcp",
+    subprocess.run([sys.executable, "-m", "ramsesbuild", "mkelf-linux", "--ip=dhcp",
                     "--append=console=ttyS0", f"--output={image}", str(kernel)], check=True,
                    env={**os.environ, "PYTHONPATH": str(REPO)})
     result = cluster.boot(ELF, "rtl8139")

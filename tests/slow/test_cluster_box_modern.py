@@ -256,7 +256,7 @@ def kea_box(modern_host, uefi_kernel, tmp_path_factory, request):
             raise pytest.skip.Exception("no NBI-capable ROM for e1000")
         kernel = request.getfixturevalue("modern_client_kernel")
         image = tmp_path_factory.mktemp("nbi") / NBI_IMAGE
-        subprocess.run([sys.executable, "-m", "ramsesbuild.cli", "mknbi-linux", "--ip=rom", "--rootdir=rom",
+        subprocess.run([sys.executable, "-m", "ramsesbuild", "mknbi-linux", "--ip=rom", "--rootdir=rom",
                         "--append=console=ttyS0", f"--output={image}", str(kernel)], check=True,
                        env={**os.environ, "PYTHONPATH": str(REPO)})
         nbi = (image, rom)

@@ -44,7 +44,7 @@ from pathlib import Path
 
 import pytest
 
-from ramsesbuild import bootconf, cli
+from ramsesbuild import bootconf, commands
 from ramsesbuild.imggen import assemble
 
 from ..lib import mba_emu
@@ -132,7 +132,7 @@ def test_mba_image_boots_floppy_payload(tools, tmp_path, kind):
     payload = tmp_path / "floppy.img"
     payload.write_bytes(disk)
     image = tmp_path / "test.mba"
-    assert cli.main(["imggen", "-a", *flags, str(payload), str(image)]) == 0
+    assert commands.main(["imggen", "-a", *flags, str(payload), str(image)]) == 0
 
     rc, log = run_harness(tmp_path, image)
     r = parse(log)
@@ -244,7 +244,7 @@ def k24_pipeline(proj, tmp_path: Path, netboot: dict, nfsroot: Path) -> tuple[di
     reply = dhcp_host((inv.output / "dhcpd.conf").read_text(), "node03")
     assert reply.pop("filename") == "vmlinuz-2.4.18-cluster-imggen"  # what the recipe's dhcpd.conf says
     by_hand = tmp_path / "vmlinuz-2.4.18-cluster-imggen"  # the recipe's command on the pipeline's NBI image
-    assert cli.main(["imggen", "-a", str(tftp / "vmlinuz-2.4.18-cluster"), str(by_hand)]) == 0
+    assert commands.main(["imggen", "-a", str(tftp / "vmlinuz-2.4.18-cluster"), str(by_hand)]) == 0
     assert by_hand.read_bytes() == (tftp / "vmlinuz-2.4.18-cluster-imggen").read_bytes()
     return reply, by_hand
 
@@ -310,10 +310,10 @@ def test_modern_pipeline_kernel_mba_image_boots_to_user_space(request, tools, tm
     rd = initramfs(tmp_path / "guest", marker)
     nbi = tmp_path / "vmlinuz-6.1-cluster"
     # the pipeline's [netboot] defaults (layout ramses, ip/rootdir = rom), plus an initramfs
-    assert cli.main(["mknbi-linux", "--ip=rom", "--rootdir=rom", "--append=console=ttyS0 panic=1",
+    assert commands.main(["mknbi-linux", "--ip=rom", "--rootdir=rom", "--append=console=ttyS0 panic=1",
                      f"--output={nbi}", str(kernel), str(rd)]) == 0
     image = tmp_path / "vmlinuz-6.1-cluster-imggen"
-    assert cli.main(["imggen", "-a", str(nbi), str(image)]) == 0
+    assert commands.main(["imggen", "-a", str(nbi), str(image)]) == 0
 
     reply = {"yiaddr": "192.0.2.15", "siaddr": "192.0.2.1", "router": "192.0.2.1", "netmask": "255.255.255.0",
              "hostname": "node04", "root_path": "/tftpboot/192.0.2.15"}

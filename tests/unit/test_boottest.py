@@ -69,7 +69,7 @@ def test_image_formats():
 
 
 def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ramsesbuild.cli", "boot-test", *args], capture_output=True, check=False,
+    return subprocess.run([sys.executable, "-m", "ramsesbuild", "boot-test", *args], capture_output=True, check=False,
                           text=True, env={**os.environ, "PYTHONPATH": str(REPO), **env}, timeout=60)
 
 
@@ -94,7 +94,7 @@ def test_nbi_image_without_nbi_rom_says_why(tmp_path, no_roms):
     image = tmp_path / "vmlinuz.nbi"
     image.write_bytes(b"\x36\x13\x03\x1b" + bytes(600))
     line = one_error_line(subprocess.run(
-        [sys.executable, "-m", "ramsesbuild.cli", "boot-test", str(image)], capture_output=True, text=True, check=False,
+        [sys.executable, "-m", "ramsesbuild", "boot-test", str(image)], capture_output=True, text=True, check=False,
         env={**no_roms, "PYTHONPATH": str(REPO)}, timeout=60))
     assert "NBI image" in line and "ipxe-qemu" in line and "ramsesbuild ipxe-rom" in line
 
@@ -128,7 +128,7 @@ def test_console_text_drops_terminal_control():
 
 def in_process(capsys, *args: str) -> tuple[int, str, str]:
     """`ramsesbuild boot-test ARGS` through the real CLI entry, in this process (no interpreter start)."""
-    from ramsesbuild.cli import main
+    from ramsesbuild.commands import main
 
     try:
         rc = main(["boot-test", *args])
@@ -253,7 +253,7 @@ def hanging_boot(tmp_path):
     image.write_bytes(b"\x7fELF" + bytes(2000))
     env = {k: v for k, v in os.environ.items() if k != "RAMSES_IPXE_ROM"}
     env.update(XDG_CACHE_HOME=str(tmp_path / "no-roms"), PYTHONPATH=str(REPO))
-    proc = subprocess.Popen([sys.executable, "-m", "ramsesbuild.cli", "boot-test", str(image), "--timeout", "120",
+    proc = subprocess.Popen([sys.executable, "-m", "ramsesbuild", "boot-test", str(image), "--timeout", "120",
                              "--log", str(tmp_path / "console.log")], cwd=tmp_path, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     qemu: list[int] = []

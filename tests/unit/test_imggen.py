@@ -11,18 +11,18 @@ from pathlib import Path
 
 import pytest
 
-from ramsesbuild import cli
+from ramsesbuild import commands
 from ramsesbuild.errors import ImageError
 from ramsesbuild.imggen import (
     assemble,
-    build_image,
+    build_floppy_image,
     cleanroom_header,
     describe,
     header_from_imggen,
     inspect_payload,
-    layout,
     original,
 )
+from ramsesbuild.imggen import header as mba_header
 from ramsesbuild.imggen.cleanroom import stub_code
 
 needs_binutils = pytest.mark.skipif(not assemble.have_binutils(), reason="GNU as/ld not installed (apt-get install binutils)")
@@ -49,24 +49,24 @@ def fake_kernel(protocol: int, root_dev: int = 0x00FF, sector0_text: bytes = b""
 
 def test_cleanroom_header_meets_the_rom_contract():
     hdr = cleanroom_header()
-    assert len(hdr) == layout.HEADER_SIZE
-    info = layout.MbaHeader.parse(hdr, "clean-room")
+    assert len(hdr) == mba_header.HEADER_SIZE
+    info = mba_header.MbaHeader.parse(hdr, "clean-room")
     assert info.head_size == 4096  # ROM copies this much to 1000:0000 (multiple of 512 for TriROM)
     assert info.ext_kb == 1440  # KB of extended memory the ROM must find
     assert not info.keeps_rom  # no BWAPI: the ROM disengages itself before the hand-off
     assert hdr[0] == 0xEB and 0x20 < hdr[1] + 2 < 0x80  # short jump over the fields
-    p = layout.StubParams.parse(hdr)
+    p = mba_header.StubParams.parse(hdr)
     assert (p.cylinders, p.heads, p.sectors_per_track) == (80, 2, 18)
-    assert p.disk_bytes == layout.FLOPPY_BYTES
-    assert p.disk_base == layout.EXTENDED_BASE
+    assert p.disk_bytes == mba_header.FLOPPY_BYTES
+    assert p.disk_base == mba_header.EXTENDED_BASE
     assert p.resident_bytes <= p.resident_kb * 1024
 
 
 def test_write_protect_flag_is_the_only_difference():
     ro, rw = cleanroom_header(True), cleanroom_header(False)
-    assert layout.StubParams.parse(ro).write_protected
-    assert not layout.StubParams.parse(rw).write_protected
-    assert [i for i in range(len(ro)) if ro[i] != rw[i]] == [layout.StubParams.FLAGS_OFFSET]
+    assert mba_header.StubParams.parse(ro).write_protected
+    assert not mba_header.StubParams.parse(rw).write_protected
+    assert [i for i in range(len(ro)) if ro[i] != rw[i]] == [mba_header.StubParams.FLAGS_OFFSET]
 
 
 def test_header_bytes_are_ours_not_3com():
@@ -126,7 +126,7 @@ def test_modern_kernel_version_is_named():
 def test_image_is_header_plus_payload_byte_for_byte(tmp_path):
     src, out = tmp_path / "zImage", tmp_path / "out" / "cluster.mba"
     src.write_bytes(fake_kernel(0x0203, size=300_001))
-    assert build_image(src, out) == []
+    assert build_floppy_image(src, out) == []
     data = out.read_bytes()
     assert data == cleanroom_header() + src.read_bytes()
     assert oct(out.stat().st_mode & 0o777) == "0o644"
@@ -137,16 +137,16 @@ def test_refused_image_leaves_no_output(tmp_path):
     src, out = tmp_path / "nbi", tmp_path / "out.mba"
     src.write_bytes(b"\x36\x13\x03\x1b" + bytes(2000))
     with pytest.raises(ImageError, match="--force"):
-        build_image(src, out)
+        build_floppy_image(src, out)
     assert not out.exists()
-    warnings = build_image(src, out, force=True)
+    warnings = build_floppy_image(src, out, force=True)
     assert [w.level for w in warnings] == ["warning", "warning"]  # the NBI error, downgraded; no 55AA
     assert out.read_bytes()[4096:] == src.read_bytes()
 
 
 def test_missing_input_is_an_image_error(tmp_path):
     with pytest.raises(ImageError, match="cannot read the input"):
-        build_image(tmp_path / "nope", tmp_path / "out")
+        build_floppy_image(tmp_path / "nope", tmp_path / "out")
 
 
 # ------------------------------------------------------------------ CLI through the dispatcher
@@ -154,8 +154,8 @@ def test_missing_input_is_an_image_error(tmp_path):
 def test_cli_add_and_v002_spelling(tmp_path, capsys):
     src = tmp_path / "disk.img"
     src.write_bytes(floppy_sector() * 4)
-    assert cli.main(["imggen", "-a", str(src), str(tmp_path / "a.mba")]) == 0
-    assert cli.main(["imggen", str(src), str(tmp_path / "b.mba")]) == 0
+    assert commands.main(["imggen", "-a", str(src), str(tmp_path / "a.mba")]) == 0
+    assert commands.main(["imggen", str(src), str(tmp_path / "b.mba")]) == 0
     assert (tmp_path / "a.mba").read_bytes() == (tmp_path / "b.mba").read_bytes()
     assert "wrote" in capsys.readouterr().out
 
@@ -163,7 +163,7 @@ def test_cli_add_and_v002_spelling(tmp_path, capsys):
 def test_cli_error_exit_1_with_message(tmp_path, capsys):
     src = tmp_path / "bzImage"
     src.write_bytes(fake_kernel(0x020F))
-    assert cli.main(["imggen", "-a", str(src), str(tmp_path / "x.mba")]) == 1
+    assert commands.main(["imggen", "-a", str(src), str(tmp_path / "x.mba")]) == 1
     err = capsys.readouterr().err
     assert err.startswith("ramsesbuild imggen: error:") and "no floppy loader" in err
     assert not (tmp_path / "x.mba").exists()
@@ -172,13 +172,13 @@ def test_cli_error_exit_1_with_message(tmp_path, capsys):
 def test_cli_warnings_go_to_stderr(tmp_path, capsys):
     src = tmp_path / "raw"
     src.write_bytes(bytes(1024))
-    assert cli.main(["imggen", "-a", str(src), str(tmp_path / "x.mba")]) == 0
+    assert commands.main(["imggen", "-a", str(src), str(tmp_path / "x.mba")]) == 0
     assert "warning: " in capsys.readouterr().err
 
 
 def test_cli_usage_errors(tmp_path):
     with pytest.raises(SystemExit) as exc:
-        cli.main(["imggen", "-a", str(tmp_path / "only-one")])
+        commands.main(["imggen", "-a", str(tmp_path / "only-one")])
     assert exc.value.code == 2
 
 
@@ -186,9 +186,9 @@ def test_cli_info(tmp_path, capsys):
     src = tmp_path / "zImage"
     src.write_bytes(fake_kernel(0x0203))
     out = tmp_path / "k.mba"
-    assert cli.main(["imggen", "--writable", str(src), str(out)]) == 0
+    assert commands.main(["imggen", "--writable", str(src), str(out)]) == 0
     capsys.readouterr()
-    assert cli.main(["imggen", "-i", str(out)]) == 0
+    assert commands.main(["imggen", "-i", str(out)]) == 0
     text = capsys.readouterr().out
     assert "clean-room floppy header v1" in text and "80x2x18" in text and "writable" in text
     assert "2.4.18-cluster" in text and "floppy loader present" in text
@@ -276,22 +276,22 @@ def test_build_image_with_original_header(fake_imggen, tmp_path):
     elf, header, known = fake_imggen
     src = tmp_path / "disk.img"
     src.write_bytes(floppy_sector() * 3)
-    build_image(src, tmp_path / "o.mba", header_from_imggen(elf, (known,))[0])
+    build_floppy_image(src, tmp_path / "o.mba", header_from_imggen(elf, (known,))[0])
     assert (tmp_path / "o.mba").read_bytes() == header + src.read_bytes()
 
 
 def test_cli_refuses_writable_with_original_header(tmp_path):
     with pytest.raises(SystemExit):
-        cli.main(["imggen", "--imggen", str(tmp_path / "imggen"), "--writable", "a", "b"])
+        commands.main(["imggen", "--imggen", str(tmp_path / "imggen"), "--writable", "a", "b"])
 
 
 def test_build_image_refuses_a_bad_header(tmp_path):
     src = tmp_path / "disk.img"
     src.write_bytes(floppy_sector())
     with pytest.raises(ImageError, match="ExTx"):
-        build_image(src, tmp_path / "o.mba", bytes(4096))
+        build_floppy_image(src, tmp_path / "o.mba", bytes(4096))
     with pytest.raises(ImageError, match="not 4096"):
-        build_image(src, tmp_path / "o.mba", cleanroom_header() + b"x")
+        build_floppy_image(src, tmp_path / "o.mba", cleanroom_header() + b"x")
 
 
 @pytest.mark.skipif(not os.environ.get("RAMSES_IMGGEN"), reason="set RAMSES_IMGGEN=/path/to/imggen (v0.02) to check the real binary")
@@ -301,5 +301,5 @@ def test_real_imggen_v002_binary(tmp_path):
     assert hashlib.sha256(header).hexdigest() == known.header_sha256
     src = tmp_path / "disk.img"
     src.write_bytes(floppy_sector() * 3)
-    assert cli.main(["imggen", "--imggen", os.environ["RAMSES_IMGGEN"], str(src), str(tmp_path / "o.mba")]) == 0
+    assert commands.main(["imggen", "--imggen", os.environ["RAMSES_IMGGEN"], str(src), str(tmp_path / "o.mba")]) == 0
     assert (tmp_path / "o.mba").read_bytes() == header + src.read_bytes()  # what v0.02 writes

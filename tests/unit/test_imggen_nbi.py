@@ -16,16 +16,16 @@ from pathlib import Path
 
 import pytest
 
-from ramsesbuild import asm, cli
+from ramsesbuild import asm, commands
 from ramsesbuild.errors import ImageError
 from ramsesbuild.imggen import (
     assemble,
     cleanroom,
-    layout,
     make_mba_image,
     mba_name,
     nbiload,
 )
+from ramsesbuild.imggen import header as mba_header
 from ramsesbuild.imggen.cleanroom import nbi_header, nbi_params, nbi_stub_code
 from ramsesbuild.nbi import MknbiOptions, build_image, make_plan
 
@@ -54,14 +54,14 @@ def make_nbi(tmp_path: Path, name: str = "k.nb", *, kernel: bytes | None = None,
 
 def test_nbi_header_meets_the_rom_contract():
     hdr = nbi_header(123_456, 321)
-    assert len(hdr) == layout.HEADER_SIZE
-    rom = layout.MbaHeader.parse(hdr, "nbi header")
+    assert len(hdr) == mba_header.HEADER_SIZE
+    rom = mba_header.MbaHeader.parse(hdr, "nbi header")
     assert (rom.head_size, rom.ext_kb, rom.keeps_rom) == (4096, 321, False)  # no BWAPI: the ROM disengages
     assert hdr[0] == 0xEB and hdr[1] + 2 == 0x40  # short jump to the entry at 0x40
-    p = layout.NbiStubParams.parse(hdr)
+    p = mba_header.NbiStubParams.parse(hdr)
     assert (p.payload_len, p.payload_addr, p.reloc_seg, p.bootp_copy) == (123_456, 0x110000, 0x100, 1280)
     assert p.resident_bytes == len(nbi_stub_code()) and p.low_limit < 0x10000  # below a zImage at 0x10000
-    assert layout.header_kind(hdr) == "nbi" and layout.header_kind(cleanroom.cleanroom_header()) == "floppy"
+    assert mba_header.header_kind(hdr) == "nbi" and mba_header.header_kind(cleanroom.cleanroom_header()) == "floppy"
     for text in (b"3Com", b"Lanworks", b"Copyright", b"BWAPI", b"Etherboot", b"iPXE"):
         assert text not in hdr
     with pytest.raises(ImageError, match="1..65535 KB"):
@@ -133,14 +133,14 @@ def test_image_is_header_plus_nbi_byte_for_byte(tmp_path):
 
 def test_cli_reports_the_mode(tmp_path, capsys):
     nb = make_nbi(tmp_path)
-    assert cli.main(["imggen", "-a", str(nb), str(tmp_path / "a")]) == 0
+    assert commands.main(["imggen", "-a", str(nb), str(tmp_path / "a")]) == 0
     out = capsys.readouterr().out
     assert out.startswith(f"ramsesbuild imggen: NBI mode: {nb}: ramsesbuild NBI (layout ramses), "
                           "32-bit entry 0x00089200, 5 segments; needs ")
     assert f"wrote {tmp_path / 'a'} (4096-byte NBI-loading header + {nb})" in out
     floppy = tmp_path / "disk.img"
     floppy.write_bytes((b"\x90" * 510 + b"\x55\xaa") * 4)
-    assert cli.main(["imggen", str(floppy), str(tmp_path / "b")]) == 0  # imggen v0.02 spelling
+    assert commands.main(["imggen", str(floppy), str(tmp_path / "b")]) == 0  # imggen v0.02 spelling
     out = capsys.readouterr().out
     assert "floppy mode" in out and "clean-room floppy header" in out
     assert make_mba_image(floppy, tmp_path / "c").mode == "floppy"
@@ -150,7 +150,7 @@ def test_info_describes_an_nbi_mode_image(tmp_path, capsys):
     nb = make_nbi(tmp_path, append="console=ttyS0")
     out = tmp_path / "k.mba"
     make_mba_image(nb, out)
-    assert cli.main(["imggen", "-i", str(out)]) == 0
+    assert commands.main(["imggen", "-i", str(out)]) == 0
     text = capsys.readouterr().out
     assert "kind: ramsesbuild clean-room NBI-loading header v1 (NBI mode)" in text
     assert "payload NBI: ramsesbuild NBI (layout ramses), 32-bit entry 0x00089200, 5 segments" in text
@@ -158,7 +158,7 @@ def test_info_describes_an_nbi_mode_image(tmp_path, capsys):
     assert re.search(r"  5  20  kernel\s+0x00100000", text), text
     assert "command line: rw root=/dev/nfs nfsroot=rom ip=rom console=ttyS0" in text
     out.write_bytes(out.read_bytes()[:-512])  # truncated after imggen wrote it
-    assert cli.main(["imggen", "-i", str(out)]) == 0
+    assert commands.main(["imggen", "-i", str(out)]) == 0
     assert "error: the header says the payload is" in capsys.readouterr().out
 
 
@@ -249,7 +249,7 @@ def test_refused_input_one_line_no_output(tmp_path, capsys, case):
     src = make(tmp_path)
     out = tmp_path / "out" / "x-imggen"
     capsys.readouterr()
-    assert cli.main(["imggen", "-a", str(src), str(out)]) == 1
+    assert commands.main(["imggen", "-a", str(src), str(out)]) == 1
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.startswith(f"ramsesbuild imggen: error: {src}") and captured.err.count("\n") == 1
@@ -259,7 +259,7 @@ def test_refused_input_one_line_no_output(tmp_path, capsys, case):
 
 def test_floppy_options_are_refused_for_nbi_input(tmp_path, capsys):
     nb = make_nbi(tmp_path)
-    assert cli.main(["imggen", "--writable", "--force", str(nb), str(tmp_path / "x")]) == 1
+    assert commands.main(["imggen", "--writable", "--force", str(nb), str(tmp_path / "x")]) == 1
     assert "--writable, --force only apply to floppy payloads" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
 

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from ramsesbuild.nbi import firststage
-from ramsesbuild.nbi.layout import geometry
+from ramsesbuild.nbi.memmap import geometry
 
 from ..lib.tools import needs
 

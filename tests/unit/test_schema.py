@@ -225,3 +225,26 @@ def test_mypy_checks_that_a_key_lands_in_a_field_of_its_type(tmp_path):
     assert proc.returncode == 1, proc.stdout
     assert 'snippet.py:6: error: Incompatible return value type (got "str", expected "int")' in proc.stdout, proc.stdout
     assert "snippet.py:10" not in proc.stdout, proc.stdout
+
+
+def test_every_task_and_every_command_is_documented():
+    """docs/reference/tasks.md names every kind of step and cli.md every `ramsesbuild` command,
+    with its own --help; a step whose identity has a key its identity_doc does not explain fails."""
+    from ramsesbuild.commands import COMMANDS
+    from ramsesbuild.steps import Stage
+
+    pages = docgen.pages()
+    tasks, cli = pages["tasks.md"], pages["cli.md"]
+    for stage in Stage:
+        assert f"## `{stage.value}" in tasks, stage
+    for name in COMMANDS:
+        assert f"## ramsesbuild {name}\n\n```text\nusage: ramsesbuild {name}" in cli, name
+    assert "make O=build/&lt;profile>/obj bzImage modules" in tasks  # the real O= directory, as doit list says
+
+
+def test_an_undocumented_identity_key_fails_the_reference(monkeypatch):
+    from ramsesbuild.steps.kernel import Compile
+
+    monkeypatch.setattr(Compile, "identity_doc", {"make_vars": "[kernel] make_vars"})
+    with pytest.raises(ValueError, match="Compile.identity_doc does not say what each identity key is"):
+        docgen.tasks_page()

@@ -22,7 +22,7 @@ CLI_NEVER = ("socket", "subprocess", "tempfile", "logging", "zipfile", "importli
 # Only the tasks' actions use these; a doit start (list, a no-op run) must not import them.
 DOIT_NEVER = ("requests", "gnupg", "tqdm", "elftools", "ramsesbuild.fetch", "ramsesbuild.verify",
               "ramsesbuild.unpack", "ramsesbuild.tarstream", "ramsesbuild.kbuild", "ramsesbuild.kconfig",
-              "ramsesbuild.wrappers", "ramsesbuild.nbi.builder", "ramsesbuild.imggen.make")  # (doit itself imports importlib.resources)
+              "ramsesbuild.wrappers", "ramsesbuild.nbi.builder", "ramsesbuild.imggen.mba")  # (doit itself imports importlib.resources)
 
 
 def _run(code: str, *args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> dict:
@@ -39,7 +39,7 @@ def test_mknbi_linux_imports_only_what_it_runs(tmp_path: Path) -> None:
     kernel.write_bytes(fake_kernel(setup_sects=12, payload=50_000))
     out = _run("""
         import json, sys
-        from ramsesbuild.cli import main
+        from ramsesbuild.commands import main
         rc = main(sys.argv[1:])
         print(json.dumps({"rc": rc, "modules": sorted(sys.modules)}))
         """, "mknbi-linux", "--ip=rom", "--rootdir=rom", f"--output={tmp_path / 'out.nb'}", str(kernel),

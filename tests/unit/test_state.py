@@ -59,10 +59,12 @@ def test_write_and_read_a_stamp_file(tmp_path):
 
 
 def test_a_stamp_written_before_a_field_existed_still_reads():
-    old = {f.name: None for f in fields(NetbootStamp) if f.name not in ("mba_size", "mba_previous_sha256")}
+    later = ("mba_size", "mba_previous_sha256", "identity", "kernel_sha256")
+    old = {f.name: None for f in fields(NetbootStamp) if f.name not in later}
     old.update(profile="client", image="v", installed="tftpboot/v", artifact="a", format="nbi", layout="ramses",
                size=1, sha256="x", fragments=[], base="defconfig")
-    assert from_json(NetbootStamp, old).mba_previous_sha256 is None
+    stamp = from_json(NetbootStamp, old)
+    assert stamp.mba_previous_sha256 is None and stamp.identity == "" and stamp.kernel_sha256 is None
 
 
 @pytest.mark.parametrize("data, message", [
@@ -111,12 +113,41 @@ def test_a_summary_of_an_older_schema_is_not_damage(tmp_path):
 
 
 def test_the_summary_reference_lists_every_field():
-    from ramsesbuild.docgen import summary_page
+    from ramsesbuild.docgen import pages
 
-    page = summary_page()
+    page = pages()["summary-json.md"]
     for cls in (Summary, state.ProfileSummary, state.NetbootImage, state.InstalledFile, state.NodeBoot,
                 state.TaskRun, state.Failure, state.KernelImage, state.StagedModules):
         for f in fields(cls):
             assert f.metadata.get("doc"), (cls.__name__, f.name)
             assert f"| `{f.name}` |" in page
     assert '`"direct"`, `"ipxe-script"`, `"wrapped"`' in page
+
+
+def test_the_status_reference_lists_every_field():
+    from ramsesbuild import status
+    from ramsesbuild.docgen import pages
+
+    page = pages()["status-json.md"]
+    for cls in (status.Status, status.Image, status.NodeStatus, status.NodeProblem, status.LastRun, state.NodeBoot):
+        for f in fields(cls):
+            assert f.metadata.get("doc"), (cls.__name__, f.name)
+            assert f"| `{f.name}` |" in page
+    assert '`"missing"`, `"changed"`, `"stale"`, `"outdated"`' in page
+
+
+def test_status_json_round_trips():
+    from ramsesbuild import status
+    from ramsesbuild.formats import ImageKind
+    from ramsesbuild.state import BootRoute, NodeBoot, from_json, to_json
+
+    st = status.Status(
+        schema=status.STATUS_SCHEMA, settings="/p/ramses.toml", tftpboot="/p/tftpboot", tftpboot_exists=True,
+        images={"v": status.Image(ImageKind.NBI, 3, "ab", status.Origin.BUILT, "client", "2.4.18", "k24", ("f",),
+                                  (NodeBoot("n1", BootRoute.DIRECT),))},
+        nodes_file="/p/nodes.toml",
+        nodes=(status.NodeStatus("n1", "52:54:00:00:00:01", "192.0.2.11", "direct", "v", "v",
+                                 (status.NodeProblem("v", status.Problem.MISSING, "v not in tftpboot"),)),),
+        last_run=status.LastRun("ok", "2026-01-01T00:00:00+00:00", 1.5, "build/summary.json"), notes=())
+    assert from_json(status.Status, to_json(st)) == st
+    assert not st.ok

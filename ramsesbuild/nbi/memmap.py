@@ -1,4 +1,4 @@
-"""Where each piece of a netboot image goes in memory, for the three layouts.
+"""The memory map of a netboot image: where each piece goes in memory, for each of the three layouts.
 
 ``1.0`` and ``1.4.4`` reproduce mknbi's tables (mknbi.md §2.2, §3.4, §5) exactly. ``ramses``
 is ours (X = relocseg * 16, default 0x80000)::
@@ -35,7 +35,7 @@ def roundup(n: int, align: int) -> int:
 
 
 @dataclass(frozen=True)
-class Source:
+class SegmentSource:
     """The bytes of one segment before NUL padding: a literal or a slice of a file."""
 
     data: bytes | None = None
@@ -44,18 +44,18 @@ class Source:
     length: int = 0
 
     @classmethod
-    def literal(cls, data: bytes) -> Source:
+    def literal(cls, data: bytes) -> SegmentSource:
         return cls(data=data, length=len(data))
 
     @classmethod
-    def file_slice(cls, path: Path, offset: int, length: int) -> Source:
+    def file_slice(cls, path: Path, offset: int, length: int) -> SegmentSource:
         return cls(path=path, offset=offset, length=length)
 
 
 @dataclass(frozen=True)
 class PlannedSegment:
     descriptor: SegmentDescriptor
-    source: Source
+    source: SegmentSource
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ class Inputs:
     """Resolved inputs of a plan: the kernel header, first-stage bytes, initrd and command line."""
 
     kernel: KernelHeader
-    first_stage: Source
+    first_stage: SegmentSource
     cmdline: bytes
     initrd: Path | None = None
     initrd_size: int = 0
@@ -153,7 +153,7 @@ def _seg(tag: int, addr: int, imglen: int, memlen: int | None, last: bool = Fals
                              last=last, vendor=vendor)
 
 
-def plan_layout(layout: str, relocseg: int, inputs: Inputs, *, rdnopad: bool = False, progreturns: bool = False,
+def plan_image(layout: str, relocseg: int, inputs: Inputs, *, rdnopad: bool = False, progreturns: bool = False,
                 fmt: str = "nbi") -> ImagePlan:
     """Lay out header and segments exactly as the chosen mknbi version (or ramses) does."""
     g = geometry(layout, relocseg)
@@ -170,11 +170,12 @@ def plan_layout(layout: str, relocseg: int, inputs: Inputs, *, rdnopad: bool = F
     segs = [
         PlannedSegment(_seg(16, g.first_addr, roundup(first_len, 512), g.first_mem), inputs.first_stage),
         PlannedSegment(_seg(17, g.cmdline_addr, roundup(len(inputs.cmdline), 512), CMDLINE_MAX),
-                       Source.literal(inputs.cmdline)),
-        PlannedSegment(_seg(18, g.bootsect_addr, 512, 512), Source.file_slice(k.path, 0, 512)),
-        PlannedSegment(_seg(19, g.setup_addr, k.setup_len, g.setup_mem), Source.file_slice(k.path, 512, k.setup_len)),
+                       SegmentSource.literal(inputs.cmdline)),
+        PlannedSegment(_seg(18, g.bootsect_addr, 512, 512), SegmentSource.file_slice(k.path, 0, 512)),
+        PlannedSegment(_seg(19, g.setup_addr, k.setup_len, g.setup_mem),
+                       SegmentSource.file_slice(k.path, 512, k.setup_len)),
         PlannedSegment(_seg(20, kaddr, klen, kmem, last=not have_rd),
-                       Source.file_slice(k.path, k.payload_offset, k.payload_len)),
+                       SegmentSource.file_slice(k.path, k.payload_offset, k.payload_len)),
     ]
     if have_rd:
         if not k.is_bzimage:
@@ -186,7 +187,7 @@ def plan_layout(layout: str, relocseg: int, inputs: Inputs, *, rdnopad: bool = F
         assert inputs.initrd is not None  # initrd_size > 0 only with an initrd
         rd_len = inputs.initrd_size if (rdnopad and layout != "1.0") else roundup(inputs.initrd_size, 4096)
         segs.append(PlannedSegment(_seg(21, rd_addr, rd_len, rd_len, last=True, vendor=segment_vendor(b"\0")),
-                                   Source.file_slice(inputs.initrd, 0, inputs.initrd_size)))
+                                   SegmentSource.file_slice(inputs.initrd, 0, inputs.initrd_size)))
     warnings = []
     if layout == "1.4.4" and not k.is_bzimage and klen > (relocseg - 0x1000) * 16:
         warnings.append("Warning, zImage kernel may collide with Etherboot")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ramsesbuild.cli import main
+from ramsesbuild.commands import main
 from ramsesbuild.nbi import MknbiOptions, build_image
 from ramsesbuild.nbi.nbiformat import parse_header_block
 
@@ -101,7 +101,7 @@ def test_bad_usage_exits_2(kernel: Path, capsys: pytest.CaptureFixture[str]) -> 
 def test_image_to_stdout(tmp_path: Path, kernel: Path) -> None:
     out = tmp_path / "stdout.nb"
     with open(out, "wb") as fh:
-        proc = subprocess.run([sys.executable, "-m", "ramsesbuild.cli", "mknbi-linux", "--ip=rom", str(kernel)],
+        proc = subprocess.run([sys.executable, "-m", "ramsesbuild", "mknbi-linux", "--ip=rom", str(kernel)],
                               stdout=fh, stderr=subprocess.PIPE, cwd=Path(__file__).parents[2])
     assert proc.returncode == 0, proc.stderr
     ref = tmp_path / "ref.nb"

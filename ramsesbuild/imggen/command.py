@@ -1,9 +1,9 @@
-"""`ramsesbuild imggen`: make a 3Com MBA / BootWare TCP/IP boot image, or describe one.
+"""The `ramsesbuild imggen` command: make a 3Com MBA / BootWare TCP/IP boot image, or describe one.
 
     ramsesbuild imggen [-a] [--imggen BINARY] [--writable] [--force] IN OUT
     ramsesbuild imggen -i IMAGE
 
-The mode comes from IN (see make.py): an NBI (tagged) image gets our NBI-loading header (the
+The mode comes from IN (see mba.py): an NBI (tagged) image gets our NBI-loading header (the
 recipe's `imggen -a vmlinuz-2.4.18-cluster vmlinuz-2.4.18-cluster-imggen`); anything else is a
 floppy payload and gets a floppy header (output = 4096-byte header + IN, what imggen v0.02
 writes). ``-a`` is the imggen v1.01 spelling of "add a header"; v0.02's ``imggen IN OUT`` works.
@@ -18,12 +18,13 @@ from pathlib import Path
 
 from ..errors import ImageError
 from ..nbi.nbiformat import TAG_ROLES
-from . import layout, nbiload, original, payload
+from . import header as mba_header
+from . import nbiload, original, payload
 from .cleanroom import cleanroom_header, nbi_params
-from .floppy import build_image
-from .make import build_nbi_image, input_mode
+from .floppy import build_floppy_image
+from .mba import build_nbi_image, input_mode
 
-__all__ = ["build_image", "describe", "main"]
+__all__ = ["describe", "main"]
 CMDLINE_TAG = 17
 
 
@@ -33,20 +34,20 @@ def describe(path: Path) -> list[str]:
         data = Path(path).read_bytes()
     except OSError as exc:
         raise ImageError(f"{path}: cannot read: {exc.strerror}") from None
-    hdr = layout.MbaHeader.parse(data, str(path))
+    hdr = mba_header.MbaHeader.parse(data, str(path))
     head = data[:hdr.head_size]
     digest = hashlib.sha256(head).hexdigest()
     lines = [f"{path}: 3Com MBA TCP/IP image, {len(data):,} bytes",
              f"  header: {hdr.head_size} bytes, sha256 {digest}, name {hdr.name!r}",
              (f"  ROM: needs {hdr.ext_kb:,} KB extended memory, payload loaded at "
-              f"{layout.EXTENDED_BASE:#x}, {'stays resident (BWAPI)' if hdr.keeps_rom else 'disengages'}")]
+              f"{mba_header.EXTENDED_BASE:#x}, {'stays resident (BWAPI)' if hdr.keeps_rom else 'disengages'}")]
     known = [k for k in original.KNOWN if k.header_sha256 == digest]
     if known:
         lines.append(f"  kind: original 3Com floppy header from {known[0].name} (floppy mode)")
-    elif layout.header_kind(head) == "nbi":
+    elif mba_header.header_kind(head) == "nbi":
         return lines + _describe_nbi(Path(path), head, len(data) - hdr.head_size)
-    elif layout.header_kind(head) == "floppy":
-        p = layout.StubParams.parse(head)
+    elif mba_header.header_kind(head) == "floppy":
+        p = mba_header.StubParams.parse(head)
         lines.append(f"  kind: ramsesbuild clean-room floppy header v{p.version} (floppy mode), drive A: "
                      f"{p.cylinders}x{p.heads}x{p.sectors_per_track} ({p.total_sectors} sectors), "
                      f"{'write-protected' if p.write_protected else 'writable'}")
@@ -63,7 +64,7 @@ def describe(path: Path) -> list[str]:
 
 
 def _describe_nbi(path: Path, head: bytes, body_len: int) -> list[str]:
-    p = layout.NbiStubParams.parse(head)
+    p = mba_header.NbiStubParams.parse(head)
     lines = [(f"  kind: ramsesbuild clean-room NBI-loading header v{p.version} (NBI mode): places the NBI "
               f"segments, then calls the entry with the ROM's BOOTP/DHCP reply ({p.bootp_copy} bytes copied)"),
              f"  payload: {body_len:,} bytes"]
@@ -132,16 +133,16 @@ def main(argv: list[str]) -> int:
                              f"{', '.join(floppy_only)} only apply to floppy payloads: drop them")
         load = build_nbi_image(src, out)
         print(f"ramsesbuild imggen: NBI mode: {src}: {load.summary()}")
-        print(f"ramsesbuild imggen: wrote {out} ({layout.HEADER_SIZE}-byte NBI-loading header + {src})")
+        print(f"ramsesbuild imggen: wrote {out} ({mba_header.HEADER_SIZE}-byte NBI-loading header + {src})")
         return 0
     if args.imggen is not None:
         header, _ = original.header_from_imggen(args.imggen)
     else:
         header = cleanroom_header(write_protect=not args.writable)
-    warnings = build_image(src, out, header, args.force)
+    warnings = build_floppy_image(src, out, header, args.force)
     for w in warnings:
         print(f"ramsesbuild imggen: warning: {w.message}", file=sys.stderr)
     kind = "original 3Com" if args.imggen else "clean-room"
     print(f"ramsesbuild imggen: floppy mode: {src} boots from a virtual 1.44 MB drive A: (no command line)")
-    print(f"ramsesbuild imggen: wrote {out} ({layout.HEADER_SIZE}-byte {kind} floppy header + {src})")
+    print(f"ramsesbuild imggen: wrote {out} ({mba_header.HEADER_SIZE}-byte {kind} floppy header + {src})")
     return 0

@@ -18,8 +18,10 @@ from pathlib import Path
 from typing import IO, Literal
 
 from ..errors import ImageError
+from ..formats import HEAD_BYTES, ImageKind, sniff
 from ..fsutil import atomic_writer
-from . import cleanroom, floppy, layout, nbiload, payload
+from . import cleanroom, floppy, nbiload
+from . import header as mba_header
 
 Mode = Literal["nbi", "floppy"]
 ELF_REASON = (
@@ -47,12 +49,12 @@ def input_mode(path: Path) -> Mode:
     """"nbi" for an NBI image, "floppy" for anything else; ELF input is refused."""
     try:
         with open(path, "rb") as fh:
-            head = fh.read(4)
+            kind = sniff(fh.read(HEAD_BYTES))
     except OSError as exc:
         raise ImageError(f"{path}: cannot read the input file: {exc.strerror}") from None
-    if head == payload.NBI_MAGIC:
+    if kind is ImageKind.NBI:
         return "nbi"
-    if head == payload.ELF_MAGIC:
+    if kind is ImageKind.ELF:
         raise ImageError(f"{path}: {ELF_REASON}")
     return "floppy"
 
@@ -92,6 +94,6 @@ def make_mba_image(src: Path, out: Path) -> MbaResult:
     if input_mode(src) == "nbi":
         load = build_nbi_image(src, out)
         return MbaResult("nbi", src, out, load.summary(), nbi=load)
-    warnings = floppy.build_image(src, out)
-    return MbaResult("floppy", src, out, f"floppy payload, booted from a virtual {layout.FLOPPY_BYTES:,}-byte "
+    warnings = floppy.build_floppy_image(src, out)
+    return MbaResult("floppy", src, out, f"floppy payload, booted from a virtual {mba_header.FLOPPY_BYTES:,}-byte "
                      "drive A: (no command line, no DHCP reply)", tuple(w.message for w in warnings))

@@ -14,17 +14,17 @@ from .errors import RamsesError
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "init": ("ramsesbuild.scaffold:main", "write a new project (settings, nodes, fragments, CI file); then doit"),
-    "mknbi-linux": ("ramsesbuild.nbi.cli:mknbi_linux", "wrap a Linux kernel into a tagged NBI image"),
-    "mkelf-linux": ("ramsesbuild.nbi.cli:mkelf_linux", "wrap a Linux kernel into an ELF netboot image"),
-    "nbi-info": ("ramsesbuild.nbi.cli:nbi_info", "dump and validate an NBI image"),
-    "imggen": ("ramsesbuild.imggen:main", "prepend a 3Com MBA TCP/IP image header"),
+    "mknbi-linux": ("ramsesbuild.nbi.mknbi:mknbi_linux", "wrap a Linux kernel into a tagged NBI image"),
+    "mkelf-linux": ("ramsesbuild.nbi.mknbi:mkelf_linux", "wrap a Linux kernel into an ELF netboot image"),
+    "nbi-info": ("ramsesbuild.nbi.mknbi:nbi_info", "dump and validate an NBI image"),
+    "imggen": ("ramsesbuild.imggen.command:main", "prepend a 3Com MBA TCP/IP image header"),
     "status": ("ramsesbuild.status:main", "what tftpboot holds and which node boots what"),
     "boot-test": ("ramsesbuild.boottest:main", "boot a netboot image in qemu and report how far it got"),
     "ipxe-rom": ("ramsesbuild.ipxerom:main", "build NBI-capable iPXE boot ROMs from an iPXE tarball (cached)"),
 }
 
 
-def _usage() -> str:
+def usage() -> str:
     lines = ["usage: ramsesbuild [--version] COMMAND [ARGS...]", "", "commands:"]
     lines += [f"  {name:<14} {doc}" for name, (_, doc) in COMMANDS.items()]
     lines += ["", "The build pipeline itself runs with doit in a project (`ramsesbuild init DIR` writes one): "
@@ -35,7 +35,7 @@ def _usage() -> str:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if not args or args[0] in ("-h", "--help"):
-        print(_usage())
+        print(usage())
         return 0 if args else 2
     if args[0] in ("--version", "-V", "version"):
         from . import __version__
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     name, rest = args[0], args[1:]
     if name not in COMMANDS:
-        print(f"ramsesbuild: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
+        print(f"ramsesbuild: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
         return 2
     target = COMMANDS[name][0]
     module_name, func_name = target.split(":")

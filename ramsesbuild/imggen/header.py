@@ -1,4 +1,4 @@
-"""Byte layout of a 3Com MBA / BootWare "TCP/IP image" (extended image) header.
+"""The 3Com MBA / BootWare "TCP/IP image" (extended image) header: its bytes.
 
 Only the fields the ROM reads are common to every such header (offsets from the start of the
 image file): +2 "BWAPI" (optional: keep the ROM resident), +10 header size, +12 KB of extended
@@ -13,12 +13,12 @@ import struct
 from dataclasses import dataclass
 
 from ..errors import ImageError
+from ..formats import MBA_SIGNATURE, MBA_SIGNATURE_AT
 
 HEADER_SIZE = 0x1000
 LOAD_SEGMENT = 0x1000  # the ROM puts the first HeadSize bytes at 1000:0000
 EXTENDED_BASE = 0x110000  # ... and the rest of the file here
 FLOPPY_BYTES = 80 * 2 * 18 * 512  # 1,474,560: the virtual drive A: both headers emulate
-EXT_SIGNATURE = b"ExTx"
 API_SIGNATURE = b"BWAPI"
 STUB_MAGIC = b"RBMB"
 NBI_STUB_MAGIC = b"RBNB"
@@ -38,7 +38,7 @@ class MbaHeader:
 
     @classmethod
     def parse(cls, data: bytes, where: str) -> MbaHeader:
-        if len(data) < 0x20 or data[14:18] != EXT_SIGNATURE:
+        if len(data) < 0x20 or data[MBA_SIGNATURE_AT:MBA_SIGNATURE_AT + 4] != MBA_SIGNATURE:
             raise ImageError(f"{where}: no \"ExTx\" signature at offset 14; this is not a 3Com MBA "
                              "TCP/IP (extended) image header")
         head_size, ext_kb = struct.unpack_from("<HH", data, 10)

@@ -1,0 +1,130 @@
+"""boot-config / boot-tftp: the cluster's DHCP, NFS and TFTP configuration from nodes.toml.
+
+boot-config writes dhcpd.conf, exports and tftpd-hpa into nodes.toml's [boot] output directory;
+boot-tftp writes the per-node iPXE scripts into the tftpboot directory. Both read nodes.toml
+(an input) and run again when the settings they use change, and when an image they name is
+installed anew, changes or is retired (their identity holds every installed image's sha256, read
+when doit checks them: after the run's netboot-image tasks). A broken nodes.toml does not break
+`doit list`: the task then fails with the message when run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import ClassVar
+
+from .. import bootconf
+from ..bootmap import inventory_of
+from ..errors import BootConfigError
+from ..log import TaskLog, say
+from ..paths import rel
+from ..settings import Settings
+from ..state import NetbootStamp
+from ..vocabulary import Firmware, RomKind
+from .base import Identity, Kept, Stage, Step, TaskName
+from .netboot import installed_stamps, stamp_files
+
+FORMAT = 1  # bump when the generated text changes, so existing outputs are rewritten
+
+Files = Callable[[bootconf.Inventory, Path], dict[Path, str]]
+
+
+def installed_images(settings: Settings) -> dict[str, str | None]:
+    """Each image the build directory installed into the tftp root -> its sha256 (None: not there)."""
+    out: dict[str, str | None] = {}
+    for st in installed_stamps(settings).values():
+        if isinstance(st, NetbootStamp):
+            for name, sha in zip(stamp_files(st), (st.sha256, st.mba_sha256), strict=False):
+                there = (settings.tftpboot / name).is_file()
+                out[name] = sha if there else None
+    return dict(sorted(out.items()))
+
+
+class _BootStep(Step):
+    files: Files
+    identity_doc: ClassVar[dict[str, str]] = {
+        "format": "the text ramsesbuild generates (a new version)", "images": "each netboot profile's image name",
+        "default": "the image of nodes that name none", "tftpboot": "[paths] tftpboot",
+        "installed": "each installed image's sha256 (an image installed anew, changed or retired)"}
+
+    def __init__(self, settings: Settings, nodes: Path, stage: Stage, doc: str):
+        self.settings = settings
+        self.nodes = Path(nodes)
+        self.name = TaskName(stage)
+        self.doc = doc
+        try:  # the files it writes, for doit's targets and clean (the inventory is read again to run)
+            self.files_now = sorted(self.files(inventory_of(settings, self.nodes), settings.tftpboot))
+        except BootConfigError:
+            self.files_now = []  # the action reports it
+
+    def inputs(self) -> list[Path]:
+        return [self.nodes]
+
+    def identity(self) -> Identity:
+        s = self.settings
+        return {"format": FORMAT, "images": s.netboot_images(), "default": s.default_netboot_image(),
+                "tftpboot": rel(s.root, s.tftpboot), "installed": installed_images(s)}
+
+    def targets(self) -> list[Path]:
+        return self.files_now
+
+    def outputs(self) -> list[Path]:
+        return self.files_now
+
+    def run(self, log: TaskLog) -> None:
+        inv = inventory_of(self.settings, self.nodes)
+        log.line(f"{self.nodes}: {len(inv.nodes)} nodes on {inv.network.subnet}, server {inv.network.server}")
+        self.write(inv, self.settings.tftpboot, log)
+
+    def write(self, inv: bootconf.Inventory, tftp_root: Path, log: TaskLog) -> None:
+        raise NotImplementedError
+
+
+class BootConfig(_BootStep):
+    """dhcpd.conf, exports and tftpd-hpa for the nodes in nodes.toml."""
+
+    files = staticmethod(bootconf.config_files)
+
+    def __init__(self, settings: Settings, nodes: Path):
+        super().__init__(settings, nodes, Stage.BOOT_CONFIG,
+                         "dhcpd.conf, /etc/exports and tftpd-hpa settings for the nodes in nodes.toml")
+
+    def write(self, inv: bootconf.Inventory, tftp_root: Path, log: TaskLog) -> None:
+        for path in bootconf.write_config(inv, tftp_root):
+            log.line(f"wrote {path}" if path.exists() else f"removed {path} (no longer generated)")
+        for node in inv.nodes:
+            if not (tftp_root / node.boot_image).exists():
+                hint = " (3Com MBA image: set ramses.toml [netboot] mba = true)" if node.rom is RomKind.THREECOM else ""
+                warning = f"warning: node {node.name} boots {node.boot_image}, not (yet) in {tftp_root}{hint}"
+                log.line(warning)
+                say(warning)
+        uefi = [n.name for n in inv.nodes if n.firmware is Firmware.UEFI]
+        if uefi and not (tftp_root / inv.efi_loader).exists():
+            warning = (f"warning: UEFI nodes ({', '.join(uefi)}) get {inv.efi_loader}, not (yet) in {tftp_root}: "
+                       f"apt-get install ipxe; cp /usr/lib/ipxe/snponly.efi {tftp_root}/{inv.efi_loader}")
+            log.line(warning)
+            say(warning)
+
+
+class BootTftp(_BootStep):
+    """Per-node iPXE scripts under tftpboot/ipxe/ for nodes.toml's ipxe nodes."""
+
+    files = staticmethod(bootconf.tftp_files)
+
+    def __init__(self, settings: Settings, nodes: Path):
+        super().__init__(settings, nodes, Stage.BOOT_TFTP,
+                         f"per-node iPXE boot scripts in {rel(settings.root, settings.tftpboot)}/ipxe for nodes.toml")
+
+    def write(self, inv: bootconf.Inventory, tftp_root: Path, log: TaskLog) -> None:
+        changed, removed = bootconf.write_tftp(inv, tftp_root)
+        for path in changed:
+            log.line(f"wrote {path}")
+        for path in removed:
+            log.line(f"removed {path} (node no longer in nodes.toml)")
+
+    def outputs(self) -> list[Path]:
+        return []
+
+    def kept(self) -> Kept:
+        return Kept(tuple(self.files_now), "the nodes' installed iPXE scripts")
