@@ -43,7 +43,7 @@ def read_series(patches_dir: Path) -> list[SeriesEntry]:
         return []
     entries = []
     text = decode_utf8(series.read_bytes(), series, PatchError)
-    for lineno, raw in enumerate(text.splitlines(), 1):
+    for lineno, raw in enumerate(text.split("\n"), 1):
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue
