@@ -41,7 +41,7 @@ def check_fits(inv: Inventory, node: Node, layers: Layers) -> None:
 
     def refuse(key: KeyBase, what: str, value: str, fields: Sequence[Field]) -> None:
         if reason := _first_refusal(value, fields):
-            raise layers.fail(key, f"{what} {value!r}: {reason}")
+            raise layers.fail(key, f"{key.name}: {what} {value!r}: {reason}")
 
     refuse(BootTable.image, "the boot file", inv.boot_filename(node), (DHCPD_FILENAME, KEA_BOOT_FILE))
     refuse(BootTable.nfsroot, "the root path", inv.dhcp_root_path(node), (DHCPD_ROOT_PATH, KEA_OPTION))
@@ -51,7 +51,7 @@ def check_fits(inv: Inventory, node: Node, layers: Layers) -> None:
     for key, path in ((BootTable.image, node.image), *((BootTable.initrd, rd) for rd in node.initrds)):
         location = inv.file_location(node, path)
         if reason := ipxe_words(location) or (" " in location and "it holds a space"):
-            raise layers.fail(key, f"{location!r} on the iPXE script's kernel/initrd line: {reason}")
+            raise layers.fail(key, f"{key.name}: {location!r} on the iPXE script's kernel/initrd line: {reason}")
     args = kernel_args(inv, node)
     whole = Field(Format.CMDLINE, "the whole line", command_line(inv.cmdline_max), "")
     refuse(BootTable.append if node.append else BootTable.nfsroot, "the kernel command line", args,

@@ -35,7 +35,7 @@ class Stmt:
     block: list[Stmt] | None = None
 
 
-def _dhcpd_tokens(text: str) -> list[tuple[str, str]]:
+def dhcpd_tokens(text: str) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     i = 0
     while i < len(text):
@@ -116,7 +116,7 @@ def _walk(stmts: list[Stmt], host: DhcpdHost | None, hosts: list[DhcpdHost], glo
 
 def parse_dhcpd(text: str) -> tuple[dict[str, list[str]], list[DhcpdHost]]:
     """The global statements and the host declarations of a dhcpd.conf, values as dhcpd reads them."""
-    stmts, _ = _dhcpd_block(_dhcpd_tokens(text), 0)
+    stmts, _ = _dhcpd_block(dhcpd_tokens(text), 0)
     hosts: list[DhcpdHost] = []
     globals_: dict[str, list[str]] = {}
     _walk(stmts, None, hosts, globals_)
