@@ -56,14 +56,28 @@ def inventory_of(settings: Settings, nodes_path: Path | None = None) -> Inventor
     """The checked inventory of *settings* ([paths] nodes, or *nodes_path*). Parsed once per
     content: a doit start needs it for both boot tasks' targets and again for the summary."""
     nodes_path = nodes_path or settings.nodes
+    cmdline_max = command_line_max(settings.version)
     try:
         content = Path(nodes_path).read_bytes()
     except OSError:  # says what is wrong
-        return load(nodes_path, settings.default_netboot_image(), settings.netboot_images())
+        return load(nodes_path, settings.default_netboot_image(), settings.netboot_images(), cmdline_max)
     images = tuple(sorted(settings.netboot_images().items()))
-    return _parse(Path(nodes_path), content, settings.default_netboot_image(), images)
+    return _parse(Path(nodes_path), content, settings.default_netboot_image(), images, cmdline_max)
+
+
+def command_line_max(version: str) -> int:
+    """How much of its command line the project's kernels keep (their family's COMMAND_LINE_SIZE - 1)."""
+    from .errors import FamilyError
+    from .family import family_for_version
+    from .valuerules import CMDLINE_MAX_MODERN
+
+    try:
+        return family_for_version(version).command_line_size - 1
+    except FamilyError:
+        return CMDLINE_MAX_MODERN
 
 
 @functools.lru_cache(maxsize=4)
-def _parse(path: Path, content: bytes, default: str, images: tuple[tuple[str, str], ...]) -> Inventory:
-    return loads(path, content, default, dict(images))
+def _parse(path: Path, content: bytes, default: str, images: tuple[tuple[str, str], ...],
+           cmdline_max: int) -> Inventory:
+    return loads(path, content, default, dict(images), cmdline_max)

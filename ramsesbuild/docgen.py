@@ -53,12 +53,18 @@ def _allowed(key: KeyBase) -> str:
     return ", ".join(f"`{v}`" for v, _ in key.choices())
 
 
+def _reaches(key: KeyBase) -> str:
+    return "; ".join(str(f) for f in key.reaches or ())
+
+
 def _key_table(keys: tuple[KeyBase, ...], overrides: Callable[[KeyBase], str]) -> list[str]:
-    lines = ["| key | type | default | allowed values | since | description |", "|---|---|---|---|---|---|"]
+    reach = any(k.reaches for k in keys)
+    lines = ["| key | type | default | allowed values | since | description |" + (" goes into |" if reach else ""),
+             "|---|---|---|---|---|---|" + ("---|" if reach else "")]
     for k in keys:
         doc = k.doc + overrides(k)
         lines.append(f"| `{k.name}` | {_cell(k.type_doc)} | {_cell(_default(k))} | {_cell(_allowed(k))} "
-                     f"| {k.since} | {_cell(doc)} |")
+                     f"| {k.since} | {_cell(doc)} |" + (f" {_cell(_reaches(k))} |" if reach else ""))
     return lines
 
 
@@ -127,9 +133,38 @@ def file_page(schema: FileSchema, extra: Callable[[], list[str]] | None = None) 
     for sec in sections:
         lines += _section(schema, sec, subs.get(sec))
     lines += _nested(schema)
+    lines += _formats(schema)
     if extra is not None:
         lines += extra()
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _formats(schema: FileSchema) -> list[str]:
+    """What each output format accepts, for the fields this file's keys go into (the "goes into"
+    column): the rules of ramsesbuild/valuerules.py, checked when the file is read."""
+    from .valuerules import FIELDS, Format
+
+    users: dict[object, list[str]] = {}
+    for _, sec in schema.walk():
+        for k in sec.own_keys():
+            for f in k.reaches or ():
+                users.setdefault(f, []).append(f"`{k.name}`")
+    if not users:
+        return []
+    lines = ["## Output formats", "",
+             "A value must fit every place it goes into (the \"goes into\" column): the file is refused at the key's "
+             "line, with the reason, when one of them cannot carry it. Values the generated files compose from "
+             "several keys (a root path with its options, a whole kernel command line, a URL) are checked the "
+             "same way, at the line of the key that makes them too long. The rules: `ramsesbuild/valuerules.py`.",
+             ""]
+    for fmt in Format:
+        fields = [f for f in FIELDS if f.format is fmt and f in users]
+        if not fields:
+            continue
+        lines += [f"### {fmt}", "", _md(fmt.doc) + ".", "", "| place | accepts | keys |", "|---|---|---|"]
+        lines += [f"| {_cell(f.name)} | {_cell(f.doc)} | {', '.join(dict.fromkeys(users[f]))} |" for f in fields]
+        lines.append("")
+    return lines
 
 
 def _nested(schema: FileSchema) -> list[str]:

@@ -60,10 +60,11 @@ class Family:
     shims: dict[str, Shim]
     tools: dict[str, str]  # program -> Debian package, checked before the family's make runs
     units_per_100_options: int = 0  # first-build progress estimate (0: none)
+    command_line_size: int = 2048  # COMMAND_LINE_SIZE: the kernel keeps one byte less of its command line
 
     # Fields that never change what make produces: editing them (or a comment in families.toml)
     # must not rebuild anything.
-    NOT_IDENTITY = ("description", "tools", "units_per_100_options")
+    NOT_IDENTITY = ("description", "tools", "units_per_100_options", "command_line_size")
 
     def identity(self) -> dict[str, object]:
         """The rules that decide what the family's builds produce (the rebuild key)."""
@@ -140,6 +141,7 @@ def _family(name: str, t: Table) -> Family:
         clean_on_vars_change=t.get(k.clean_on_vars_change), build_targets=t.get(k.build_targets),
         image=t.get(k.image), forced=t.get(k.forced), make_vars=t.get(k.make_vars), env=t.get(k.env),
         shims=t.get(k.shims), tools=t.get(k.tools), units_per_100_options=t.get(k.units_per_100_options),
+        command_line_size=t.get(k.command_line_size),
     )
 
 

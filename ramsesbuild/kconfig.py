@@ -15,7 +15,7 @@ from .ksymbols import Declared, value_problem
 from .tomlload import decode_utf8
 
 _FAMILY = re.compile(r"#@[ \t]*family[ \t]+(\S+)")
-_OPTIONAL = re.compile(r"[ \t]+#@[ \t]*optional$")
+_OPTIONAL = re.compile(r"[ \t]+#@[ \t]*optional\Z")
 
 
 @dataclass(frozen=True)
@@ -121,7 +121,7 @@ def effective(requests: list[Request]) -> tuple[list[Request], list[str]]:
 def read_config(text: str) -> dict[str, str | None]:
     """Symbol -> value (None for '# ... is not set'). Symbols absent from the file are absent."""
     values: dict[str, str | None] = {}
-    for line in text.splitlines():
+    for line in text.split("\n"):  # as the shell and kconfig split .config
         if m := _SET.fullmatch(line):
             values[m.group(1)] = None if m.group(2) == "n" else m.group(2)
         elif m := _UNSET.fullmatch(line):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -16,6 +15,7 @@ from typing import ClassVar, Generic, TypeVar
 from .errors import RamsesError
 from .sizes import parse_size, size_text
 from .tomlload import Table, check_template, describe, suggest
+from .valuerules import tftp_file
 
 T = TypeVar("T")
 E = TypeVar("E", bound=StrEnum)
@@ -52,6 +52,7 @@ class Kind(Generic[T]):
     """How a TOML value becomes a typed value, and how messages and the reference name it."""
 
     what: ClassVar[str] = "a value"  # in messages: "<key> must be <what>"
+    expanded: ClassVar[bool] = False  # the value reaches the outputs only once expanded (a template)
 
     @property
     def type_doc(self) -> str:
@@ -208,6 +209,7 @@ class Template(Kind[str]):
 
     fields: tuple[str, ...]
     what: ClassVar[str] = "a string"
+    expanded: ClassVar[bool] = True
 
     @property
     def type_doc(self) -> str:
@@ -311,14 +313,6 @@ class Opt(Kind[T | None]):
         return "(not set)" if value is None else self.inner.show(value)
 
 
-TFTP_FILE_RE = re.compile(r"^[A-Za-z0-9._+-]+(/[A-Za-z0-9._+-]+)*$")
-
-
-def is_tftp_file(name: str) -> bool:
-    """A file name relative to the tftp root: letters, digits, . _ + - and /; no leading /, no .."""
-    return bool(TFTP_FILE_RE.match(name)) and ".." not in name.split("/")
-
-
 @dataclass(frozen=True)
 class TftpFile(Kind[str]):
     """A file name relative to the tftp root (what DHCP hands a boot ROM)."""
@@ -331,7 +325,6 @@ class TftpFile(Kind[str]):
 
     def parse(self, raw: object, t: Table, key: str) -> str:
         v = Text().parse(raw, t, key)
-        if not is_tftp_file(v):
-            raise t.fail(f"{key} = {v!r} must be a file name relative to the tftp root (letters, digits, "
-                         ". _ + - and /; no leading /, no ..)", key)
+        if problem := tftp_file(v):
+            raise t.fail(f"{key} = {v!r}: {problem}", key)
         return v

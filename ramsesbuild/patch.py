@@ -67,7 +67,7 @@ def read_series(patches_dir: Path, root: Path | None = BUILTIN) -> list[SeriesEn
         return []
     entries = []
     text = decode_utf8(series.read_bytes(), series, PatchError)
-    for lineno, raw in enumerate(text.splitlines(), 1):
+    for lineno, raw in enumerate(text.split("\n"), 1):
         if raw.strip().startswith("#@") and root is not None:
             entries += _builtin(series, lineno, raw.strip()[2:].split("#", 1)[0].split(), root)
             continue

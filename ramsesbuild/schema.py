@@ -26,6 +26,7 @@ from typing import ClassVar, Generic, TypeVar
 from .errors import RamsesError
 from .kinds import Kind
 from .tomlload import Table
+from .valuerules import Field
 
 T = TypeVar("T")
 
@@ -48,6 +49,7 @@ class KeyBase:
     doc: str
     since: str
     hint: str
+    reaches: tuple[Field, ...] | None  # the output fields its value goes into (None: not declared)
 
     @property
     def required(self) -> bool:
@@ -78,11 +80,17 @@ class Key(KeyBase, Generic[T]):
     """One key: its kind (type), doc, default (or REQUIRED) and since-version. *check* gives a
     domain rule on the typed value: a message (after the table's name) when it is broken.
     *hint* is what "needs <key> = <hint>" suggests when a required key is missing;
-    *default_doc* describes a default that depends on other settings."""
+    *default_doc* describes a default that depends on other settings.
+
+    *reaches* declares the output fields (:mod:`ramsesbuild.valuerules`) the value goes into:
+    the reader refuses a value any of them cannot carry, at the key's line, and the reference
+    lists them. A kind whose value is expanded first (a template) is checked by the code that
+    expands it, through :meth:`refusal`."""
 
     def __init__(self, kind: Kind[T], doc: str, default: T | Required = REQUIRED, *, since: str = "0.1",
                  hint: str = "...", default_doc: str | None = None,
-                 check: Callable[[T], str | None] | None = None, name: str = "") -> None:
+                 check: Callable[[T], str | None] | None = None, name: str = "",
+                 reaches: tuple[Field, ...] | None = None) -> None:
         self.kind = kind
         self.doc = doc
         self.default = default
@@ -91,6 +99,7 @@ class Key(KeyBase, Generic[T]):
         self._default_doc = default_doc
         self.check = check
         self.name = name
+        self.reaches = reaches
 
     def __set_name__(self, owner: type, name: str) -> None:
         if not self.name:
@@ -130,10 +139,28 @@ class Key(KeyBase, Generic[T]):
         value = self.kind.parse(t.raw(self.name), t, self.name)
         if self.check is not None and (problem := self.check(value)):
             raise t.fail(problem, self.name)
+        if not self.kind.expanded and (problem := self.refusal(value)):
+            raise t.fail(problem, self.name)
         return value
+
+    def refusal(self, value: object) -> str | None:
+        """Why *value* (or, for a list, one of its items) cannot go into a field the key reaches;
+        None when every one carries it."""
+        for text in _texts(value):
+            for field in self.reaches or ():
+                if reason := field.refusal(text):
+                    return f"{self.name} = {text!r}: {reason}"
+        return None
 
     def validate(self, t: Table) -> None:
         self.read(t)
+
+
+def _texts(value: object) -> list[str]:
+    """The strings a typed value is written as (a list's items; nothing for None or "", which
+    the outputs leave out)."""
+    items = value if isinstance(value, tuple | list) else [value]
+    return [str(v) for v in items if v is not None and v != ""]
 
 
 # ---------------------------------------------------------------- sections and files

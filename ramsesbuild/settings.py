@@ -12,8 +12,7 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .errors import SettingsError
-from .kinds import is_tftp_file
+from .errors import FamilyError, SettingsError
 from .paths import LOG_DIR
 from .schema import Layers
 from .schemas.ramses import (
@@ -29,6 +28,7 @@ from .schemas.ramses import (
     profile_name_problem,
 )
 from .tomlload import Table, read_document, suggest
+from .valuerules import is_tftp_file
 from .vocabulary import ImageFormat, NbiLayout, mba_name
 
 
@@ -270,10 +270,35 @@ def _netboot(layers: Layers, profile: str, tftpboot: Path, version: str) -> Netb
     if not is_tftp_file(name):
         raise layers.fail(k.output, f"output = {nb.output!r} gives {name!r}, which is not a file name inside the "
                                     "tftpboot directory (letters, digits, . _ + - and /; no leading /, no ..)")
+    for installed in (name, mba_name(name)) if nb.mba else (name,):
+        if problem := k.output.refusal(installed):
+            raise layers.fail(k.output, f"{problem} (the installed name from {nb.output!r})")
+    _check_command_line(layers, nb, version)
     if nb.mba and nb.format is not ImageFormat.NBI:
         raise layers.fail(k.mba, "mba = true needs format = \"nbi\" (the 3Com MBA image wraps the tagged image), "
                                  f"not {nb.format.value!r}")
     return nb
+
+
+def _check_command_line(layers: Layers, nb: Netboot, version: str) -> None:
+    """The image's whole command line (append, ip=, nfsroot= as our mknbi writes them, host
+    names in ip= not yet resolved) must fit the family's COMMAND_LINE_SIZE."""
+    if not nb.format.wraps:
+        return
+    from .family import family_for_version
+    from .nbi.cmdline import CmdlineSpec, make_paramstring
+    from .valuerules import command_line
+
+    try:
+        family = family_for_version(version)
+    except FamilyError:
+        return  # the build says what is wrong with the version
+    spec = CmdlineSpec(append=nb.append, rootdir=nb.rootdir, ip=nb.ip, have_ramdisk=nb.initrd is not None)
+    text, _ = make_paramstring(spec, nb.layout.dialect, resolver=lambda name: name)
+    if problem := command_line(family.command_line_size - 1)(text):
+        key = NetbootTable.append if layers.sets(NetbootTable.append) else NetbootTable.rootdir
+        raise layers.fail(key, f"the image's kernel command line {text!r}: {problem} ({family.name} family: "
+                               "families.toml command_line_size); shorten append")
 
 
 def _check_outputs_unique(profiles: dict[str, Profile], version: str, top: Table) -> None:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import re
 
-_SIZE = re.compile(r"^\s*(\d+)\s*([KMGT]?)(i?B)?\s*$", re.IGNORECASE)
+_SIZE = re.compile(r"\s*(\d+)\s*([KMGT]?)(i?B)?\s*", re.IGNORECASE)
 _UNITS = " KMGT"
 
 
 def parse_size(text: str) -> int | None:
     """Bytes in "8G", "500M", "64KiB" or "1048576" (binary units), else None."""
-    m = _SIZE.match(text)
+    m = _SIZE.fullmatch(text)
     if not m:
         return None
     return int(m.group(1)) << (10 * _UNITS.index((m.group(2) or " ").upper()))

@@ -26,8 +26,8 @@ T = TypeVar("T")
 # Only for locating a key's line in an error message: compiled on first use (re's own cache),
 # not at every start of doit.
 _KEY = r'(?:"(?:[^"\\]|\\.)*"|\'[^\']*\'|[A-Za-z0-9_-]+)'
-_HEADER = rf"^\s*(\[\[?)\s*({_KEY}(?:\s*\.\s*{_KEY})*)\s*\]\]?\s*(?:#.*)?$"
-_KEYLINE = rf"^\s*({_KEY}(?:\s*\.\s*{_KEY})*)\s*="
+_HEADER = rf"\s*(\[\[?)\s*({_KEY}(?:\s*\.\s*{_KEY})*)\s*\]\]?\s*(?:#.*)?"
+_KEYLINE = rf"\s*({_KEY}(?:\s*\.\s*{_KEY})*)\s*="
 _BARE = r"[A-Za-z0-9_-]+"
 
 
@@ -67,8 +67,8 @@ class Document:
         current: tuple[str, ...] = ()
         occurrence: dict[tuple[str, ...], int] = {}
         fallback: int | None = None
-        for i, line in enumerate(self.text.splitlines(), 1):
-            if h := re.match(_HEADER, line):
+        for i, line in enumerate(self.text.split("\n"), 1):  # TOML's lines end at \n only
+            if h := re.fullmatch(_HEADER, line.removesuffix("\r")):
                 current = _split_key(h.group(2))
                 occurrence[current] = occurrence.get(current, -1) + 1
                 if key is not None and current == (*table, key) and index == 0:
@@ -238,7 +238,7 @@ class Table:
         if not isinstance(self.data.get(key), dict):
             return False
         line = self.doc.line_of(self.locate, key, self.index)
-        return line is not None and self.doc.text.splitlines()[line - 1].lstrip().startswith("[")
+        return line is not None and self.doc.text.split("\n")[line - 1].lstrip().startswith("[")
 
 
 def check_template(value: str, fields: Iterable[str], fail: Callable[[str], RamsesError]) -> None:

@@ -1,31 +1,40 @@
-"""One rule per output format for every value that reaches it: what dhcpd.conf, /etc/exports,
-an iPXE script and a kernel command line can carry, as pure functions.
+r"""One rule per output format for every value that reaches it: what each generated file (and
+the kernel command line) can carry, and how a value is written there.
 
-Each rule takes a value and returns the text to put into the file, or a :class:`Refusal` with
-the reason (the caller, which knows the value's ``file:line``, makes the message). Rules match
-whole strings (``re.fullmatch``: a ``$``-anchored pattern also matches before a trailing
-newline), accept ASCII only where a protocol or a parser is ASCII (DNS names: no look-alike
-letters), and take their length limits from the protocols:
+A :class:`Field` is one place in one :class:`Format` that a value reaches (dhcpd.conf's
+``filename``, exports' client options, an argument on an iPXE script's ``kernel`` line ...): a
+check that says why a value cannot go there (or None), and how it is written there (quoting,
+escaping). The settings schema declares, per key, the fields its value reaches
+(``Key(..., reaches=(DHCPD_FILENAME, ...))``), so the reader refuses a value at ``file:line``
+when any of them cannot carry it, and the generated reference says which formats constrain a
+key. The renderers write every value through the same fields (:meth:`Field.text`), the last
+gate for values they compose (a URL, a root path with its options, a whole command line).
+
+Checks match whole strings (``re.fullmatch``: a ``$``-anchored pattern also matches before a
+trailing newline), accept ASCII only where a protocol or a parser is ASCII (DNS names: no
+look-alike letters), and take their length limits from the protocols:
 
 * DHCP options carry at most 255 bytes (RFC 2132 §2): host-name (12), domain-name (15),
-  root-path (17); the BOOTP ``file`` field that dhcpd's ``filename`` fills holds 128 bytes
-  with its NUL (RFC 951), so 127;
+  root-path (17); the BOOTP ``file`` field that ``filename``/``boot-file-name`` fill holds 128
+  bytes with its NUL (RFC 951), so 127;
 * a DNS label is 1-63 letters, digits and hyphens, a name at most 253 characters (RFC 1035
   §2.3.4, RFC 1123 §2.1);
-* Linux keeps at most 255 bytes of ``nfsroot=`` (``nfs_root_name[256]`` in 2.4's
-  fs/nfs/nfsroot.c) and a command line of COMMAND_LINE_SIZE (256 with its NUL on 2.4/i386,
-  2048 on modern x86).
-
-Nothing here is wired into the inventory reader yet (issue 19's first item, after the schema
-port): the rules are data for it, and their names are the "format" a refusal names.
+* Linux 2.4 keeps at most 255 bytes of ``nfsroot=`` (``nfs_root_name[256]`` in fs/nfs/nfsroot.c)
+  and a command line of COMMAND_LINE_SIZE - 1 bytes (families.toml ``command_line_size``: 256
+  on 2.4/i386, 2048 on modern x86);
+* a Linux interface name is at most 15 bytes (IFNAMSIZ 16);
+* nginx reads a configuration token through a 4 KiB buffer.
 """
 
 from __future__ import annotations
 
-import ipaddress
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
+
+from .errors import BootConfigError, RamsesError
 
 # ------------------------------------------------------------------ limits, from the protocols
 
@@ -35,284 +44,459 @@ DNS_LABEL_MAX = 63  # RFC 1035 §2.3.4
 DNS_NAME_MAX = 253  # RFC 1035 §2.3.4 (255 octets on the wire)
 NFSROOT_MAX = 255  # Linux 2.4 fs/nfs/nfsroot.c: nfs_root_name[256]
 TFTP_NAME_MAX = 255  # a TFTP request is one 512-byte packet; names stay far below it
-CMDLINE_MAX = {"2.4": 255, "modern": 2047}  # COMMAND_LINE_SIZE - 1 (i386 2.4: 256, x86: 2048)
+IFNAME_MAX = 15  # Linux IFNAMSIZ - 1
+NGINX_TOKEN_MAX = 4000  # nginx reads its configuration through a 4096-byte buffer
+CMDLINE_MAX_MODERN = 2047  # x86 COMMAND_LINE_SIZE - 1 (the default when the kernel is not known)
+
+# the names kea.py and the tests used before the rules moved here
+KEA_FILE_MAX = BOOTP_FILE_MAX
+KEA_OPTION_MAX = DHCP_OPTION_MAX
+KEA_HOSTNAME_MAX = DHCP_OPTION_MAX
+
+
+class Format(StrEnum):
+    """An output format that values from the settings files reach."""
+
+    DHCPD = "dhcpd.conf"
+    KEA = "kea-dhcp4.conf"
+    EXPORTS = "exports"
+    IPXE = "iPXE script"
+    CMDLINE = "kernel command line"
+    NGINX = "nginx site"
+    TFTPD = "tftpd-hpa"
+
+    @property
+    def doc(self) -> str:
+        return _FORMAT_DOCS[self]
+
+
+_FORMAT_DOCS = {
+    Format.DHCPD: "ISC dhcpd's configuration (boot-config, dhcp = \"isc\"): names, addresses and double-quoted "
+                  "strings without escapes",
+    Format.KEA: "Kea's kea-dhcp4.conf (boot-config, dhcp = \"kea\"): JSON; option data is read once more as a "
+                "comma-separated list",
+    Format.EXPORTS: "/etc/exports lines (boot-config): path, then client(options)",
+    Format.IPXE: "The per-node iPXE scripts (boot-tftp): iPXE splits lines at white space, expands ${...}, "
+                 "reads a word starting with # as a comment, || and && as operators and a final \\ as a "
+                 "continuation",
+    Format.CMDLINE: "The Linux command line: the iPXE script's kernel line and the NBI/ELF image's (netboot-image); "
+                    "split at spaces, double quotes group, as long as the family's command_line_size allows",
+    Format.NGINX: "The web server's site (boot-config, nodes fetching over HTTP): double-quoted tokens",
+    Format.TFTPD: "/etc/default/tftpd-hpa (boot-config): shell variable assignments, sourced by the init script",
+}
+
+Check = Callable[[str], "str | None"]  # why a value cannot go there, or None
+
+
+def _same(value: str) -> str:
+    return value
 
 
 @dataclass(frozen=True)
-class Refusal:
-    """A value the format cannot carry, and why (the caller adds file:line and the key)."""
+class Field:
+    """One place in one format that a value reaches: the check (a reason, or None) and how the
+    value is written there. *doc* says, for the reference, what the place accepts."""
 
-    format: str  # "dhcpd.conf", "exports", "ipxe", "cmdline", "dns"
-    reason: str
-
-
-Result = str | Refusal
-
-
-@dataclass(frozen=True)
-class Rule:
-    """A named rule: the format it protects and the function applying it."""
-
-    format: str
+    format: Format
     name: str
-    apply: Callable[[str], Result]
+    check: Check
+    doc: str
+    write: Callable[[str], str] = _same
+
+    def __str__(self) -> str:
+        return f"{self.format} ({self.name})"
+
+    def refusal(self, value: str) -> str | None:
+        """Why *value* cannot go into this field, as a message tail; None when it can."""
+        reason = self.check(value)
+        return f"{self} cannot carry it: {reason}" if reason else None
+
+    def text(self, value: str, what: str, error: type[RamsesError] = BootConfigError) -> str:
+        """*value* as written into the format; *error* naming *what* when it cannot go there."""
+        reason = self.check(value)
+        if reason:
+            raise error(f"{what} {value!r}: {self} cannot carry it: {reason}")
+        return self.write(value)
 
 
 # ------------------------------------------------------------------ shared checks
 
 _LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+_ANY_CASE_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 _MAC = re.compile(r"[0-9a-f]{2}(?::[0-9a-f]{2}){5}")
+_MAC_INPUT = re.compile(r"[0-9a-fA-F]{2}([:-])[0-9a-fA-F]{2}(?:\1[0-9a-fA-F]{2}){4}")
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_IPV4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
+_NETWORK = re.compile(rf"{_IPV4.pattern}(?:/(?:3[0-2]|[12]?[0-9]))?")
+_PATH_CHAR = re.compile(r"[A-Za-z0-9._+@=~/-]")
+_NFS_OPTION = re.compile(r"[a-z][a-z0-9_]*(?:=[A-Za-z0-9_.:/@-]+)?")
+_TFTP_PATH = re.compile(r"[A-Za-z0-9._+-]+(?:/[A-Za-z0-9._+-]+)*")
 
 
-def _visible_ascii(value: str) -> str | None:
-    """Why *value* is not printable ASCII (None when it is)."""
+def visible_ascii(value: str) -> str | None:
+    """Why *value* is not printable ASCII (None when it is): line breaks, control characters
+    and every non-ASCII character (look-alike letters) are named with their position."""
     for i, ch in enumerate(value):
         if ch == "\n":
-            return f"a line break at character {i + 1}"
+            return f"it holds a line break at character {i + 1}"
         if ord(ch) < 0x20 or ord(ch) == 0x7F:
-            return f"the control character {ch!r} at character {i + 1}"
+            return f"it holds the control character {ch!r} at character {i + 1}"
         if ord(ch) > 0x7E:
-            return f"the non-ASCII character {ch!r} (U+{ord(ch):04X}) at character {i + 1}"
+            return f"it holds the non-ASCII character {ch!r} (U+{ord(ch):04X}) at character {i + 1}"
     return None
 
 
-def _too_long(value: str, limit: int, why: str) -> str | None:
-    n = len(value.encode())
-    return f"{n} bytes, more than the {limit} {why}" if n > limit else None
+def too_long(value: str, limit: int, who: str) -> str | None:
+    """"it is N bytes; WHO at most LIMIT" when *value*'s UTF-8 is longer than *limit*."""
+    n = len(value.encode("utf-8", "surrogatepass"))
+    return f"it is {n} bytes; {who} at most {limit}" if n > limit else None
 
 
-# ------------------------------------------------------------------ DNS names
-
-def dns_label(value: str) -> Result:
-    """A host name (one DNS label): lower-case ASCII letters, digits and -, 1-63, no - at either
-    end. Used as dhcpd's host declaration, option host-name and the iPXE script's file name."""
-    bad = _visible_ascii(value)
-    if bad:
-        return Refusal("dns", f"a host name is ASCII letters, digits and -; this one holds {bad}")
-    if not _LABEL.fullmatch(value):
-        return Refusal("dns", f"{value!r} is not a host name: lower-case letters, digits and -, 1 to "
-                              f"{DNS_LABEL_MAX} characters, no - at either end")
-    return value
+def _first(*reasons: str | None) -> str | None:
+    return next((r for r in reasons if r), None)
 
 
-def dns_name(value: str) -> Result:
-    """A domain name: dot-separated host-name labels (ASCII, any case, lowered), at most 253."""
-    bad = _visible_ascii(value)
-    if bad:
-        return Refusal("dns", f"a domain name is ASCII letters, digits, - and .; this one holds {bad}")
-    name = value.lower()
-    too_long = _too_long(name, DNS_NAME_MAX, "a DNS name may have")
-    if too_long:
-        return Refusal("dns", too_long)
-    for label in name.split("."):
-        if not _LABEL.fullmatch(label):
-            return Refusal("dns", f"{label!r} in {value!r} is not a DNS label: letters, digits and -, 1 to "
-                                  f"{DNS_LABEL_MAX} characters, no - at either end")
-    return name
+def dns_label(value: str) -> str | None:
+    """One DNS label, lower case (a host name): letters, digits and -, 1-63, no - at either end."""
+    return _first(visible_ascii(value), None if _LABEL.fullmatch(value) else
+                  f"a host name is lower-case letters, digits and -, 1 to {DNS_LABEL_MAX} characters, no - at "
+                  "either end")
+
+
+def dns_name(value: str) -> str | None:
+    """A domain name: dot-separated DNS labels (ASCII letters of any case), at most 253."""
+    if bad := _first(visible_ascii(value), too_long(value, DNS_NAME_MAX, "a DNS name has")):
+        return bad
+    for label in value.split("."):
+        if not _ANY_CASE_LABEL.fullmatch(label):
+            return (f"{label!r} is not a DNS label: letters, digits and -, 1 to {DNS_LABEL_MAX} characters, no - "
+                    "at either end")
+    return None
+
+
+def mac_input(value: str) -> str | None:
+    """A MAC address as nodes.toml may write it: six hex pairs with : or - (one kind), any case."""
+    if not _MAC_INPUT.fullmatch(value):
+        return "it is not a MAC address; write six hex pairs like 52:54:00:12:34:56"
+    mac = value.lower().replace("-", ":")
+    if int(mac[:2], 16) & 1:
+        return "it is a multicast/broadcast address (low bit of the first octet set), not a network card's"
+    if mac == "00:00:00:00:00:00":
+        return "it is all zeros"
+    return None
+
+
+def mac(value: str) -> str | None:
+    """A MAC address as the files write it: six lower-case hex pairs, colons."""
+    return None if _MAC.fullmatch(value) else "it is not six lower-case hex pairs separated by colons"
+
+
+def ipv4(value: str) -> str | None:
+    """An IPv4 address in dotted decimal, as ipaddress writes it (no leading zeros)."""
+    return None if _IPV4.fullmatch(value) else "it is not an IPv4 address in dotted decimal"
+
+
+def ipv4_network(value: str) -> str | None:
+    """An IPv4 address or network in dotted decimal, optionally with /prefix."""
+    return None if _NETWORK.fullmatch(value) else "it is not an IPv4 address or network (a.b.c.d or a.b.c.d/n)"
+
+
+def nfs_path(value: str) -> str | None:
+    """An NFS root directory, as exports, DHCP option 17 and ``nfsroot=`` all carry it: absolute,
+    and only characters none of those parsers treat specially (no space, quote, #, comma, %,
+    parenthesis, backslash), no .. or //."""
+    if bad := visible_ascii(value):
+        return bad
+    if not value.startswith("/"):
+        return "it is not an absolute path"
+    for i, ch in enumerate(value):
+        if not _PATH_CHAR.fullmatch(ch):
+            return (f"it holds {ch!r} at character {i + 1}; an NFS root path is letters, digits and . _ + @ = ~ - /"
+                    " (exports, the DHCP root-path and nfsroot= read the others as syntax)")
+    if "/../" in f"{value}/" or "//" in value or value.endswith("/.."):
+        return "it is not a plain path (.. or //)"
+    return None
+
+
+def nfs_options(value: str) -> str | None:
+    """A comma-separated NFS mount or export option list (``rw,no_root_squash``, ``vers=3,tcp``)."""
+    if not value:
+        return None
+    if bad := visible_ascii(value):
+        return bad
+    for opt in value.split(","):
+        if not _NFS_OPTION.fullmatch(opt):
+            return (f"{opt!r} is not an option: a lower-case word, optionally =value, options separated by commas "
+                    "without spaces")
+    return None
+
+
+def tftp_file(value: str) -> str | None:
+    """A file relative to the tftp root: letters, digits, . _ + - and /; no leading /, no .."""
+    if bad := visible_ascii(value):
+        return bad
+    if not _TFTP_PATH.fullmatch(value) or ".." in value.split("/"):
+        return ("it is not a file name relative to the tftp root (letters, digits, . _ + - and /; no leading /, "
+                "no ..)")
+    return too_long(value, TFTP_NAME_MAX, "a file name here has")
+
+
+def is_tftp_file(value: str) -> bool:
+    return tftp_file(value) is None
+
+
+def ifname(value: str) -> str | None:
+    """A Linux network interface name (or "*": every interface)."""
+    if value == "*":
+        return None
+    if bad := _first(visible_ascii(value), too_long(value, IFNAME_MAX, "a Linux interface name has")):
+        return bad
+    if not value or value in (".", "..") or any(c in value for c in " /:"):
+        return "it is not a Linux interface name (1 to 15 characters, no space, / or :)"
+    return None
 
 
 # ------------------------------------------------------------------ dhcpd.conf
 
-def dhcpd_string(value: str, limit: int = DHCP_OPTION_MAX) -> Result:
-    """A quoted dhcpd.conf string (``"..."``) for an option of at most *limit* bytes. dhcpd's
-    own escapes are not used: a quote, a backslash or any control character is refused."""
-    bad = _visible_ascii(value)
-    if bad:
-        return Refusal("dhcpd.conf", f"a dhcpd.conf string holds printable ASCII only; this one holds {bad}")
-    for ch, what in (('"', "a double quote"), ("\\", "a backslash (it would escape the closing quote)")):
-        if ch in value:
-            return Refusal("dhcpd.conf", f"a dhcpd.conf string cannot hold {what}")
-    too_long = _too_long(value, limit, "bytes the DHCP field carries")
-    if too_long:
-        return Refusal("dhcpd.conf", too_long)
+def _dhcpd_string(limit: int, where: str) -> Check:
+    def check(value: str) -> str | None:
+        if bad := visible_ascii(value):
+            return bad
+        if '"' in value:
+            return "it holds a double quote, which would end the dhcpd.conf string"
+        if "\\" in value:
+            return "it holds a backslash, which dhcpd reads as an escape (a final one escapes the closing quote)"
+        return too_long(value, limit, where)
+    return check
+
+
+def _quoted(value: str) -> str:
     return f'"{value}"'
 
 
-def dhcpd_filename(value: str) -> Result:
-    """``filename "..."``: the BOOTP file field (127 bytes), a path relative to the tftp root."""
-    checked = tftp_path(value)
-    if isinstance(checked, Refusal):
-        return Refusal("dhcpd.conf", checked.reason)
-    return dhcpd_string(value, BOOTP_FILE_MAX)
+DHCPD_HOST = Field(Format.DHCPD, "host declaration", dns_label, "one DNS label (RFC 1123), lower case")
+DHCPD_HOST_NAME = Field(Format.DHCPD, "option host-name", dns_label,
+                        "one DNS label (option 12), lower case, quoted", _quoted)
+DHCPD_DOMAIN = Field(Format.DHCPD, "option domain-name",
+                     lambda v: _first(dns_name(v), _dhcpd_string(DHCP_OPTION_MAX, "DHCP option 15 carries")(v)),
+                     "a DNS name: ASCII letters, digits, - and ., labels of 1 to 63, at most 253", _quoted)
+DHCPD_FILENAME = Field(Format.DHCPD, "filename", _dhcpd_string(BOOTP_FILE_MAX, "the BOOTP file field carries"),
+                       f'printable ASCII without " or \\, at most {BOOTP_FILE_MAX} bytes (the BOOTP file field)',
+                       _quoted)
+DHCPD_ROOT_PATH = Field(Format.DHCPD, "option root-path", _dhcpd_string(DHCP_OPTION_MAX, "DHCP option 17 carries"),
+                        f'printable ASCII without " or \\, at most {DHCP_OPTION_MAX} bytes (option 17)', _quoted)
+DHCPD_MAC = Field(Format.DHCPD, "hardware ethernet", mac, "six lower-case hex pairs with colons")
+DHCPD_ADDRESS = Field(Format.DHCPD, "an address", ipv4_network,
+                      "dotted decimal (fixed-address, next-server, routers, subnet, netmask)")
 
 
-def dhcpd_root_path(value: str) -> Result:
-    """``option root-path "..."`` (option 17, 255 bytes): /dir[,nfs options]."""
-    path, _, opts = value.partition(",")
-    checked = nfs_path(path)
-    if isinstance(checked, Refusal):
-        return Refusal("dhcpd.conf", checked.reason)
-    options = nfs_options(opts) if opts else ""
-    if isinstance(options, Refusal):
-        return Refusal("dhcpd.conf", f"root-path options: {options.reason}")
-    return dhcpd_string(value, DHCP_OPTION_MAX)
+# ------------------------------------------------------------------ kea-dhcp4.conf (JSON)
 
-
-def dhcpd_host_name(value: str) -> Result:
-    """``option host-name "..."`` (option 12): one DNS label."""
-    label = dns_label(value)
-    return label if isinstance(label, Refusal) else dhcpd_string(label)
-
-
-def dhcpd_domain_name(value: str) -> Result:
-    """``option domain-name "..."`` (option 15): a DNS name."""
-    name = dns_name(value)
-    return name if isinstance(name, Refusal) else dhcpd_string(name)
-
-
-def mac_address(value: str) -> Result:
-    """``hardware ethernet`` / iPXE comments: six hex pairs, lower case, colons (- accepted)."""
-    mac = value.lower().replace("-", ":")
-    if not _MAC.fullmatch(mac):
-        return Refusal("dhcpd.conf", f"{value!r} is not a MAC address: six hex pairs like 52:54:00:12:34:56")
-    if int(mac[:2], 16) & 1:
-        return Refusal("dhcpd.conf", f"{mac} is a multicast address (low bit of the first octet set)")
-    return mac
-
-
-def ipv4(value: str) -> Result:
-    """An IPv4 address in dotted decimal, exactly as ipaddress prints it (no leading zeros)."""
+def _unicode(value: str) -> str | None:
     try:
-        addr = ipaddress.IPv4Address(value)
-    except ValueError:
-        return Refusal("dhcpd.conf", f"{value!r} is not an IPv4 address")
-    return str(addr) if str(addr) == value else Refusal("dhcpd.conf", f"{value!r}: write it as {addr}")
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "it is not valid Unicode text"
+    return None
+
+
+def _kea_check(limit: int) -> Check:
+    """JSON carries any character as an escape, but Kea's parser decodes ``\\u`` escapes only up
+    to U+00FF, so text beyond ASCII is written as raw UTF-8 (which Kea passes through). Refused:
+    NUL (DHCP clients read the fields and string options as C strings: the value would end
+    there), text that is not valid Unicode, and values longer (in UTF-8 bytes) than the DHCP
+    field or option holds."""
+    def check(value: str) -> str | None:
+        if bad := _unicode(value):
+            return bad
+        if "\0" in value:
+            return "it contains a NUL character; DHCP clients would read only the part before it: remove it"
+        if reason := too_long(value, limit, "a DHCP client gets"):
+            return f"{reason}: use a shorter name or path"
+        return None
+    return check
+
+
+def _kea_option_check(value: str) -> str | None:
+    if not value or value != value.strip():
+        return "it is empty or starts or ends with white space, which Kea trims from option data: remove it"
+    return _kea_check(DHCP_OPTION_MAX)(value)
+
+
+def _json(value: str) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _kea_option_write(value: str) -> str:
+    """Kea reads a string option's ``data`` once more as a comma-separated list: a comma ends
+    the value (silently: ``/root,v3`` arrives as ``/root``) unless written ``\\,``, and a
+    backslash is written ``\\\\``."""
+    return _json(value.replace("\\", "\\\\").replace(",", "\\,"))
+
+
+KEA_BOOT_FILE = Field(Format.KEA, "boot-file-name", _kea_check(BOOTP_FILE_MAX),
+                      f"any Unicode text but NUL, at most {BOOTP_FILE_MAX} bytes (the BOOTP file field)", _json)
+KEA_HOSTNAME = Field(Format.KEA, "hostname", _kea_check(DHCP_OPTION_MAX),
+                     f"any Unicode text but NUL, at most {DHCP_OPTION_MAX} bytes", _json)
+KEA_OPTION = Field(Format.KEA, "option data", _kea_option_check,
+                   f"any Unicode text but NUL, at most {DHCP_OPTION_MAX} bytes, no white space at either end (Kea "
+                   "trims it); commas and backslashes are escaped", _kea_option_write)
+KEA_ADDRESS = Field(Format.KEA, "an address", ipv4_network, "dotted decimal (ip-address, next-server, subnet)", _json)
+KEA_MAC = Field(Format.KEA, "hw-address", mac, "six lower-case hex pairs with colons", _json)
+KEA_INTERFACE = Field(Format.KEA, "interfaces-config", lambda v: _first(ifname(v), _kea_check(DHCP_OPTION_MAX)(v)),
+                      "a Linux interface name (1 to 15 bytes, no space, / or :) or *", _json)
+
+
+def kea_text(value: str, what: str, limit: int) -> str:
+    """*value* as a JSON string literal that Kea reads back as exactly *value* (at most *limit* bytes)."""
+    if reason := _kea_check(limit)(value):
+        raise BootConfigError(f"{what} {value!r}: {Format.KEA} cannot carry it: {reason}")
+    return _json(value)
+
+
+def kea_option_text(value: str, what: str) -> str:
+    """*value* as the ``data`` of a Kea string option (csv-format), as a JSON string literal."""
+    return KEA_OPTION.text(value, what)
 
 
 # ------------------------------------------------------------------ /etc/exports
 
-_PATH_CHAR = re.compile(r"[A-Za-z0-9._+@=~/-]")
-_NFS_OPTION = re.compile(r"[a-z][a-z0-9_]*(?:=[A-Za-z0-9_.:/@-]+)?")
-
-
-def nfs_path(value: str) -> Result:
-    """An NFS root directory, as /etc/exports, DHCP option 17 and ``nfsroot=`` all carry it:
-    absolute, at most 255 bytes (Linux's nfs_root_name), and only characters none of those
-    parsers treat specially (no space, quote, #, comma, parenthesis, backslash)."""
-    bad = _visible_ascii(value)
-    if bad:
-        return Refusal("exports", f"an NFS root path is printable ASCII; this one holds {bad}")
-    if not value.startswith("/"):
-        return Refusal("exports", f"{value!r} is not an absolute path")
-    for i, ch in enumerate(value):
-        if not _PATH_CHAR.fullmatch(ch):
-            return Refusal("exports", f"{ch!r} at character {i + 1} cannot be in an NFS root path (exports, "
-                                      "DHCP root-path and nfsroot= would read it as syntax)")
-    if "/../" in f"{value}/" or "//" in value:
-        return Refusal("exports", f"{value!r} is not a plain path (.. or //)")
-    too_long = _too_long(value, NFSROOT_MAX, "Linux keeps of nfsroot= (and DHCP option 17 carries)")
-    return Refusal("exports", too_long) if too_long else value
-
-
-def nfs_options(value: str) -> Result:
-    """A comma-separated NFS/export option list (``rw,no_root_squash``, ``vers=3,tcp``)."""
-    bad = _visible_ascii(value)
-    if bad:
-        return Refusal("exports", f"an option list is printable ASCII; this one holds {bad}")
-    for opt in value.split(","):
-        if not _NFS_OPTION.fullmatch(opt):
-            return Refusal("exports", f"{opt!r} in {value!r} is not an option: a lower-case word, optionally "
-                                      "=value, options separated by commas without spaces")
-    return value
-
-
-def exports_line(path: str, client: str, options: str) -> Result:
-    """``/path  client(options)``: one line of /etc/exports."""
-    for result in (nfs_path(path), ipv4(client), nfs_options(options)):
-        if isinstance(result, Refusal):
-            return Refusal("exports", result.reason)
-    return f"{path}  {client}({options})"
+EXPORTS_PATH = Field(Format.EXPORTS, "path", nfs_path,
+                     "an absolute path of letters, digits and . _ + @ = ~ - / (no space, quote, #, comma, %, "
+                     "parenthesis or backslash; no .. or //)")
+EXPORTS_OPTIONS = Field(Format.EXPORTS, "client options", nfs_options,
+                        "lower-case words, optionally =value (letters, digits, _ . : / @ -), separated by commas")
+EXPORTS_CLIENT = Field(Format.EXPORTS, "client", ipv4, "dotted decimal")
 
 
 # ------------------------------------------------------------------ iPXE scripts
 
-_TFTP_PATH = re.compile(r"[A-Za-z0-9._+-]+(?:/[A-Za-z0-9._+-]+)*")
+def ipxe_words(value: str) -> str | None:
+    """Space-separated words on an iPXE command line: iPXE splits at white space, expands
+    ``${...}``, ends the command at a word starting with ``#`` (a comment) or at ``||``/``&&``,
+    and joins the next line to one ending in a backslash."""
+    if bad := visible_ascii(value):
+        return bad
+    if "${" in value:
+        return "it holds ${, which iPXE expands as a setting"
+    for word in value.split(" "):
+        if word.startswith("#"):
+            return f"the word {word!r} starts with #, which iPXE reads as a comment (the rest of the line is lost)"
+        if word in ("||", "&&"):
+            return f"the word {word!r} is an iPXE operator"
+        if word.endswith("\\"):
+            return f"the word {word!r} ends in a backslash, which iPXE reads as a line continuation"
+    return None
 
 
-def tftp_path(value: str) -> Result:
-    """A file in the tftp root (image, initrd, chained ROM): relative, no .. and nothing an
-    iPXE script or a URI would read as syntax."""
-    bad = _visible_ascii(value)
-    if bad:
-        return Refusal("ipxe", f"a file name here is printable ASCII; this one holds {bad}")
-    if not _TFTP_PATH.fullmatch(value) or ".." in value.split("/"):
-        return Refusal("ipxe", f"{value!r} must be a path relative to the tftp root: letters, digits, "
-                               ". _ + - and /, no leading /, no ..")
-    too_long = _too_long(value, TFTP_NAME_MAX, "a TFTP file name may have here")
-    return Refusal("ipxe", too_long) if too_long else value
-
-
-def ipxe_argument(value: str) -> Result:
-    """A word on an iPXE command line (``kernel /image ARG ARG``): iPXE splits at spaces, expands
-    ``${...}``, and reads ``||``/``&&`` and quotes as script syntax."""
-    bad = _visible_ascii(value)
-    if bad:
-        return Refusal("ipxe", f"an iPXE argument is printable ASCII; this one holds {bad}")
-    for ch, what in ((" ", "a space"), ("$", "$ (iPXE expands ${...})"), ("|", "| (iPXE's ||)"),
-                     ("&", "& (iPXE's &&)"), ('"', "a double quote"), ("'", "a single quote"), ("\\", "a backslash")):
-        if ch in value:
-            return Refusal("ipxe", f"an iPXE argument cannot hold {what}")
-    return value if value else Refusal("ipxe", "an empty argument")
-
-
-def ipxe_comment(value: str) -> Result:
-    """Text after ``#`` on one line of an iPXE script."""
-    bad = _visible_ascii(value)
-    return Refusal("ipxe", f"a comment is one line of printable ASCII; this one holds {bad}") if bad else value
+IPXE_FILE = Field(Format.IPXE, "kernel/initrd file", lambda v: _first(tftp_file(v), ipxe_words(v)),
+                  "a file relative to the tftp root (written /file, or the URL on the web server)")
+IPXE_ARGUMENTS = Field(Format.IPXE, "kernel arguments", ipxe_words,
+                       "printable ASCII words; none starts with # or ends in \\, no ${, no || or && word")
+IPXE_SCRIPT_NAME = Field(Format.IPXE, "script name ipxe/<name>.ipxe", dns_label, "one DNS label, lower case")
+IPXE_COMMENT = Field(Format.IPXE, "comment", visible_ascii, "one line of printable ASCII")
 
 
 # ------------------------------------------------------------------ kernel command lines
 
-def kernel_parameter(value: str) -> Result:
-    """One kernel parameter (``name`` or ``name=value``): the kernel splits its command line at
-    spaces and treats double quotes as grouping, so neither may be in it; ASCII only."""
-    bad = _visible_ascii(value)
-    if bad:
-        return Refusal("cmdline", f"a kernel parameter is printable ASCII; this one holds {bad}")
-    if not value or " " in value or '"' in value:
-        return Refusal("cmdline", f"{value!r} is not one kernel parameter (no spaces, no double quotes)")
-    return value
+def kernel_parameters(value: str) -> str | None:
+    """Kernel parameters, separated by spaces: the kernel splits its command line at white space
+    and reads double quotes as grouping; printable ASCII only."""
+    if bad := visible_ascii(value):
+        return bad
+    if '"' in value:
+        return "it holds a double quote, which the kernel reads as grouping"
+    return None
 
 
-def kernel_cmdline(params: list[str], family: str) -> Result:
-    """Parameters joined into a command line that fits the family's COMMAND_LINE_SIZE."""
-    for p in params:
-        checked = kernel_parameter(p)
-        if isinstance(checked, Refusal):
-            return checked
-    line = " ".join(params)
-    limit = CMDLINE_MAX[family]
-    too_long = _too_long(line, limit, f"bytes a {family} kernel keeps of its command line")
-    return Refusal("cmdline", too_long) if too_long else line
+def kernel_word(value: str) -> str | None:
+    """One word of a kernel parameter's value (``ip=``, ``nfsroot=``): no spaces either."""
+    return _first(kernel_parameters(value), "it holds a space, which would split the parameter" if " " in value
+                  else None)
 
 
-def nfsroot_parameter(server: str, path: str, options: str = "") -> Result:
-    """``nfsroot=server:/path[,options]``: the path within Linux's 255 bytes, options parsed by it."""
-    for result in (ipv4(server), nfs_path(path), nfs_options(options) if options else ""):
-        if isinstance(result, Refusal):
-            return Refusal("cmdline", result.reason)
-    value = f"{server}:{path}" + (f",{options}" if options else "")
-    too_long = _too_long(f"{path}" + (f",{options}" if options else ""), NFSROOT_MAX,
-                         "Linux keeps of nfsroot= (nfs_root_name)")
-    return Refusal("cmdline", too_long) if too_long else f"nfsroot={value}"
+def nfsroot_value(value: str) -> str | None:
+    """``nfsroot=[server:]/dir[,options]`` as Linux reads it: within 255 bytes (2.4's
+    nfs_root_name); Linux formats the directory with the client's address as its argument, so
+    one ``%s`` stands for that address and any other ``%`` is refused."""
+    percent = value.replace("%s", "", 1)
+    return _first(kernel_word(value), "it holds a % other than one %s (Linux formats nfsroot= with the client's "
+                  "address: %s stands for it)" if "%" in percent else None,
+                  too_long(value, NFSROOT_MAX, "Linux 2.4 keeps of nfsroot="))
 
 
-# ------------------------------------------------------------------ the table
+def command_line(limit: int) -> Check:
+    """A whole command line for a kernel that keeps *limit* bytes of it."""
+    return lambda v: _first(kernel_parameters(v), too_long(v, limit, "the kernel keeps of its command line"))
 
-RULES: tuple[Rule, ...] = (
-    Rule("dns", "host name (one label)", dns_label),
-    Rule("dns", "domain name", dns_name),
-    Rule("dhcpd.conf", "quoted string (option, 255 bytes)", dhcpd_string),
-    Rule("dhcpd.conf", "filename (BOOTP file field, 127 bytes)", dhcpd_filename),
-    Rule("dhcpd.conf", "option root-path (17)", dhcpd_root_path),
-    Rule("dhcpd.conf", "option host-name (12)", dhcpd_host_name),
-    Rule("dhcpd.conf", "option domain-name (15)", dhcpd_domain_name),
-    Rule("dhcpd.conf", "hardware ethernet", mac_address),
-    Rule("dhcpd.conf", "IPv4 address", ipv4),
-    Rule("exports", "NFS root path", nfs_path),
-    Rule("exports", "option list", nfs_options),
-    Rule("ipxe", "file in the tftp root", tftp_path),
-    Rule("ipxe", "command argument", ipxe_argument),
-    Rule("ipxe", "comment", ipxe_comment),
-    Rule("cmdline", "kernel parameter", kernel_parameter),
+
+CMDLINE_PARAMETERS = Field(Format.CMDLINE, "parameters", kernel_parameters,
+                           "printable ASCII parameters separated by spaces, no double quote; the whole line within "
+                           "the family's command_line_size")
+CMDLINE_WORD = Field(Format.CMDLINE, "a parameter's value", kernel_word,
+                     "printable ASCII without space or double quote")
+CMDLINE_NFSROOT = Field(Format.CMDLINE, "nfsroot=", nfsroot_value,
+                        f"printable ASCII without space or double quote, no % but one %s (the client's address); "
+                        f"at most {NFSROOT_MAX} bytes for server:/dir,options")
+
+
+# ------------------------------------------------------------------ nginx site
+
+def _nginx_check(value: str) -> str | None:
+    if bad := _unicode(value):
+        return bad
+    if "$" in value:
+        return "it contains '$', which nginx expands as a variable (it has no escape for it): rename it without '$'"
+    if "\0" in value:
+        return "it contains a NUL character, which nginx cannot carry: remove it"
+    if reason := too_long(value, NGINX_TOKEN_MAX, "nginx reads"):
+        return f"{reason}: use a shorter path"
+    return None
+
+
+def _nginx_write(value: str) -> str:
+    """A double-quoted nginx token: nginx decodes \\", \\\\, \\n, \\r and \\t there."""
+    escaped = (value.replace("\\", "\\\\").replace('"', '\\"')
+               .replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t"))
+    return f'"{escaped}"'
+
+
+NGINX_PATH = Field(Format.NGINX, "location and root", _nginx_check,
+                   f"any Unicode text but $ and NUL, at most {NGINX_TOKEN_MAX} bytes; quotes, backslashes, tabs "
+                   "and line breaks are escaped", _nginx_write)
+
+
+NGINX_LISTEN = Field(Format.NGINX, "listen", ipv4, "dotted decimal")
+
+
+def nginx_text(value: str, what: str) -> str:
+    """*value* as a double-quoted nginx token that nginx reads back as exactly *value*."""
+    return NGINX_PATH.text(value, what)
+
+
+# ------------------------------------------------------------------ tftpd-hpa (sourced by sh)
+
+def _sh_double_quoted(value: str) -> str | None:
+    if bad := _first(_unicode(value), "it contains a NUL character" if "\0" in value else None):
+        return bad
+    for ch in '"$`\\\n':
+        if ch in value:
+            return f"it holds {ch!r}, which the shell reads inside double quotes"
+    return None
+
+
+TFTPD_DIRECTORY = Field(Format.TFTPD, "TFTP_DIRECTORY", _sh_double_quoted,
+                        "a path without \", $, `, \\, NUL or line breaks (the file is sourced by sh)", _quoted)
+TFTPD_ADDRESS = Field(Format.TFTPD, "TFTP_ADDRESS", ipv4, "dotted decimal")
+
+
+# ------------------------------------------------------------------ the table, for the reference
+
+FIELDS: tuple[Field, ...] = (
+    DHCPD_HOST, DHCPD_HOST_NAME, DHCPD_DOMAIN, DHCPD_FILENAME, DHCPD_ROOT_PATH, DHCPD_MAC, DHCPD_ADDRESS,
+    KEA_BOOT_FILE, KEA_HOSTNAME, KEA_OPTION, KEA_ADDRESS, KEA_MAC, KEA_INTERFACE,
+    EXPORTS_PATH, EXPORTS_OPTIONS, EXPORTS_CLIENT,
+    IPXE_FILE, IPXE_ARGUMENTS, IPXE_SCRIPT_NAME, IPXE_COMMENT,
+    CMDLINE_PARAMETERS, CMDLINE_WORD, CMDLINE_NFSROOT,
+    NGINX_PATH, NGINX_LISTEN, TFTPD_DIRECTORY, TFTPD_ADDRESS,
 )

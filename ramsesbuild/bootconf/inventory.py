@@ -17,6 +17,7 @@ from ..errors import BootConfigError
 from ..schema import Layers
 from ..schemas.nodes import BootTable, NetworkTable, NodesToml, NodeTable
 from ..tomlload import Table, parse_document, suggest
+from ..valuerules import CMDLINE_MAX_MODERN
 from ..vocabulary import BootMethod, DhcpServer, Firmware, RomKind, Transfer
 
 
@@ -73,6 +74,7 @@ class Inventory:
     efi_loader: str = "snponly.efi"  # EFI iPXE in the tftp root, handed to UEFI nodes' firmware
     http_port: int = 80  # the web server (boot-config's nginx site) on [network] server
     interface: str | None = None  # Kea's interfaces-config; None: every interface ("*")
+    cmdline_max: int = CMDLINE_MAX_MODERN  # bytes of its command line the nodes' kernel keeps
 
     @property
     def http_base(self) -> str:
@@ -111,9 +113,11 @@ class Inventory:
         return f"{node.nfsroot}{opts}"
 
 
-def load(path: Path, default_image: str, profile_images: dict[str, str] | None = None) -> Inventory:
+def load(path: Path, default_image: str, profile_images: dict[str, str] | None = None,
+         cmdline_max: int = CMDLINE_MAX_MODERN) -> Inventory:
     """Read and check *path*; *default_image* is the pipeline's client image name and
-    *profile_images* maps each netboot profile of ramses.toml to its image name."""
+    *profile_images* maps each netboot profile of ramses.toml to its image name; the nodes'
+    kernel keeps *cmdline_max* bytes of its command line (the project family's)."""
     path = Path(path).resolve()
     try:
         content = path.read_bytes()
@@ -122,10 +126,11 @@ def load(path: Path, default_image: str, profile_images: dict[str, str] | None =
                               "root and list your nodes in it") from None
     except OSError as exc:
         raise BootConfigError(f"{path}: cannot read the node inventory: {exc.strerror}") from None
-    return loads(path, content, default_image, profile_images)
+    return loads(path, content, default_image, profile_images, cmdline_max)
 
 
-def loads(path: Path, content: bytes, default_image: str, profile_images: dict[str, str] | None = None) -> Inventory:
+def loads(path: Path, content: bytes, default_image: str, profile_images: dict[str, str] | None = None,
+          cmdline_max: int = CMDLINE_MAX_MODERN) -> Inventory:
     """Like :func:`load`, for the bytes *content* read from *path* (named in messages)."""
     top = parse_document(Path(path).resolve(), content, BootConfigError).root()
     NodesToml.check_names(top)
@@ -135,9 +140,10 @@ def loads(path: Path, content: bytes, default_image: str, profile_images: dict[s
     if not tables:
         raise top.doc.fail("no [[node]] entries; add one per node (name, mac, ip)")
     images = _Images(default_image, dict(profile_images or {}))
-    nodes = tuple(_node(i, t, boot, network, images) for i, t in enumerate(tables))
+    read = [_node(i, t, boot, network, images) for i, t in enumerate(tables)]
+    nodes = tuple(node for node, _ in read)
     _check_unique(nodes, tables)
-    return Inventory(
+    inv = Inventory(
         path=top.doc.path,
         network=network,
         export_options=boot.get(BootTable.export_options),
@@ -145,7 +151,13 @@ def loads(path: Path, content: bytes, default_image: str, profile_images: dict[s
         ipxe_chain=boot.get(BootTable.ipxe_chain),
         output=boot.get(BootTable.output),
         nodes=nodes,
+        cmdline_max=cmdline_max,
     )
+    from .fits import check_fits
+
+    for node, layers in read:
+        check_fits(inv, node, layers)
+    return inv
 
 
 # ---------------------------------------------------------------- [network]
@@ -188,7 +200,7 @@ class _Images:
     by_profile: dict[str, str]
 
 
-def _node(i: int, t: Table, boot: Table, network: Network, images: _Images) -> Node:
+def _node(i: int, t: Table, boot: Table, network: Network, images: _Images) -> tuple[Node, Layers]:
     t = t.labelled(f"[[node]] #{i + 1}:")
     NodeTable.check_names(t)
     name = t.get(NodeTable.name)
@@ -205,12 +217,12 @@ def _node(i: int, t: Table, boot: Table, network: Network, images: _Images) -> N
                                          f"needs method = \"direct\", not {method.value!r}; for a 3Com MBA set to PXE "
                                          "use method = \"ipxe\" without rom")
     return Node(name, mac, ip, _image(layers, images), method, _nfsroot(layers, name, mac, ip),
-                " ".join(layers.get(BootTable.append).split()), layers.get(BootTable.initrd), rom)
+                " ".join(layers.get(BootTable.append).split()), layers.get(BootTable.initrd), rom), layers
 
 
 def _image(layers: Layers, images: _Images) -> str:
     """image, else the image of profile (node first, then [boot]), else the default image."""
-    from ..kinds import is_tftp_file
+    from ..valuerules import is_tftp_file
 
     for t in layers.tables:
         if t.has(BootTable.image.name):
@@ -231,10 +243,10 @@ def _image(layers: Layers, images: _Images) -> str:
 
 
 def _nfsroot(layers: Layers, name: str, mac: str, ip: ipaddress.IPv4Address) -> str:
-    root = layers.get(BootTable.nfsroot).format(name=name, ip=ip, mac=mac.replace(":", "-"))
-    if not root.startswith("/") or any(c.isspace() or c in "\"'#(),;" for c in root):
-        raise layers.fail(BootTable.nfsroot, f"nfsroot {root!r} must be an absolute path without spaces, quotes, "
-                                             "#, parentheses, commas or ;")
+    template = layers.get(BootTable.nfsroot)
+    root = template.format(name=name, ip=ip, mac=mac.replace(":", "-"))
+    if problem := BootTable.nfsroot.refusal(root):
+        raise layers.fail(BootTable.nfsroot, problem if root == template else f"{problem} (from {template!r})")
     return root
 
 

@@ -25,10 +25,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from ..valuerules import KEA_FILE_MAX, KEA_HOSTNAME_MAX, KEA_INTERFACE, KEA_OPTION_MAX, kea_option_text, kea_text
 from ..vocabulary import BootMethod, Firmware
 from .inventory import Inventory, Node
 from .render import GENERATED
-from .syntax import KEA_FILE_MAX, KEA_HOSTNAME_MAX, KEA_OPTION_MAX, kea_option_text, kea_text
 
 # Debian's (x86-64) directory of Kea hook libraries; Kea 2.2 wants an absolute path.
 KEA_HOOKS_DIR = "/usr/lib/x86_64-linux-gnu/kea/hooks"
@@ -161,7 +161,7 @@ def render_kea(inv: Inventory) -> str:
     subnet["reservations"] = [reservation(inv, n) for n in inv.nodes]
     dhcp4: dict[str, Json] = {
         # Kea opens sockets only on interfaces that are up when it starts: retry for 5 minutes
-        "interfaces-config": {"interfaces": [text(inv.interface or "*", "[network] interface")],
+        "interfaces-config": {"interfaces": [Lit(KEA_INTERFACE.text(inv.interface or "*", "[network] interface"))],
                               "service-sockets-max-retries": 60, "service-sockets-retry-wait-time": 5000},
         "lease-database": {"type": "memfile", "lfc-interval": 3600},
         "host-reservation-identifiers": ["hw-address"],

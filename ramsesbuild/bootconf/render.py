@@ -5,6 +5,25 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import BootConfigError
+from ..valuerules import (
+    DHCPD_ADDRESS,
+    DHCPD_DOMAIN,
+    DHCPD_FILENAME,
+    DHCPD_HOST,
+    DHCPD_HOST_NAME,
+    DHCPD_MAC,
+    DHCPD_ROOT_PATH,
+    EXPORTS_CLIENT,
+    EXPORTS_OPTIONS,
+    EXPORTS_PATH,
+    IPXE_ARGUMENTS,
+    IPXE_COMMENT,
+    TFTPD_ADDRESS,
+    TFTPD_DIRECTORY,
+    Format,
+    command_line,
+    ipxe_words,
+)
 from ..vocabulary import BootMethod, Firmware
 from .inventory import Inventory, Node
 
@@ -17,13 +36,13 @@ def render_dhcpd(inv: Inventory) -> str:
     out = [f"# dhcpd.conf for the cluster: {GENERATED}.", "# Install as /etc/dhcp/dhcpd.conf.", "",
            "ddns-update-style none;", "allow booting;", "allow bootp;"]
     if net.domain:
-        out.append(f'option domain-name "{net.domain}";')
+        out.append(f"option domain-name {DHCPD_DOMAIN.text(net.domain, '[network] domain')};")
     out += ["", f"subnet {net.subnet.network_address} netmask {net.subnet.netmask} {{",
             f"  option subnet-mask {net.subnet.netmask};",
             f"  option broadcast-address {net.subnet.broadcast_address};"]
     if net.gateway:
-        out.append(f"  option routers {net.gateway};")
-    out += ["}", "", "group {", f"  next-server {net.server};"]
+        out.append(f"  option routers {DHCPD_ADDRESS.text(str(net.gateway), '[network] gateway')};")
+    out += ["}", "", "group {", f"  next-server {DHCPD_ADDRESS.text(str(net.server), '[network] server')};"]
     for node in inv.nodes:
         out += [""] + [f"  {line}" for line in _host(inv, node)]
     out.append("}")
@@ -31,38 +50,45 @@ def render_dhcpd(inv: Inventory) -> str:
 
 
 def _host(inv: Inventory, node: Node) -> list[str]:
-    lines = [f"host {node.name} {{", f"  hardware ethernet {node.mac};", f"  fixed-address {node.ip};",
-             f'  option host-name "{node.name}";']
-    filename = inv.boot_filename(node)
+    what = f"node {node.name}:"
+    lines = [f"host {DHCPD_HOST.text(node.name, f'{what} name')} {{",
+             f"  hardware ethernet {DHCPD_MAC.text(node.mac, f'{what} mac')};",
+             f"  fixed-address {DHCPD_ADDRESS.text(str(node.ip), f'{what} ip')};",
+             f"  option host-name {DHCPD_HOST_NAME.text(node.name, f'{what} name')};"]
+    filename = DHCPD_FILENAME.text(inv.boot_filename(node), f"{what} boot file")
     if node.method is BootMethod.IPXE and node.firmware is Firmware.UEFI:
         lines += _uefi_branches(inv, filename)
     elif node.method == "ipxe" and inv.ipxe_chain:
-        lines += ['  if exists user-class and option user-class = "iPXE" {', f'    filename "{filename}";',
-                  "  } else {", f'    filename "{inv.ipxe_chain}";', "  }"]
+        lines += ['  if exists user-class and option user-class = "iPXE" {', f"    filename {filename};",
+                  "  } else {", f"    filename {DHCPD_FILENAME.text(inv.ipxe_chain, '[boot] ipxe_chain')};", "  }"]
     else:
-        lines.append(f'  filename "{filename}";')
-    lines += [f'  option root-path "{inv.dhcp_root_path(node)}";', "}"]
+        lines.append(f"  filename {filename};")
+    lines += [f"  option root-path {DHCPD_ROOT_PATH.text(inv.dhcp_root_path(node), f'{what} root path')};", "}"]
     return lines
 
 
 def _uefi_branches(inv: Inventory, script: str) -> list[str]:
     """A UEFI node: iPXE gets the script; the firmware gets the EFI iPXE by client architecture
     (option 93): over HTTP for EFI x86-64 HTTP boot (16, which also needs vendor class
-    "HTTPClient" echoed), over TFTP for EFI x86-64 PXE (7, or 9 as some firmware sends it)."""
-    return ['  if exists user-class and option user-class = "iPXE" {', f'    filename "{script}";',
+    "HTTPClient" echoed), over TFTP for EFI x86-64 PXE (7, or 9 as some firmware sends it).
+    *script* is already written as a dhcpd.conf string."""
+    return ['  if exists user-class and option user-class = "iPXE" {', f"    filename {script};",
             '  } elsif option pxe-system-type = 00:10 and',
             '          substring(option vendor-class-identifier, 0, 10) = "HTTPClient" {',
             '    option vendor-class-identifier "HTTPClient";',
-            f'    filename "{inv.http_base}/{inv.efi_loader}";',
+            f"    filename {DHCPD_FILENAME.text(f'{inv.http_base}/{inv.efi_loader}', 'EFI iPXE URL')};",
             "  } elsif option pxe-system-type = 00:07 or option pxe-system-type = 00:09 {",
-            f'    filename "{inv.efi_loader}";', "  }"]
+            f"    filename {DHCPD_FILENAME.text(inv.efi_loader, '[boot] efi_loader')};", "  }"]
 
 
 def render_exports(inv: Inventory) -> str:
     """/etc/exports: each node's NFS root, exported to that node only."""
-    width = max(len(n.nfsroot) for n in inv.nodes)
+    paths = [EXPORTS_PATH.text(n.nfsroot, f"node {n.name}: NFS root") for n in inv.nodes]
+    options = EXPORTS_OPTIONS.text(inv.export_options, "[boot] export_options")
+    width = max(len(p) for p in paths)
     lines = [f"# /etc/exports for the cluster: {GENERATED}."]
-    lines += [f"{n.nfsroot:<{width}}  {n.ip}({inv.export_options})" for n in inv.nodes]
+    lines += [f"{p:<{width}}  {EXPORTS_CLIENT.text(str(n.ip), f'node {n.name}: ip')}({options})"
+              for p, n in zip(paths, inv.nodes, strict=True)]
     return "\n".join(lines) + "\n"
 
 
@@ -72,8 +98,8 @@ def render_tftpd(inv: Inventory, tftp_root: Path) -> str:
         f"# tftpd-hpa settings for the cluster: {GENERATED}.",
         "# Install as /etc/default/tftpd-hpa.",
         'TFTP_USERNAME="tftp"',
-        f'TFTP_DIRECTORY="{tftp_root}"',
-        f'TFTP_ADDRESS="{inv.network.server}:69"',
+        f"TFTP_DIRECTORY={TFTPD_DIRECTORY.text(str(tftp_root), '[paths] tftpboot')}",
+        f'TFTP_ADDRESS="{TFTPD_ADDRESS.text(str(inv.network.server), "[network] server")}:69"',
         'TFTP_OPTIONS="--secure"',
     ]) + "\n"
 
@@ -103,8 +129,20 @@ def efi_initrd_names(node: Node) -> list[str]:
 def render_ipxe(inv: Inventory, node: Node) -> str:
     """The node's iPXE script. TFTP nodes' paths start with / so they resolve against the tftp
     root of the server the script came from; HTTP nodes' are URLs on the boot server's web server."""
-    lines = ["#!ipxe", f"# {node.name} {node.mac} {node.ip}: {GENERATED}",
-             f"kernel {inv.file_location(node, node.image)} {kernel_args(inv, node)}"]
-    lines += [f"initrd {inv.file_location(node, rd)}" for rd in node.initrds]
+    what = f"node {node.name}:"
+    args = IPXE_ARGUMENTS.text(kernel_args(inv, node), f"{what} kernel command line")
+    if reason := command_line(inv.cmdline_max)(args):
+        raise BootConfigError(f"{what} kernel command line {args!r}: {Format.CMDLINE} cannot carry it: {reason}")
+    lines = ["#!ipxe", f"# {IPXE_COMMENT.text(f'{node.name} {node.mac} {node.ip}', what)}: {GENERATED}",
+             f"kernel {_location(inv, node, node.image)} {args}"]
+    lines += [f"initrd {_location(inv, node, rd)}" for rd in node.initrds]
     lines.append("boot")
     return "\n".join(lines) + "\n"
+
+
+def _location(inv: Inventory, node: Node, path: str) -> str:
+    """*path* as one word of the node's iPXE script (a path from the tftp root, or a URL)."""
+    location = inv.file_location(node, path)
+    if reason := ipxe_words(location) or ("it holds a space" if " " in location else None):
+        raise BootConfigError(f"node {node.name}: {location!r}: {Format.IPXE} cannot carry it: {reason}")
+    return location

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..valuerules import NGINX_LISTEN, nginx_text
 from ..vocabulary import Firmware, Transfer
 from .inventory import Inventory
 from .render import GENERATED
-from .syntax import nginx_text
 
 SITE_NAME = "nginx-boot.conf"
 
@@ -32,7 +32,7 @@ def web_files(inv: Inventory) -> list[str]:
 
 def render_nginx(inv: Inventory, tftp_root: Path) -> str:
     """An nginx ``server {}`` block (a site: it goes inside nginx's ``http {}``)."""
-    listen = f"{inv.network.server}:{inv.http_port}"
+    listen = f"{NGINX_LISTEN.text(str(inv.network.server), '[network] server')}:{inv.http_port:d}"
     lines = [f"# nginx site for the cluster's boot server: {GENERATED}.",
              "# Install as /etc/nginx/sites-enabled/ramses-boot (Debian's nginx.conf includes that",
              "# directory inside http {}), then `nginx -t && systemctl reload nginx`.",

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from ..errors import ImageError
 
 IP_PASSTHROUGH_14 = frozenset({"rom", "off", "none", "on", "any", "dhcp", "bootp", "rarp", "both"})
-RDBASE_RE = re.compile(r"^(top|asis|0x[0-9a-fA-F]{1,8})$")
-RDMODE_RE = re.compile(r"^(auto|eom|0x[0-9a-fA-F]{1,8})$")
+RDBASE_RE = re.compile(r"top|asis|0x[0-9a-fA-F]{1,8}")
+RDMODE_RE = re.compile(r"auto|eom|0x[0-9a-fA-F]{1,8}")
 
 Resolver = Callable[[str], "str | None"]
 
@@ -77,10 +77,23 @@ def _root_parts(rootdir: str | None) -> tuple[str, str | None]:
     return "/dev/nfs", (None if rootdir == "kernel" else rootdir)
 
 
+def _check_values(spec: CmdlineSpec) -> None:
+    """What the kernel command line cannot carry, refused before it is built: no line breaks,
+    control or non-ASCII characters, no double quotes; ip= and nfsroot= one word each."""
+    from ..valuerules import CMDLINE_NFSROOT, CMDLINE_PARAMETERS, CMDLINE_WORD
+
+    for option, value, field in (("--param", spec.param, CMDLINE_PARAMETERS), ("--append", spec.append,
+                                 CMDLINE_PARAMETERS), ("--ip", spec.ip, CMDLINE_WORD),
+                                 ("--rootdir", spec.rootdir, CMDLINE_NFSROOT)):
+        if value:
+            field.text(value, option, ImageError)
+
+
 def make_paramstring(spec: CmdlineSpec, dialect: str, resolver: Resolver = default_resolver) -> tuple[str, list[str]]:
     """Return (command line, warnings) exactly as mknbi 1.0 or 1.4.4 builds it."""
     if dialect not in ("1.0", "1.4"):
         raise ValueError(f"unknown command-line dialect {dialect!r}")
+    _check_values(spec)
     if spec.param is not None:
         return spec.param, []
     warnings: list[str] = []
@@ -95,11 +108,11 @@ def make_paramstring(spec: CmdlineSpec, dialect: str, resolver: Resolver = defau
     elif dialect == "1.4" and not spec.have_ramdisk:
         warnings.append("Warning: The --ip option was not used; you may need it if you use NFSroot.")
     if dialect == "1.0":
-        if spec.rdmode is not None and not RDMODE_RE.match(spec.rdmode):
+        if spec.rdmode is not None and not RDMODE_RE.fullmatch(spec.rdmode):
             raise ImageError(f"--rdmode={spec.rdmode!r}: ramdisk mode should be one of: auto eom 0xNNNNNNNN")
         text = f"auto rw root={rootdir}"
     else:
-        if spec.rdbase is not None and not RDBASE_RE.match(spec.rdbase):
+        if spec.rdbase is not None and not RDBASE_RE.fullmatch(spec.rdbase):
             raise ImageError(f"--rdbase={spec.rdbase!r}: ramdisk base should be one of: top asis 0xNNNNNNNN")
         if spec.rootmode is not None and spec.rootmode not in ("rw", "ro"):
             raise ImageError(f"--rootmode={spec.rootmode!r}: root mode should be either rw or ro")

@@ -127,6 +127,8 @@ class FamilyTable(Section):
                 {})
     units_per_100_options = Key(Integer(minimum=0), "first-build estimate for make's progress bar: compiled "
                                 "units per 100 options set in .config (0: no estimate)", 0)
+    command_line_size = Key(Integer(minimum=2), "the kernel's COMMAND_LINE_SIZE: it keeps one byte less of its "
+                            "command line (a longer [netboot] append or nodes.toml kernel line is refused)", 2048)
 
 
 class FamiliesToml(Section):

@@ -7,20 +7,46 @@ in docs/reference/nodes-toml.md by :mod:`ramsesbuild.docgen`.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import ClassVar
 
 from ..kinds import Choice, IPv4, Kind, Opt, PathKind, Template, Text, TftpFile
 from ..schema import FileSchema, Inherit, Key, Section, Shape, Sub
 from ..tomlload import Table
+from ..valuerules import (
+    CMDLINE_NFSROOT,
+    CMDLINE_PARAMETERS,
+    CMDLINE_WORD,
+    DHCPD_ADDRESS,
+    DHCPD_DOMAIN,
+    DHCPD_FILENAME,
+    DHCPD_HOST,
+    DHCPD_HOST_NAME,
+    DHCPD_MAC,
+    DHCPD_ROOT_PATH,
+    EXPORTS_CLIENT,
+    EXPORTS_OPTIONS,
+    EXPORTS_PATH,
+    IPXE_ARGUMENTS,
+    IPXE_COMMENT,
+    IPXE_FILE,
+    IPXE_SCRIPT_NAME,
+    KEA_ADDRESS,
+    KEA_BOOT_FILE,
+    KEA_HOSTNAME,
+    KEA_MAC,
+    KEA_OPTION,
+    NGINX_LISTEN,
+    NGINX_PATH,
+    TFTPD_ADDRESS,
+    dns_label,
+    dns_name,
+    mac_input,
+    nfs_options,
+)
 from ..vocabulary import BootMethod, RomKind
 
 NFSROOT_FIELDS = ("name", "ip", "mac")
-_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
-_MAC = re.compile(r"^[0-9a-f]{2}([:-])[0-9a-f]{2}(\1[0-9a-f]{2}){4}$", re.IGNORECASE)
-_OPTIONS = re.compile(r"^[A-Za-z0-9_=:/.,-]+$")
-_DOMAIN = re.compile(r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$", re.IGNORECASE)
 
 
 class Mac(Kind[str]):
@@ -34,15 +60,9 @@ class Mac(Kind[str]):
 
     def parse(self, raw: object, t: Table, key: str) -> str:
         v = Text().parse(raw, t, key)
-        if not _MAC.match(v):
-            raise t.fail(f"{key} {v!r} is not a MAC address; write six hex pairs like 52:54:00:12:34:56", key)
-        mac = v.lower().replace("-", ":")
-        if int(mac[:2], 16) & 1:
-            raise t.fail(f"{key} {v} is a multicast/broadcast address (low bit of the first octet set), not a "
-                         "network card's", key)
-        if mac == "00:00:00:00:00:00":
-            raise t.fail(f"{key} {v} is all zeros", key)
-        return mac
+        if problem := mac_input(v):
+            raise t.fail(f"{key} {v!r}: {problem}", key)
+        return v.lower().replace("-", ":")
 
 
 class Options(Kind[str]):
@@ -56,63 +76,75 @@ class Options(Kind[str]):
 
     def parse(self, raw: object, t: Table, key: str) -> str:
         v = Text(nonempty=False).parse(raw, t, key)
-        if v and not _OPTIONS.match(v):
-            raise t.fail(f"{key} {v!r} must be a comma-separated option list without spaces", key)
+        if problem := nfs_options(v):
+            raise t.fail(f"{key} {v!r} must be a comma-separated option list without spaces: {problem}", key)
         return v
 
 
 def _host_name(name: str) -> str | None:
-    if _NAME.match(name):
-        return None
-    return (f"name {name!r} is not a host name (lower-case letters, digits and -, at most 63, no "
-            "leading/trailing -)")
+    problem = dns_label(name)
+    return f"name {name!r} is not a host name: {problem}" if problem else None
 
 
 def _domain(domain: str | None) -> str | None:
-    return f"domain {domain!r} is not a DNS domain name" if domain and not _DOMAIN.match(domain) else None
+    problem = domain and dns_name(domain)
+    return f"domain {domain!r} is not a DNS domain name: {problem}" if problem else None
 
 
-def _one_line(append: str) -> str | None:
-    return "append must be one line without double quotes" if "\n" in append or '"' in append else None
+# Where the values go (ramsesbuild.valuerules): a key's value must fit every field it reaches.
+ADDRESS = (DHCPD_ADDRESS, KEA_ADDRESS)
+BOOT_FILE = (DHCPD_FILENAME, KEA_BOOT_FILE)
+FETCHED = (IPXE_FILE, NGINX_PATH)  # a file an iPXE script loads, over TFTP or from the web server
 
 
 class NetworkTable(Section):
     TITLE = "[network]"
     DOC = "The cluster network (ramsesbuild only writes it into the generated files, never contacts it)."
     subnet = Key(Text(), 'the network, "192.168.10.0/24" (or the address with netmask)',
-                 hint='"192.168.10.0/24" (or subnet + netmask)')
-    netmask = Key(Opt(Text()), 'netmask for a subnet written without /prefix, e.g. "255.255.255.0"', None)
-    server = Key(IPv4(), "DHCP next-server, TFTP server and NFS server", hint='"<IPv4 address>"')
-    gateway = Key(Opt(IPv4()), "option routers", None)
-    domain = Key(Opt(Text()), "option domain-name", None, check=_domain)
+                 hint='"192.168.10.0/24" (or subnet + netmask)', reaches=ADDRESS)
+    netmask = Key(Opt(Text()), 'netmask for a subnet written without /prefix, e.g. "255.255.255.0"', None,
+                  reaches=ADDRESS)
+    server = Key(IPv4(), "DHCP next-server, TFTP server and NFS server", hint='"<IPv4 address>"',
+                 reaches=(*ADDRESS, CMDLINE_WORD, NGINX_LISTEN, TFTPD_ADDRESS))
+    gateway = Key(Opt(IPv4()), "option routers", None, reaches=ADDRESS)
+    domain = Key(Opt(Text()), "option domain-name", None, check=_domain, reaches=(DHCPD_DOMAIN, KEA_OPTION))
 
 
 class BootTable(Section):
     TITLE = "[boot]"
     DOC = "How the nodes boot: defaults for every [[node]] (which overrides some), and where the files go."
     image = Key(Opt(TftpFile()), "the image a node boots", None,
-                default_doc="the pipeline's client image (ramses.toml [netboot] output)")
+                default_doc="the pipeline's client image (ramses.toml [netboot] output)",
+                reaches=(*BOOT_FILE, *FETCHED))
     profile = Key(Opt(Text()), "instead of image: the netboot image of this ramses.toml profile (a node class)",
-                  None)
-    method = Key(Choice(BootMethod), "what the node's boot ROM loads", BootMethod.DIRECT)
-    rom = Key(Choice(RomKind), 'the node\'s boot ROM, for method "direct"', RomKind.ETHERBOOT)
-    nfsroot = Key(Template(NFSROOT_FIELDS), "the node's NFS root directory on the server", "/tftpboot/{ip}")
+                  None, reaches=())
+    method = Key(Choice(BootMethod), "what the node's boot ROM loads", BootMethod.DIRECT, reaches=())
+    rom = Key(Choice(RomKind), 'the node\'s boot ROM, for method "direct"', RomKind.ETHERBOOT, reaches=())
+    nfsroot = Key(Template(NFSROOT_FIELDS), "the node's NFS root directory on the server", "/tftpboot/{ip}",
+                  reaches=(EXPORTS_PATH, DHCPD_ROOT_PATH, KEA_OPTION, CMDLINE_NFSROOT))
     nfs_options = Key(Options(), 'NFS mount options for the root (e.g. "vers=3,tcp"): DHCP root-path and '
-                      "nfsroot= on the kernel command line", "")
-    export_options = Key(Options(), "/etc/exports options of every node's root", "rw,no_root_squash")
-    append = Key(Text(nonempty=False), "extra kernel arguments (ipxe nodes), added last", "", check=_one_line)
-    initrd = Key(Opt(TftpFile()), "initrd for the kernel (ipxe nodes)", None)
+                      "nfsroot= on the kernel command line", "", reaches=(DHCPD_ROOT_PATH, KEA_OPTION, CMDLINE_NFSROOT))
+    export_options = Key(Options(), "/etc/exports options of every node's root", "rw,no_root_squash",
+                         reaches=(EXPORTS_OPTIONS,))
+    append = Key(Text(nonempty=False), "extra kernel arguments (ipxe nodes), added last", "",
+                 reaches=(IPXE_ARGUMENTS, CMDLINE_PARAMETERS))
+    initrd = Key(Opt(TftpFile()), "initrd for the kernel (ipxe nodes)", None, reaches=(*FETCHED, CMDLINE_WORD))
     ipxe_chain = Key(Opt(TftpFile()), 'a plain PXE ROM is first given this file (e.g. "undionly.kpxe"); '
-                     "only iPXE gets the node's script", None)
-    output = Key(PathKind(), "where dhcpd.conf, exports and tftpd-hpa are written", Path("build/bootconf"))
+                     "only iPXE gets the node's script", None, reaches=BOOT_FILE)
+    output = Key(PathKind(), "where dhcpd.conf, exports and tftpd-hpa are written", Path("build/bootconf"),
+                 reaches=())
 
 
 class NodeTable(Section):
     TITLE = "[[node]]"
     DOC = "One per node. Keys it shares with [boot] override [boot] for this node."
-    name = Key(Text(), "host name (lower-case letters, digits and -)", hint='"node01"', check=_host_name)
-    mac = Key(Mac(), "MAC address of the boot network card", hint='"52:54:00:12:34:01"')
-    ip = Key(IPv4(), "the node's address, inside [network] subnet", hint='"192.168.10.11"')
+    name = Key(Text(), "host name (lower-case letters, digits and -)", hint='"node01"', check=_host_name,
+               reaches=(DHCPD_HOST, DHCPD_HOST_NAME, KEA_HOSTNAME, KEA_OPTION, IPXE_SCRIPT_NAME, IPXE_COMMENT,
+                        NGINX_PATH))
+    mac = Key(Mac(), "MAC address of the boot network card", hint='"52:54:00:12:34:01"',
+              reaches=(DHCPD_MAC, KEA_MAC, IPXE_COMMENT))
+    ip = Key(IPv4(), "the node's address, inside [network] subnet", hint='"192.168.10.11"',
+             reaches=(*ADDRESS, EXPORTS_CLIENT, IPXE_COMMENT))
     INHERITS = Inherit(BootTable, (BootTable.image, BootTable.profile, BootTable.method, BootTable.rom,
                                    BootTable.nfsroot, BootTable.append, BootTable.initrd))
 

@@ -13,14 +13,25 @@ from ..kinds import Choice, Flag, Integer, Kind, OneOf, Opt, PathKind, Paths, Si
 from ..paths import RESERVED_NAMES
 from ..schema import FileSchema, Inherit, Key, Section, Shape, Sub
 from ..tomlload import Table
+from ..valuerules import (
+    CMDLINE_NFSROOT,
+    CMDLINE_PARAMETERS,
+    CMDLINE_WORD,
+    DHCPD_FILENAME,
+    IPXE_FILE,
+    KEA_BOOT_FILE,
+    NGINX_PATH,
+    TFTPD_DIRECTORY,
+    visible_ascii,
+)
 from ..vocabulary import ImageFormat, NamedBase, NbiLayout
 
 DEFAULT_NETBOOT_PROFILE = "client"  # [netboot] profiles by default; what a node boots by default
 OUTPUT_FIELDS = ("version", "profile")
 PROFILE_NAME_MAX = 32
 _PROFILE_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-_")
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_FPR = re.compile(r"^[0-9A-F]{40}$")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_FPR = re.compile(r"[0-9A-F]{40}")
 
 
 class Sha256(Kind[str]):
@@ -34,7 +45,7 @@ class Sha256(Kind[str]):
 
     def parse(self, raw: object, t: Table, key: str) -> str:
         v = Text().parse(raw, t, key).lower()
-        if not _SHA256.match(v):
+        if not _SHA256.fullmatch(v):
             raise t.fail(f"{key} must be 64 hex digits, got {v!r}", key)
         return v
 
@@ -51,7 +62,7 @@ class Fingerprints(Kind[tuple[str, ...]]):
     def parse(self, raw: object, t: Table, key: str) -> tuple[str, ...]:
         out = tuple(s.replace(" ", "").upper() for s in Strings().parse(raw, t, key))
         for fpr in out:
-            if not _FPR.match(fpr):
+            if not _FPR.fullmatch(fpr):
                 raise t.fail(f"signer {fpr!r} is not a 40-hex-digit fingerprint", key)
         return out
 
@@ -92,8 +103,13 @@ def _plain_file(name: str) -> str | None:
 
 
 def _mirrors(mirrors: tuple[str, ...]) -> str | None:
-    bad = next((m for m in mirrors if not re.match(r"^(https?|file)://", m)), None)
-    return f"mirror {bad!r} must start with https://, http:// or file://" if bad else None
+    bad = next((m for m in mirrors if not m.startswith(("https://", "http://", "file://"))), None)
+    if bad is not None:
+        return f"mirror {bad!r} must start with https://, http:// or file://"
+    for m in mirrors:
+        if problem := visible_ascii(m) or ("it holds a space" if " " in m else None):
+            return f"mirror {m!r} is not a URL: {problem} (write a space as %20)"
+    return None
 
 
 def _distcc_hosts(hosts: tuple[str, ...]) -> str | None:
@@ -128,14 +144,14 @@ class PathsTable(Section):
     TITLE = "[paths]"
     DOC = "Where the pipeline reads and writes."
     build = Key(PathKind(), "trees, stamps, artefacts, logs (build/logs/<task>.log), build/summary.json",
-                Path("build"))
-    downloads = Key(PathKind(), "downloaded tarballs and signatures", Path("downloads"))
+                Path("build"), reaches=())
+    downloads = Key(PathKind(), "downloaded tarballs and signatures", Path("downloads"), reaches=())
     patches = Key(PathKind(), "patch series: <patches>/<version>/series is applied after unpack (none if absent)",
-                  Path("patches"))
+                  Path("patches"), reaches=())
     nodes = Key(PathKind(), "node inventory for boot-config / boot-tftp (those tasks exist only if it does)",
-                Path("nodes.toml"))
+                Path("nodes.toml"), reaches=())
     tftpboot = Key(PathKind(), "where netboot images are installed (set /tftpboot on the boot server)",
-                   Path("tftpboot"))
+                   Path("tftpboot"), reaches=(TFTPD_DIRECTORY, NGINX_PATH))
 
 
 class SourceTable(Section):
@@ -168,18 +184,20 @@ class NetbootTable(Section):
            "netboot profile (each [profile.<name>.netboot] overrides them).")
     profiles = Key(Strings(), "profiles whose kernel gets a netboot image (besides any with its own "
                    "[profile.<name>.netboot])", (DEFAULT_NETBOOT_PROFILE,),
-                   default_doc=f'["{DEFAULT_NETBOOT_PROFILE}"] (when that profile exists)')
-    format = Key(Choice(ImageFormat), "image format", ImageFormat.NBI)
-    layout = Key(Choice(NbiLayout), "memory layout of an nbi/elf image", NbiLayout.RAMSES)
+                   default_doc=f'["{DEFAULT_NETBOOT_PROFILE}"] (when that profile exists)', reaches=())
+    format = Key(Choice(ImageFormat), "image format", ImageFormat.NBI, reaches=())
+    layout = Key(Choice(NbiLayout), "memory layout of an nbi/elf image", NbiLayout.RAMSES, reaches=())
     output = Key(Template(OUTPUT_FIELDS), "installed file name, relative to [paths] tftpboot",
-                 "vmlinuz-{version}-{profile}")
-    append = Key(Text(nonempty=False), "kernel command line", "")
-    ip = Key(Opt(Text()), 'ip= for the kernel ("rom": from the boot ROM\'s DHCP reply)', None)
-    rootdir = Key(Opt(Text()), 'nfsroot= for the kernel ("rom": from the DHCP root-path option)', None)
-    initrd = Key(Opt(PathKind()), "initrd put into the image", None)
-    first32 = Key(Opt(PathKind()), "first-stage loader replacing ours (e.g. mknbi's first32@0x92800.linux)", None)
+                 "vmlinuz-{version}-{profile}", reaches=(DHCPD_FILENAME, KEA_BOOT_FILE, IPXE_FILE, NGINX_PATH))
+    append = Key(Text(nonempty=False), "kernel command line", "", reaches=(CMDLINE_PARAMETERS,))
+    ip = Key(Opt(Text()), 'ip= for the kernel ("rom": from the boot ROM\'s DHCP reply)', None, reaches=(CMDLINE_WORD,))
+    rootdir = Key(Opt(Text()), 'nfsroot= for the kernel ("rom": from the DHCP root-path option)', None,
+                  reaches=(CMDLINE_NFSROOT,))
+    initrd = Key(Opt(PathKind()), "initrd put into the image", None, reaches=())
+    first32 = Key(Opt(PathKind()), "first-stage loader replacing ours (e.g. mknbi's first32@0x92800.linux)", None,
+                  reaches=())
     mba = Key(Flag(), 'also install <output>-imggen, the 3Com MBA image of the nbi image (nodes.toml rom = "3com")',
-              False)
+              False, reaches=())
 
 
 class ProfileNetbootTable(Section):

@@ -134,7 +134,7 @@ def test_base_inventory_is_valid(tmp_path):
 
 # (old text, new text, expected message, the line the error must point at ("" = last line of new))
 BAD = [
-    ('mac = "52:54:00:00:00:02"', 'mac = "52:54:00:00:02"', "[[node]] #2): mac '52:54:00:00:02' is not a MAC address", ""),
+    ('mac = "52:54:00:00:00:02"', 'mac = "52:54:00:00:02"', "[[node]] #2): mac '52:54:00:00:02': it is not a MAC address", ""),
     ('mac = "52:54:00:00:00:02"', 'mac = "52:54-00:00:00:02"', "is not a MAC address", ""),
     ('mac = "52:54:00:00:00:02"', 'mac = "52:54:00:00:00:0g"', "is not a MAC address", ""),
     ('mac = "52:54:00:00:00:02"', 'mac = "01:00:5e:00:00:02"', "multicast/broadcast", ""),
@@ -158,7 +158,7 @@ BAD = [
     ('gateway = "192.0.2.2"', 'gateway = "gw"', "[network] gateway 'gw' is not an IPv4 address", ""),
     ('nfsroot = "/tftpboot/{ip}"', 'nfsroot = "/tftpboot/shared"', "duplicate NFS root /tftpboot/shared", "[[node]]"),
     ('nfsroot = "/tftpboot/{ip}"', 'nfsroot = "/tftpboot/{host}"', "[boot] nfsroot = '/tftpboot/{host}': unknown placeholder {host}; allowed: {name}, {ip}, {mac}", ""),
-    ('nfsroot = "/tftpboot/{ip}"', 'nfsroot = "tftpboot/{ip}"', "must be an absolute path", ""),
+    ('nfsroot = "/tftpboot/{ip}"', 'nfsroot = "tftpboot/{ip}"', "it is not an absolute path", ""),
     ('nfsroot = "/tftpboot/{ip}"', 'nfsroot = "/tftpboot/{ip}"\nmethod = "pxe"', "[boot] method = 'pxe' is not one of direct, ipxe", ""),
     ('nfsroot = "/tftpboot/{ip}"', 'nfsroot = "/tftpboot/{ip}"\nexport_options = "rw, no_root_squash"',
      "without spaces", ""),
@@ -166,7 +166,7 @@ BAD = [
      "relative to the tftp root", ""),
     ('ip = "192.0.2.12"', 'ip = "192.0.2.12"\nimage = "../etc/passwd"', "[[node]] #2): image = '../etc/passwd'", ""),
     ('ip = "192.0.2.12"', 'ip = "192.0.2.12"\ninitrd = "in itrd"', "relative to the tftp root", ""),
-    ('ip = "192.0.2.12"', 'ip = "192.0.2.12"\nappend = "a\\"b"', "without double quotes", ""),
+    ('ip = "192.0.2.12"', 'ip = "192.0.2.12"\nappend = "a\\"b"', "double quote, which the kernel reads as grouping", ""),
     ('ip = "192.0.2.12"', 'ip = "192.0.2.12"\nrom = "3c905"', "node 'n2' ([[node]] #2): rom = '3c905' is not one of etherboot, 3com", ""),
     ('nfsroot = "/tftpboot/{ip}"', 'nfsroot = "/tftpboot/{ip}"\nrom = "intel"', "[boot] rom = 'intel' is not one of etherboot, 3com", ""),
     ('ip = "192.0.2.12"', 'ip = "192.0.2.12"\nmethod = "ipxe"\nrom = "3com"',

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from ramsesbuild import bootconf
-from ramsesbuild.bootconf import kea, syntax, web
+from ramsesbuild import bootconf, valuerules
+from ramsesbuild.bootconf import kea, web
 from ramsesbuild.errors import BootConfigError
 from ramsesbuild.vocabulary import DhcpServer, Firmware, Transfer
 
@@ -194,7 +194,7 @@ HOSTILE = {"newline": "a\nb", "quote": 'a"b', "backslash": "a\\b", "non-ascii": 
 @pytest.mark.parametrize("name", sorted(HOSTILE))
 def test_kea_text_round_trips(name):
     value = HOSTILE[name]
-    literal = syntax.kea_text(value, "value", 255)
+    literal = valuerules.kea_text(value, "value", 255)
     assert json.loads(literal) == value
     assert all(int(h, 16) <= 0xFF for h in re.findall(r"\\u([0-9a-fA-F]{4})", literal))  # Kea: \u00XX only
 
@@ -207,7 +207,7 @@ def test_kea_text_round_trips(name):
 ])
 def test_kea_text_refusals(value, message):
     with pytest.raises(BootConfigError, match=re.escape(message)):
-        syntax.kea_text(value, "boot file", syntax.KEA_FILE_MAX)
+        valuerules.kea_text(value, "boot file", valuerules.KEA_FILE_MAX)
 
 
 @pytest.mark.parametrize("value, data", [("/r/n1,vers=3,tcp", "/r/n1\\,vers=3\\,tcp"), ("a\\b", "a\\\\b"),
@@ -215,23 +215,23 @@ def test_kea_text_refusals(value, message):
 def test_kea_option_data_escapes_its_list_syntax(value, data):
     """Kea reads option data as a comma-separated list (with \\ escapes): a bare comma would end
     the value. Real Kea and a real DHCP client check this in tests/slow/test_kea_roundtrip.py."""
-    assert json.loads(syntax.kea_option_text(value, "root path")) == data
+    assert json.loads(valuerules.kea_option_text(value, "root path")) == data
 
 
 @pytest.mark.parametrize("value", ["", " lead", "trail ", "\tx"])
 def test_kea_option_data_refuses_what_kea_trims(value):
     with pytest.raises(BootConfigError, match="empty or starts or ends with white space"):
-        syntax.kea_option_text(value, "root path")
+        valuerules.kea_option_text(value, "root path")
 
 
 @needs_kea
 def test_kea_reads_hostile_values(tmp_path):
     """Every value the rule lets through is a configuration kea-dhcp4 accepts."""
-    options = [{"name": "root-path", "data": kea.Lit(syntax.kea_option_text(v, k))} for k, v in sorted(HOSTILE.items())]
+    options = [{"name": "root-path", "data": kea.Lit(valuerules.kea_option_text(v, k))} for k, v in sorted(HOSTILE.items())]
     conf = {"Dhcp4": {"interfaces-config": {"interfaces": ["*"]}, "subnet4": [
         {"id": i + 1, "subnet": f"192.0.{i}.0/24", "reservations": [
             {"hw-address": f"52:54:00:00:00:{i:02x}", "ip-address": f"192.0.{i}.5",
-             "boot-file-name": kea.Lit(syntax.kea_text(HOSTILE[k], k, 127)), "option-data": [options[i]]}]}
+             "boot-file-name": kea.Lit(valuerules.kea_text(HOSTILE[k], k, 127)), "option-data": [options[i]]}]}
         for i, k in enumerate(sorted(HOSTILE))]}}
     path = tmp_path / "kea.conf"
     path.write_text(kea.emit(conf))
@@ -241,7 +241,7 @@ def test_kea_reads_hostile_values(tmp_path):
 
 @pytest.mark.parametrize("name", sorted(HOSTILE))
 def test_nginx_text_escapes(name):
-    token = syntax.nginx_text(HOSTILE[name], "path")
+    token = valuerules.nginx_text(HOSTILE[name], "path")
     assert token.startswith('"') and token.endswith('"') and "\n" not in token and '"' not in token[1:-1].replace(
         '\\"', "")
 
@@ -254,7 +254,7 @@ def test_nginx_text_escapes(name):
 ])
 def test_nginx_text_refusals(value, message):
     with pytest.raises(BootConfigError, match=re.escape(message)):
-        syntax.nginx_text(value, "file")
+        valuerules.nginx_text(value, "file")
 
 
 def test_hostile_file_names_never_reach_a_site(tmp_path):
@@ -321,8 +321,8 @@ def test_nginx_reads_hostile_paths_as_written(tmp_path):
     names = ['q"uote', "back\\slash", "back\\nslash", "trailing\\", "nœud-€", "a;}{b", "tab\there"]
     for name in names:
         (root / name).write_text(name)
-    site = ("server { listen 192.0.2.1:80; " + f"root {syntax.nginx_text(str(root), 'root')}; "
-            + " ".join(f"location = {syntax.nginx_text('/' + n, 'file')} {{ }}" for n in names)
+    site = ("server { listen 192.0.2.1:80; " + f"root {valuerules.nginx_text(str(root), 'root')}; "
+            + " ".join(f"location = {valuerules.nginx_text('/' + n, 'file')} {{ }}" for n in names)
             + " location / { return 404; } }\n")
     proc = nginx_in_netns(tmp_path, site, [*(urllib.parse.quote(n) for n in names), "back%5C%5Cslash"])
     assert proc.returncode == 0, proc.stderr

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from ramsesbuild.bootconf import kea
-from ramsesbuild.bootconf.syntax import KEA_FILE_MAX, kea_option_text, kea_text
+from ramsesbuild.valuerules import KEA_FILE_MAX, kea_option_text, kea_text
 
 pytestmark = pytest.mark.slow
 
