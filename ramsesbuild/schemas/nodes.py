@@ -11,16 +11,18 @@ import re
 from pathlib import Path
 from typing import ClassVar
 
-from ..kinds import Choice, IPv4, Kind, Opt, PathKind, Template, Text, TftpFile
+from ..kinds import Choice, Integer, IPv4, Kind, Opt, PathKind, Strings, Template, Text, TftpFile, is_tftp_file
 from ..schema import FileSchema, Inherit, Key, Section, Shape, Sub
-from ..tomlload import Table
-from ..vocabulary import BootMethod, RomKind
+from ..tomlload import Table, check_template, describe
+from ..vocabulary import BootMethod, DhcpServer, Firmware, RomKind, Transfer
 
-NFSROOT_FIELDS = ("name", "ip", "mac")
+NODE_FIELDS = ("name", "ip", "mac")  # placeholders of per-node templates (nfsroot, initrd)
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _MAC = re.compile(r"^[0-9a-f]{2}([:-])[0-9a-f]{2}(\1[0-9a-f]{2}){4}$", re.IGNORECASE)
 _OPTIONS = re.compile(r"^[A-Za-z0-9_=:/.,-]+$")
 _DOMAIN = re.compile(r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$", re.IGNORECASE)
+_IFNAME = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")  # Linux: at most 15 bytes, no / or white space
+_SAMPLE_NODE = {"name": "node01", "ip": "192.0.2.11", "mac": "52-54-00-12-34-01"}
 
 
 class Mac(Kind[str]):
@@ -61,6 +63,33 @@ class Options(Kind[str]):
         return v
 
 
+class TftpFiles(Kind[tuple[str, ...]]):
+    """Files of the tftp root, in order: one name or a list; {name}, {ip} and {mac} make a
+    name per node (e.g. a per-node layer "layers/{name}.cpio.gz")."""
+
+    what: ClassVar[str] = "a string or a list of strings"
+
+    @property
+    def type_doc(self) -> str:
+        return ("file name relative to the tftp root, or a list of them (placeholders "
+                + ", ".join("{" + f + "}" for f in NODE_FIELDS) + ")")
+
+    def parse(self, raw: object, t: Table, key: str) -> tuple[str, ...]:
+        if not isinstance(raw, str | list):
+            raise t.fail(f"{key} must be a file name or a list of them, not {describe(raw)}", key)
+        names = (Text().parse(raw, t, key),) if isinstance(raw, str) else Strings().parse(raw, t, key)
+        for v in names:
+            _check_tftp_template(v, t, key)
+        return names
+
+
+def _check_tftp_template(v: str, t: Table, key: str) -> None:
+    check_template(v, NODE_FIELDS, lambda msg: t.fail(f"{key} = {v!r}: {msg}", key))
+    if not is_tftp_file(v.format(**_SAMPLE_NODE)):
+        raise t.fail(f"{key} = {v!r} must be a file name relative to the tftp root (letters, digits, "
+                     ". _ + - and /; no leading /, no ..)", key)
+
+
 def _host_name(name: str) -> str | None:
     if _NAME.match(name):
         return None
@@ -70,6 +99,17 @@ def _host_name(name: str) -> str | None:
 
 def _domain(domain: str | None) -> str | None:
     return f"domain {domain!r} is not a DNS domain name" if domain and not _DOMAIN.match(domain) else None
+
+
+def _interface(name: str | None) -> str | None:
+    if name is None or _IFNAME.match(name):
+        return None
+    return (f"interface {name!r} is not a network interface name (at most 15 letters, digits, . _ -), "
+            'e.g. "eth1"')
+
+
+def _port(port: int) -> str | None:
+    return None if port <= 65535 else f"http_port {port} is not a TCP port (1-65535)"
 
 
 def _one_line(append: str) -> str | None:
@@ -85,6 +125,9 @@ class NetworkTable(Section):
     server = Key(IPv4(), "DHCP next-server, TFTP server and NFS server", hint='"<IPv4 address>"')
     gateway = Key(Opt(IPv4()), "option routers", None)
     domain = Key(Opt(Text()), "option domain-name", None, check=_domain)
+    interface = Key(Opt(Text()), "the boot server's interface on the cluster network: Kea listens only there "
+                    "(ISC dhcpd takes it on its command line: INTERFACESv4 in /etc/default/isc-dhcp-server)", None,
+                    check=_interface, default_doc="every interface")
 
 
 class BootTable(Section):
@@ -94,17 +137,31 @@ class BootTable(Section):
                 default_doc="the pipeline's client image (ramses.toml [netboot] output)")
     profile = Key(Opt(Text()), "instead of image: the netboot image of this ramses.toml profile (a node class)",
                   None)
-    method = Key(Choice(BootMethod), "what the node's boot ROM loads", BootMethod.DIRECT)
+    firmware = Key(Choice(Firmware), "what the node boots with: DHCP answers a UEFI node's firmware by client "
+                   "architecture with the EFI iPXE (docs/boot.md)", Firmware.BIOS)
+    method = Key(Opt(Choice(BootMethod)), "what the node's boot ROM loads", None,
+                 default_doc='"direct"; "ipxe" for firmware = "uefi" (its only method)')
     rom = Key(Choice(RomKind), 'the node\'s boot ROM, for method "direct"', RomKind.ETHERBOOT)
-    nfsroot = Key(Template(NFSROOT_FIELDS), "the node's NFS root directory on the server", "/tftpboot/{ip}")
+    transfer = Key(Choice(Transfer), 'how a method "ipxe" node fetches its script, kernel and initrds ("http": '
+                   "from the web server whose site boot-config writes; boot ROMs that load the image "
+                   "themselves always use TFTP)", Transfer.TFTP)
+    nfsroot = Key(Template(NODE_FIELDS), "the node's NFS root directory on the server", "/tftpboot/{ip}")
     nfs_options = Key(Options(), 'NFS mount options for the root (e.g. "vers=3,tcp"): DHCP root-path and '
                       "nfsroot= on the kernel command line", "")
     export_options = Key(Options(), "/etc/exports options of every node's root", "rw,no_root_squash")
     append = Key(Text(nonempty=False), "extra kernel arguments (ipxe nodes), added last", "", check=_one_line)
-    initrd = Key(Opt(TftpFile()), "initrd for the kernel (ipxe nodes)", None)
+    initrd = Key(TftpFiles(), "initrds for the kernel (ipxe nodes), unpacked in order: a shared one, then per-node "
+                 'layers, e.g. ["base.cpio.gz", "layers/{name}.cpio.gz"]', ())
     ipxe_chain = Key(Opt(TftpFile()), 'a plain PXE ROM is first given this file (e.g. "undionly.kpxe"); '
                      "only iPXE gets the node's script", None)
-    output = Key(PathKind(), "where dhcpd.conf, exports and tftpd-hpa are written", Path("build/bootconf"))
+    efi_loader = Key(TftpFile(), "the EFI iPXE UEFI nodes' firmware gets (by TFTP, or by URL for HTTP boot): copy "
+                     "/usr/lib/ipxe/snponly.efi from Debian's ipxe there", "snponly.efi")
+    dhcp = Key(Choice(DhcpServer), "whose configuration boot-config writes (and removes the other's)",
+               DhcpServer.ISC)
+    http_port = Key(Integer(minimum=1), "the port of the web server (boot-config's nginx site) on [network] "
+                    "server", 80, check=_port)
+    output = Key(PathKind(), "where the DHCP server's configuration, exports, tftpd-hpa and the nginx site are "
+                 "written", Path("build/bootconf"))
 
 
 class NodeTable(Section):
@@ -113,8 +170,9 @@ class NodeTable(Section):
     name = Key(Text(), "host name (lower-case letters, digits and -)", hint='"node01"', check=_host_name)
     mac = Key(Mac(), "MAC address of the boot network card", hint='"52:54:00:12:34:01"')
     ip = Key(IPv4(), "the node's address, inside [network] subnet", hint='"192.168.10.11"')
-    INHERITS = Inherit(BootTable, (BootTable.image, BootTable.profile, BootTable.method, BootTable.rom,
-                                   BootTable.nfsroot, BootTable.append, BootTable.initrd))
+    INHERITS = Inherit(BootTable, (BootTable.image, BootTable.profile, BootTable.firmware, BootTable.method,
+                                   BootTable.rom, BootTable.transfer, BootTable.nfsroot, BootTable.append,
+                                   BootTable.initrd))
 
 
 class NodesToml(Section):

@@ -20,7 +20,6 @@ from ..errors import BootConfigError
 from ..log import TaskLog
 from ..paths import rel
 from ..settings import Settings
-from ..vocabulary import Firmware, RomKind
 from .common import logged, remover
 
 FORMAT = 1  # bump when the generated text changes, so existing outputs are rewritten
@@ -65,14 +64,8 @@ def task_boot_config(settings: Settings, nodes_path: Path) -> dict[str, Any]:
     def write(inv: bootconf.Inventory, tftp_root: Path, log: TaskLog) -> None:
         for path in bootconf.write_config(inv, tftp_root):
             log.line(f"wrote {path}" if path.exists() else f"removed {path} (no longer generated)")
-        for node in inv.nodes:
-            if not (tftp_root / node.boot_image).exists():
-                hint = " (3Com MBA image: set ramses.toml [netboot] mba = true)" if node.rom is RomKind.THREECOM else ""
-                log.line(f"warning: node {node.name} boots {node.boot_image}, not (yet) in {tftp_root}{hint}")
-        uefi = [n.name for n in inv.nodes if n.firmware is Firmware.UEFI]
-        if uefi and not (tftp_root / inv.efi_loader).exists():
-            log.line(f"warning: UEFI nodes ({', '.join(uefi)}) get {inv.efi_loader}, not (yet) in {tftp_root}: "
-                     f"apt-get install ipxe; cp /usr/lib/ipxe/snponly.efi {tftp_root}/{inv.efi_loader}")
+        for warning in bootconf.missing_files(inv, tftp_root):
+            log.line(f"warning: {warning}")
 
     return _task(settings, nodes_path, "boot-config",
                  "dhcpd.conf, /etc/exports and tftpd-hpa settings for the nodes in nodes.toml",

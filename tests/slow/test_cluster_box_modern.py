@@ -3,8 +3,8 @@ by HTTP boot, HTTP transfer from nginx, and Kea instead of ISC dhcpd.
 
 The pipeline builds the x86_64 6.1 client of a UEFI node class (tinyconfig + RamsesCluster.conf
 + RamsesUefi.conf, `[kernel] arch = "x86_64"`, netboot format raw) once per session. The boot
-configuration comes from the real renderers (the nodes.toml keys for firmware, transfer and the
-DHCP server follow with the settings schema, so the inventory gets them by dataclasses.replace):
+configuration comes from the real renderers, from a nodes.toml with the keys firmware, transfer,
+initrd (a per-node layer), dhcp and [network] interface:
 
 * box "kea" (kea-dhcp4 + nginx + tftpd-hpa + nfs-ganesha), three nodes booted at once:
   - node21, UEFI PXE: OVMF's PXE gets snponly.efi (Debian's ipxe) by TFTP from Kea's
@@ -19,7 +19,6 @@ DHCP server follow with the settings schema, so the inventory gets them by datac
 
 from __future__ import annotations
 
-import dataclasses
 import gzip
 import os
 import re
@@ -33,7 +32,6 @@ from pathlib import Path
 import pytest
 
 from ramsesbuild import bootconf
-from ramsesbuild.vocabulary import DhcpServer, Firmware, Transfer
 
 from ..lib.guest import QemuResult, cpio_newc, run_qemu
 from ..lib.k24.guest24 import DONE, build_init, check_markers, populate_root
@@ -167,25 +165,21 @@ def prepare(work: Path, nodes: list[Node], dhcp: str, uefi_kernel: Path, nbi: Pa
         root = populate_root(roots / n.name, init)
         (root / "sbin").mkdir(exist_ok=True)
         shutil.copy(init, root / "sbin" / "init")
-    text = nodes_toml().replace('server = "192.0.2.1"\n', 'server = "192.0.2.1"\n'
-                                f'[boot]\nnfsroot = "{roots}/{{name}}"\nnfs_options = "v3"\n')
+    server = 'server = "192.0.2.1"\n' + ('interface = "rbr0"\n' if dhcp == "kea" else "")
+    text = nodes_toml().replace('server = "192.0.2.1"\n', server +
+                                f'[boot]\nnfsroot = "{roots}/{{name}}"\nnfs_options = "v3"\ndhcp = "{dhcp}"\n'
+                                f'output = "{work / "bootconf"}"\n')
     for n in nodes:
         text += f'[[node]]\nname = "{n.name}"\nmac = "{n.mac}"\nip = "{n.ip}"\n'
-        text += f'image = "{NBI_IMAGE}"\n' if n.kind == "nbi" else f'image = "{UEFI_IMAGE}"\nmethod = "ipxe"\n'
-        text += 'append = "console=ttyS0"\n' if n.kind != "nbi" else ""
+        if n.kind == "nbi":
+            text += f'image = "{NBI_IMAGE}"\n'
+            continue
+        text += f'image = "{UEFI_IMAGE}"\nfirmware = "uefi"\nappend = "console=ttyS0"\n'
+        if n.kind == "uefi-http":
+            (tftp / "layers" / f"{n.name}.cpio.gz").write_bytes(layer(n.name))
+            text += 'transfer = "http"\ninitrd = "layers/{name}.cpio.gz"\n'
     (work / "nodes.toml").write_text(text)
     inv = bootconf.load(work / "nodes.toml", UEFI_IMAGE)
-    kinds = {n.name: n.kind for n in nodes}
-    new = []
-    for node in inv.nodes:
-        if kinds[node.name] == "uefi-pxe":
-            node = dataclasses.replace(node, firmware=Firmware.UEFI)
-        elif kinds[node.name] == "uefi-http":
-            (tftp / "layers" / f"{node.name}.cpio.gz").write_bytes(layer(node.name))
-            node = dataclasses.replace(node, firmware=Firmware.UEFI, transfer=Transfer.HTTP, layers=(f"layers/{node.name}.cpio.gz",))
-        new.append(node)
-    inv = dataclasses.replace(inv, nodes=tuple(new), dhcp=DhcpServer(dhcp), output=work / "bootconf",
-                              interface="rbr0" if dhcp == "kea" else None)
     bootconf.write_config(inv, tftp)
     bootconf.write_tftp(inv, tftp)
     return tftp, roots, inv
