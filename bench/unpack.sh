@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Pipeline unpack (ramsesbuild.unpack) vs GNU `tar xf` on the same tarball, interleaved,
-# then the bzip2 "zero member" series that used to be super-linear.
+# Pipeline unpack (ramsesbuild.unpack, hashing the bytes it reads against the pin as the unpack
+# task does) vs GNU `tar xf` on the same tarball, interleaved, then the bzip2 "zero member"
+# series that used to be super-linear.
 #
 #   bench/unpack.sh [tarball] [runs]
 #
@@ -35,19 +36,21 @@ py=${RAMSES_BENCH_PYTHON:-$(python3 -c 'import sys; print(sys.executable)')}
 unset PYTHONDONTWRITEBYTECODE
 export PYTHONPYCACHEPREFIX=${PYTHONPYCACHEPREFIX:-$work/pycache}
 
-# pipeline side: the same call the unpack task makes
+# pipeline side: the same call the unpack task makes, which hashes the stream it reads against
+# the pin (argv[4], measured once before the runs, as ramses.toml pins it)
 cat >"$work/unpack.py" <<'PY'
 import sys
 from pathlib import Path
 from ramsesbuild.errors import UnpackError
 from ramsesbuild.log import TaskLog
-from ramsesbuild.unpack import unpack
+from ramsesbuild.unpack import Expected, unpack
 try:
     with TaskLog(Path(sys.argv[3])) as log:
-        unpack(Path(sys.argv[1]), Path(sys.argv[2]), log)
+        unpack(Path(sys.argv[1]), Path(sys.argv[2]), log, expect=Expected("sha256", sys.argv[4], "the pin"))
 except UnpackError as exc:
     sys.exit(f"unpack failed: {exc}")
 PY
+pin=$(sha256sum "$tarball" | cut -d' ' -f1)
 
 measure() {  # measure NAME CMD...: one "wall user sys maxrss_kb" line appended to $work/NAME.times
   local name=$1; shift
@@ -56,7 +59,7 @@ measure() {  # measure NAME CMD...: one "wall user sys maxrss_kb" line appended 
 }
 run_tar() { mkdir "$work/tar"; measure tar tar -xf "$tarball" -C "$work/tar"; }
 run_pipeline() {
-  measure pipeline env PYTHONPATH="$here" "$py" "$work/unpack.py" "$tarball" "$work/ours/src" "$work/unpack.log"
+  measure pipeline env PYTHONPATH="$here" "$py" "$work/unpack.py" "$tarball" "$work/ours/src" "$work/unpack.log" "$pin"
 }
 clean() { rm -rf "$work/tar" "$work/ours"; sync; }
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }

@@ -55,6 +55,10 @@ class LockError(RamsesError):
     """Another run holds the project's build directory."""
 
 
+class LinkError(RamsesError):
+    """A symbolic link is where the pipeline writes: it is never written through."""
+
+
 class ToolMissing(RamsesError):
     """A program the pipeline needs is not installed; the message names the package."""
 
@@ -84,6 +88,8 @@ def os_error_message(exc: OSError, doing: str = "") -> str:
     if code == errno.ENOENT:
         return f"{path}: no such file or directory{what}"
     return f"{path}: {exc.strerror or exc}{what}"
+
+
 class BootTestError(RamsesError):
     """A boot test cannot run: qemu, a boot ROM or the image is missing or unusable."""
 

@@ -7,11 +7,11 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 
 from .errors import FetchError
-from .fsutil import CHUNK, sha256_file
+from .fsutil import CHUNK, ensure_dir, open_nofollow, sha256_file
 from .log import TaskLog
 from .settings import Source
 
@@ -43,7 +43,7 @@ def fetch_all(source: Source, dest_dir: Path, log: TaskLog) -> list[Path]:
 
 
 def fetch_one(want: Wanted, mirrors: tuple[str, ...], dest_dir: Path, log: TaskLog) -> Path:
-    dest_dir.mkdir(parents=True, exist_ok=True)
+    ensure_dir(dest_dir)
     final = dest_dir / want.name
     if final.exists() and not want.fresh and (want.sha256 is None or sha256_file(final) == want.sha256):
         log.line(f"{final}: already present")
@@ -95,10 +95,29 @@ def _progress(total: int | None, initial: int, name: str) -> Progress:
     return Progress(f"download {name}", total=total, initial=initial, bytes_=True)
 
 
+def _partial_size(partial: Path) -> int:
+    """Bytes already downloaded (0: none). A symlink there is a LinkError, never followed."""
+    try:
+        fd = open_nofollow(partial, os.O_RDONLY)
+    except FileNotFoundError:
+        return 0
+    try:
+        return os.fstat(fd).st_size
+    finally:
+        os.close(fd)
+
+
+def _open_partial(partial: Path, append: bool) -> IO[bytes]:
+    """The .partial file for writing: appended to (a resumed download) or truncated; opened with
+    O_NOFOLLOW, so a planted symlink is refused instead of written through."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
+    return os.fdopen(open_nofollow(partial, flags, 0o644), "ab" if append else "wb")
+
+
 def _download_http(url: str, partial: Path, log: TaskLog) -> None:
     import requests
 
-    have = partial.stat().st_size if partial.exists() else 0
+    have = _partial_size(partial)
     headers = {"Range": f"bytes={have}-"} if have else {}
     try:
         with requests.get(url, stream=True, timeout=TIMEOUT, headers=headers) as resp:
@@ -115,15 +134,15 @@ def _download_http(url: str, partial: Path, log: TaskLog) -> None:
                 log.line(f"resuming at byte {have}")
             length = resp.headers.get("Content-Length")
             total = int(length) + have if length else None
-            mode = "ab" if have else "wb"
-            with open(partial, mode) as fh, _progress(total, have, partial.name[1:].removesuffix(".partial")) as bar:
+            name = partial.name[1:].removesuffix(".partial")
+            with _open_partial(partial, append=bool(have)) as fh, _progress(total, have, name) as bar:
                 for chunk in resp.iter_content(NET_CHUNK):
                     fh.write(chunk)
                     bar.update(len(chunk))
-            if total is not None and partial.stat().st_size != total:
-                raise FetchError(f"connection closed at {partial.stat().st_size} of {total} bytes; run again to resume")
+            if total is not None and _partial_size(partial) != total:
+                raise FetchError(f"connection closed at {_partial_size(partial)} of {total} bytes; run again to resume")
     except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError):
-        got = partial.stat().st_size if partial.exists() else 0
+        got = _partial_size(partial)
         raise FetchError(f"the connection dropped mid-transfer ({got} bytes kept); run again to resume") from None
     except requests.exceptions.Timeout:
         raise FetchError(f"no answer within {TIMEOUT[1]} s (timeout); run again to resume, or try another "
@@ -150,7 +169,8 @@ def _connection_reason(text: str) -> str:
 def _copy_local(src: Path, partial: Path, log: TaskLog) -> None:
     if not src.is_file():
         raise FetchError(f"{src}: no such file")
-    with open(src, "rb") as fin, open(partial, "wb") as fout, _progress(src.stat().st_size, 0, src.name) as bar:
+    with open(src, "rb") as fin, _open_partial(partial, append=False) as fout, \
+            _progress(src.stat().st_size, 0, src.name) as bar:
         while chunk := fin.read(CHUNK):
             fout.write(chunk)
             bar.update(len(chunk))

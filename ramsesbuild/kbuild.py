@@ -17,7 +17,9 @@ from pathlib import Path
 from . import kconfig
 from .errors import BuildError, KconfigError, ToolMissing
 from .family import Family, TreeVersion
-from .fsutil import atomic_copy, atomic_dir, write_if_changed
+from .fsutil import atomic_copy, atomic_dir, atomic_write_text, ensure_dir, write_if_changed
+from .interrupt import own_group
+from .lock import inherited
 from .log import TaskLog, say
 from .wrappers import Wrapper
 
@@ -110,7 +112,7 @@ def write_shims(tree: Tree) -> None:
       make command lines stay the same: kbuild records each object's full command and would
       recompile every unit after a change of CC, so the wrapper stays out of the build's identity.
     """
-    tree.shims.mkdir(parents=True, exist_ok=True)
+    ensure_dir(tree.shims)
     host_path = os.environ.get("PATH", "/usr/bin:/bin")
     scripts = {}
     for name, shim in tree.family.shims.items():
@@ -153,23 +155,25 @@ def run_make(tree: Tree, log: TaskLog, *targets: str, jobs: int = 1, stdin_text:
 
     cmd = tree.make_cmd(*targets, jobs=jobs, **extra)
     log.section(shlex.join(cmd))
-    try:
+    try:  # its own process group: make and its compilers stop with the run (ramsesbuild.interrupt)
         proc = subprocess.Popen(cmd, stdin=subprocess.PIPE if stdin_text else subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=tree.env(),
-                                text=True, errors="replace", bufsize=1)
+                                text=True, errors="replace", bufsize=1, process_group=0,
+                                pass_fds=inherited())  # an orphaned make keeps the project lock
     except FileNotFoundError:
         raise ToolMissing("make is not installed: apt-get install make gcc") from None
     if stdin_text:
         threading.Thread(target=_feed, args=(proc, stdin_text), daemon=True).start()
     units = 0
-    with Progress(what or f"make {' '.join(targets)}", total=total, unit="units", estimated=estimated) as bar:
+    with own_group(proc), Progress(what or f"make {' '.join(targets)}", total=total, unit="units",
+                                   estimated=estimated) as bar:
         assert proc.stdout is not None
         for line in proc.stdout:
             log.write(line)
             if _UNIT.search(line):
                 units += 1
                 bar.update(1)
-    rc = proc.wait()
+        rc = proc.wait()
     if rc != 0:
         raise BuildError(
             f"`make {' '.join(targets)}` failed (exit {rc}) in {tree.obj}; fix the cause shown in the last "
@@ -209,21 +213,27 @@ def configure(tree: Tree, base: str, fragments: tuple[Path, ...], log: TaskLog,
     With *base_cache*, the base config made by make (tinyconfig, defconfig...) is kept there
     with *base_key* (what it depends on: tree generation, base, arch, make variables), so a
     fragment change costs one oldconfig, as by hand, instead of base + oldconfig."""
+    from .ksymbols import check_config_text, scan_tree
+
     fam = tree.family
     requests = kconfig.parse_forced(fam.forced, fam.name)
     for frag in fragments:
         requests += kconfig.parse_fragment(frag, fam.name)
     requests, notes = kconfig.effective(requests)
+    # Fragments are data: every value against its symbol's type before any make runs
+    symbols = scan_tree(tree.src)
+    kconfig.check_types(requests, symbols.declared)
     tree.check_wrapper()  # modern Kconfig runs $(CC): fail clearly before it does
     write_shims(tree)
     for note in notes:
         log.line(f"note: {note}")
-    tree.obj.mkdir(parents=True, exist_ok=True)
+    ensure_dir(tree.obj)  # never through a link (it would take make's output elsewhere)
     base_text = _cached_base(tree, base, log, base_cache, base_key)
-    tree.config.write_text(kconfig.merge(base_text, requests))
+    check_config_text(base_text, _base_origin(tree, base), symbols.declared)  # also a cached copy
+    atomic_write_text(tree.config, kconfig.merge(base_text, requests), perms=0o644)
     run_make(tree, log, fam.oldconfig, stdin_text=fam.oldconfig_stdin, what=fam.oldconfig)
     final = tree.config.read_text()
-    required, optional = kconfig.check(requests, final, kconfig.symbol_finder(tree.src))
+    required, optional = kconfig.check(requests, final, symbols.defined)
     for miss in optional:
         log.line(f"warning: {miss.describe()}")
         say(f"warning: {miss.describe()}")
@@ -231,6 +241,12 @@ def configure(tree: Tree, base: str, fragments: tuple[Path, ...], log: TaskLog,
         raise KconfigError(kconfig.failure_message(tree.config, required))
     log.line(f"all {len(requests)} requested options landed ({len(optional)} optional misses)")
     return ConfigReport(len(requests), tuple(m.describe() for m in optional), tuple(notes))
+
+
+def _base_origin(tree: Tree, base: str) -> str:
+    """Where a base config's lines come from, for messages."""
+    kind, _, arg = tree.family.base_recipe(base).partition(":")
+    return {"copy": str(tree.src / arg), "file": arg}.get(kind, f"the {arg} base config made by make")
 
 
 def _cached_base(tree: Tree, base: str, log: TaskLog, cache: Path | None, key: str) -> str:
@@ -319,7 +335,7 @@ def modules_enabled(tree: Tree) -> bool:
 
 def _pin_version_counter(tree: Tree) -> None:
     """2.4's newversion bumps .version on every link; pin it so builds say #1."""
-    (tree.obj / ".version").write_text("0\n")
+    atomic_write_text(tree.obj / ".version", "0\n", perms=0o644)
 
 
 def _check_dep_log(tree: Tree, log: TaskLog) -> None:

@@ -9,13 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import KconfigError
+from .ksymbols import ASSIGNMENT as _SET
+from .ksymbols import NOT_SET as _UNSET
+from .ksymbols import Declared, value_problem
 from .tomlload import decode_utf8
 
-_SET = re.compile(r"^(CONFIG_[A-Za-z0-9_]+)=(.*)$")
-_UNSET = re.compile(r"^# (CONFIG_[A-Za-z0-9_]+) is not set\s*$")
-_FAMILY = re.compile(r"^#@\s*family\s+(\S+)\s*$")
-_OPTIONAL = re.compile(r"\s+#@\s*optional\s*$")
-_VALUE = re.compile(r'^(y|m|n|-?\d+|0x[0-9a-fA-F]+|"(?:[^"\\]|\\.)*")$')
+_FAMILY = re.compile(r"#@[ \t]*family[ \t]+(\S+)")
+_OPTIONAL = re.compile(r"[ \t]+#@[ \t]*optional$")
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,8 @@ class Miss:
 
 def parse_fragment(path: Path, family: str) -> list[Request]:
     try:
-        lines = decode_utf8(Path(path).read_bytes(), Path(path), KconfigError).splitlines()
+        # split at newlines only, as the shell that reads .config does (2.4's Configure sources it)
+        lines = decode_utf8(Path(path).read_bytes(), Path(path), KconfigError).split("\n")
     except FileNotFoundError:
         raise KconfigError(f"{path}: fragment file not found; fix [profile.*] fragments in ramses.toml") from None
     except OSError as exc:
@@ -58,19 +59,19 @@ def parse_fragment(path: Path, family: str) -> list[Request]:
     active = True
     for lineno, raw in enumerate(lines, 1):
         origin = f"{path}:{lineno}"
-        line = raw.strip()
-        if m := _FAMILY.match(line):
+        line = raw.strip(" \t")
+        if m := _FAMILY.fullmatch(line):
             active = m.group(1) in ("all", family)
             continue
         optional = bool(_OPTIONAL.search(line))
         line = _OPTIONAL.sub("", line)
-        if m := _UNSET.match(line):
+        if m := _UNSET.fullmatch(line):
             req = Request(m.group(1), None, origin, optional)
-        elif m := _SET.match(line):
-            value = m.group(2).strip()
-            if not _VALUE.match(value):
-                raise KconfigError(f"{origin}: bad value {value!r} for {m.group(1)} "
-                                   "(y, m, n, a number or a \"string\")")
+        elif m := _SET.fullmatch(line):
+            value = m.group(2).rstrip(" \t")
+            problem = value_problem(m.group(1), value, None)
+            if problem:
+                raise KconfigError(f"{origin}: {m.group(1)}: {problem}")
             req = Request(m.group(1), None if value == "n" else value, origin, optional)
         elif not line or line.startswith("#"):
             continue
@@ -86,11 +87,23 @@ def parse_forced(lines: tuple[str, ...], family: str) -> list[Request]:
     origin = f"ramsesbuild/data/families.toml [{family}] forced"
     out = []
     for line in lines:
-        if m := _UNSET.match(line):
+        if m := _UNSET.fullmatch(line):
             out.append(Request(m.group(1), None, origin))
-        elif m := _SET.match(line):
+        elif (m := _SET.fullmatch(line)) and not value_problem(m.group(1), m.group(2), None):
             out.append(Request(m.group(1), None if m.group(2) == "n" else m.group(2), origin))
+        else:
+            raise KconfigError(f"{origin}: {line!r} is not a .config line")
     return out
+
+
+def check_types(requests: list[Request], declared: dict[str, Declared]) -> None:
+    """Each requested value against its symbol's type in this tree (before any make runs)."""
+    for req in requests:
+        if req.value is None:
+            continue
+        problem = value_problem(req.symbol, req.value, declared.get(req.symbol))
+        if problem:
+            raise KconfigError(f"{req.origin}: {req.as_line()}: {problem}")
 
 
 def effective(requests: list[Request]) -> tuple[list[Request], list[str]]:
@@ -109,9 +122,9 @@ def read_config(text: str) -> dict[str, str | None]:
     """Symbol -> value (None for '# ... is not set'). Symbols absent from the file are absent."""
     values: dict[str, str | None] = {}
     for line in text.splitlines():
-        if m := _SET.match(line):
+        if m := _SET.fullmatch(line):
             values[m.group(1)] = None if m.group(2) == "n" else m.group(2)
-        elif m := _UNSET.match(line):
+        elif m := _UNSET.fullmatch(line):
             values[m.group(1)] = None
     return values
 
@@ -120,8 +133,11 @@ def merge(base_text: str, requests: list[Request]) -> str:
     """Replace or append each requested symbol's line in a .config text."""
     wanted = {r.symbol: r for r in requests}
     out = []
-    for line in base_text.splitlines():
-        m = _SET.match(line) or _UNSET.match(line)
+    lines = base_text.split("\n")  # newlines only: a comment may hold a \r, as the shell sees it
+    if lines and not lines[-1]:
+        lines.pop()
+    for line in lines:
+        m = _SET.fullmatch(line) or _UNSET.fullmatch(line)
         if m and m.group(1) in wanted:
             out.append(wanted.pop(m.group(1)).as_line())
         else:
@@ -151,15 +167,14 @@ def check(requests: list[Request], final_text: str,
 
 def symbol_finder(src: Path) -> Callable[[str], bool]:
     """Look a symbol up in the tree's Kconfig (modern) or Config.in (2.4) files, lazily."""
-    cache: list[str] = []
+    from .ksymbols import TreeSymbols, scan_tree
+
+    cache: list[TreeSymbols] = []
 
     def defined(symbol: str) -> bool:
         if not cache:
-            names = ("Kconfig", "Config.in", "config.in")
-            cache.append("\n".join(p.read_text(errors="replace") for p in Path(src).rglob("*")
-                                   if p.name.startswith(names) and p.is_file()))
-        bare = symbol.removeprefix("CONFIG_")
-        return re.search(rf"^\s*(menu)?config\s+{bare}\b|\b{symbol}\b", cache[0], re.M) is not None
+            cache.append(scan_tree(Path(src)))
+        return cache[0].defined(symbol)
 
     return defined
 

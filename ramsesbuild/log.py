@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import collections
+import contextlib
 import datetime as _dt
+import os
 import sys
 from pathlib import Path
 from typing import IO
+
+from .errors import LinkError
 
 
 class TaskLog:
@@ -23,12 +27,29 @@ class TaskLog:
         self._tail: collections.deque[str] = collections.deque(maxlen=40)
         self._fh: IO[str] | None = None
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            if self.path.exists():  # keep the previous run for comparison
-                self.path.replace(self.path.with_suffix(".log.1"))
-            self._fh = open(self.path, "w", encoding="utf-8", errors="replace")  # noqa: SIM115 (closed in close())
+            self._fh = self._open()
+        except LinkError as exc:  # never written through; the task itself goes on
+            self.problem = f"log not written: {exc}"
+            say(f"ramsesbuild: {exc}")
         except OSError as exc:
             self.problem = f"log {self.path} could not be written: {exc.strerror or exc}"
+
+    def _open(self) -> IO[str]:
+        """A new, empty log file; the previous one becomes .log.1. Both are renamed or created,
+        never opened through a symlink: a link at either name is a LinkError."""
+        from .fsutil import open_nofollow, open_parent, refuse_link
+
+        dfd, name, _ = open_parent(self.path)
+        try:
+            old = name.removesuffix(".log") + ".log.1"
+            for n in (name, old):
+                refuse_link(dfd, n, self.path.parent / n)
+            with contextlib.suppress(FileNotFoundError):  # keep the previous run for comparison
+                os.replace(name, old, src_dir_fd=dfd, dst_dir_fd=dfd)
+        finally:
+            os.close(dfd)
+        fd = open_nofollow(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        return os.fdopen(fd, "w", encoding="utf-8", errors="replace")
 
     def write(self, text: str) -> None:
         for line in text.splitlines():

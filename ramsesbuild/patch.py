@@ -3,11 +3,18 @@
 State (which patches are applied, with their sha256 and an exact copy) lives outside the
 tree in ``state_dir``. When the series changes, patches that are no longer wanted (or whose
 content changed) are reversed from their stored copies, newest first, and the rest applied.
+
+Patches never create or follow links out of the tree. GNU patch 2.7.3 or later is required:
+it never follows a symlink in a path it writes and refuses to patch a symlink as a file; but a
+git-style patch may *create* a symlink to anywhere (``new file mode 120000``). So the tree is
+checked before the series and after each patch: a symlink that leads outside the tree is
+refused, and the tree is removed (the next run unpacks it afresh from the verified tarball).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -15,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import PatchError
-from .fsutil import atomic_write_text, sha256_file
+from .fsutil import atomic_copy, atomic_write_text, sha256_file
 from .log import TaskLog
 from .tomlload import decode_utf8
 
@@ -77,15 +84,20 @@ def apply_series(tree: Path, patches_dir: Path, state_dir: Path, log: TaskLog) -
     while keep < len(applied) and keep < len(wanted) and applied[keep]["name"] == wanted[keep][0].name \
             and applied[keep]["sha256"] == wanted[keep][1]:
         keep += 1
+    if len(applied) > keep or len(wanted) > keep:
+        require_safe_patch()
+        check_links(tree, None)
     for rec in reversed(applied[keep:]):
         _reverse(tree, state_dir, rec, log)
+        check_links(tree, state_dir / "applied" / rec["copy"])
+        (state_dir / "applied" / rec["copy"]).unlink()
         applied.pop()
         _save_state(state_dir, applied)
     for entry, digest in wanted[keep:]:
         _apply(tree, entry, log)
+        check_links(tree, entry.path)
         copy = state_dir / "applied" / f"{len(applied):04d}-{entry.name}"
-        copy.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(entry.path, copy)
+        atomic_copy(entry.path, copy)
         applied.append({"name": entry.name, "sha256": digest, "strip": entry.strip, "copy": copy.name})
         _save_state(state_dir, applied)
     log.line(f"{len(applied)} patches applied ({len(applied) - keep} new, {keep} kept)")
@@ -140,7 +152,57 @@ def _reverse(tree: Path, state_dir: Path, rec: dict, log: TaskLog) -> None:
         )
     done = _patch(tree, copy, rec["strip"], reverse=True, dry_run=False)
     log.write(done.stdout + done.stderr)
-    copy.unlink()
+
+
+# ------------------------------------------------------------------ links
+
+MIN_PATCH = (2, 7, 3)  # GNU patch stopped following symlinks in 2.7.3 (CVE-2015-1196, -1395)
+
+
+def require_safe_patch() -> None:
+    """GNU patch 2.7.3 or later: older versions (and other patch programs) follow symlinks."""
+    try:
+        out = subprocess.run(["patch", "--version"], capture_output=True, text=True).stdout
+    except FileNotFoundError:
+        raise PatchError("GNU patch is not installed; apt-get install patch") from None
+    m = re.match(r"GNU patch (\d+)\.(\d+)(?:\.(\d+))?", out)
+    version = tuple(int(x or 0) for x in m.groups()) if m else None
+    if version is None or version < MIN_PATCH:
+        found = out.splitlines()[0] if out.strip() else "an unknown patch program"
+        raise PatchError(f"{shutil.which('patch')} is {found}; GNU patch 2.7.3 or later is needed (older "
+                         "ones follow symlinks in the tree when they write): apt-get install patch")
+
+
+def links_leaving(tree: Path) -> list[tuple[str, str]]:
+    """Every symlink in *tree* that resolves outside it: (path relative to the tree, target)."""
+    root = os.path.realpath(tree)
+    found = []
+    stack = [str(tree)]
+    while stack:
+        with os.scandir(stack.pop()) as entries:
+            for e in entries:
+                if e.is_symlink():
+                    real = os.path.realpath(e.path)
+                    if real != root and not real.startswith(root + os.sep):
+                        found.append((os.path.relpath(e.path, tree), os.readlink(e.path)))
+                elif e.is_dir(follow_symlinks=False):
+                    stack.append(e.path)
+    return sorted(found)
+
+
+def check_links(tree: Path, patch: Path | None) -> None:
+    """Refuse a tree holding a symlink that leads outside it; the tree is then removed (nothing
+    can reach through it any more) and the next run unpacks it afresh."""
+    bad = links_leaving(tree)
+    if not bad:
+        return
+    shutil.rmtree(tree)
+    links = ", ".join(f"{name} -> {target}" for name, target in bad[:5]) + (" ..." if len(bad) > 5 else "")
+    if patch is not None:
+        raise PatchError(f"{patch} creates the symlink {links}, which leads outside the tree {tree}: refused. The "
+                         "tree was removed (the next run unpacks it afresh); fix the patch or drop it from the series")
+    raise PatchError(f"{tree} holds the symlink {links}, which leads outside the tree (neither the checked tarball "
+                     "nor a checked patch made it): refused. The tree was removed; the next run unpacks it afresh")
 
 
 def _first_lines(text: str, n: int = 12) -> str:

@@ -90,18 +90,25 @@ class _Reporter(ConsoleReporter):
         self.write(f"FAILED {message}\n")
 
     def complete_run(self) -> None:
+        from .interrupt import stopped_line
+
+        stopped = stopped_line()  # a signal ended the run: that one line is all the screen gets
+        if stopped:
+            running = [t for t in self.start_of if t not in self.status]
+            self.messages.append((running[-1] if running else "", stopped))
         try:
             summary, notes = collect(self.bound, self.status, self.seconds, self.messages, self.started)
             for note in notes:
                 self.write(f"ramsesbuild: {note}\n")
             if summary.profiles:
-                self.write(render(summary, self.bound))
+                if not stopped:
+                    self.write(render(summary, self.bound))
                 self._write(BuildPaths(self.bound).summary, summary)
-        except OSError as exc:  # the summary must never hide the run's own result
+        except (OSError, RamsesError) as exc:  # the summary must never hide the run's own result
             self.write(f"ramsesbuild: summary not written: {exc}\n")
         for msg in self.runtime_errors:
             self.write(f"ramsesbuild: doit: {msg.strip()}\n")
-        if self.messages:
+        if self.messages and not stopped:
             first = self.messages[0][1].splitlines()[0]
             if first.endswith(":"):  # a message whose list follows: the recap points back to it
                 first = f"{first[:-1]} (details above)"

@@ -63,6 +63,7 @@ class UnpackedStamp:
     family: str
     sha256: str | None  # the tarball's pinned sha256
     generation: str  # new at every unpack: later steps re-run on a fresh tree
+    source: str = ""  # "<hash>:<digest>" the unpacked bytes matched (the pin, or dpkg's record)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,11 @@ when a few bytes of bz2 expand to many MiB.)
 Only the members a source tarball needs are interpreted; everything is reported as a
 :class:`Member` and the caller decides what is acceptable. Failures are :class:`UnpackError`
 lines that name the tarball.
+
+With *digests*, the compressed bytes are hashed as they are read, so the caller can check that
+what it unpacked is what was verified without reading the file twice: a thread reads the file,
+hashes each chunk and writes it into the decompressor's pipe (instead of the decompressor
+reading the file itself); an uncompressed tar is hashed as it is parsed.
 """
 
 from __future__ import annotations
@@ -19,11 +24,13 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import hashlib
 import io
 import os
 import shutil
 import subprocess
 import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,11 +97,13 @@ class TarStream:
     before any of that data is decompressed. *chunk* is the read size (tests use odd ones).
     """
 
-    def __init__(self, tarball: Path, max_bytes: int, chunk: int = CHUNK):
+    def __init__(self, tarball: Path, max_bytes: int, chunk: int = CHUNK, digests: tuple[str, ...] = ()):
         self.tarball = Path(tarball)
         self.max_bytes = max_bytes
         self.command: tuple[str, ...] = ()
         self.offset = 0  # bytes of the decompressed stream consumed so far
+        self._hashes = [hashlib.new(name) for name in digests]  # over the file's bytes, as read
+        self._feeder: _Feeder | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._stderr: IO[bytes] | None = None
         self._file: io.FileIO | None = None
@@ -125,12 +134,21 @@ class TarStream:
         try:
             # argv[0] is the bare name, so the tool's messages start with "xz:", not its path
             self._proc = subprocess.Popen((os.path.basename(self.command[0]), *self.command[1:]),
-                                          executable=self.command[0], stdin=self._file,
+                                          executable=self.command[0],
+                                          stdin=subprocess.PIPE if self._hashes else self._file,
                                           stdout=subprocess.PIPE, stderr=self._stderr, close_fds=True)
         except OSError as exc:
             self.close()
             raise UnpackError(f"{self.tarball}: cannot run {self.command[0]} ({exc.strerror}); "
                               f"reinstall it (apt-get install {fmt.package})") from None
+        if self._hashes:
+            assert self._proc.stdin is not None
+            feed_fd = os.dup(self._proc.stdin.fileno())
+            self._proc.stdin.close()
+            with contextlib.suppress(OSError):
+                fcntl.fcntl(feed_fd, fcntl.F_SETPIPE_SZ, CHUNK)
+            self._feeder = _Feeder(self._file, feed_fd, self._hashes)
+            self._feeder.start()
         assert self._proc.stdout is not None
         self._fd = self._proc.stdout.fileno()
         self._io = io.FileIO(self._fd, closefd=False)
@@ -151,6 +169,8 @@ class TarStream:
 
     def close(self) -> None:
         """Stop the decompressor (if still running) and release everything."""
+        if self._feeder is not None:
+            self._feeder.stop = True
         if self._proc is not None:
             if self._proc.poll() is None:
                 self._proc.kill()
@@ -158,6 +178,9 @@ class TarStream:
             assert self._proc.stdout is not None
             self._proc.stdout.close()
             self._proc = None
+        if self._feeder is not None:
+            self._feeder.join()
+            self._feeder = None
         for fh in (self._stderr, self._file):
             if fh is not None:
                 fh.close()
@@ -189,6 +212,17 @@ class TarStream:
         failure = self._decompressor_failed()
         if failure:
             raise failure
+        if self._feeder is not None:
+            self._feeder.join()
+            if self._feeder.error is not None:
+                raise UnpackError(f"{self.tarball}: cannot read it ({self._feeder.error.strerror}); "
+                                  "delete it and run again to re-download")
+
+    def hexdigests(self) -> dict[str, str]:
+        """After :meth:`finish`: the digests of every byte of the file, by algorithm name."""
+        if self._feeder is not None and not self._feeder.complete:
+            raise UnpackError(f"{self.tarball}: the file was not read to its end; run again")
+        return {h.name: h.hexdigest() for h in self._hashes}
 
     # ------------------------------------------------------------------ reading
     # One buffer, reused: bytes self._pos to self._end of it are read but not consumed.
@@ -198,6 +232,9 @@ class TarStream:
         assert self._io is not None
         self._pos = 0
         self._end = self._io.readinto(self._view) or 0
+        if self._feeder is None and self._hashes:  # an uncompressed tar: these are the file's bytes
+            for h in self._hashes:
+                h.update(self._view[:self._end])
         return self._end
 
     def _truncated(self, what: str) -> UnpackError:
@@ -329,6 +366,42 @@ class TarStream:
         data = self._read(size, "an extended header")
         self._skip(padded - size)
         return data
+
+
+class _Feeder(threading.Thread):
+    """Copies the compressed file into the decompressor's pipe (closing it at the end), hashing
+    every byte on the way. If the decompressor stops reading early, the rest of the file is
+    still hashed, so the digests always describe the whole file."""
+
+    def __init__(self, src: io.FileIO, fd: int, hashes: list[hashlib._Hash]):
+        super().__init__(name="tarstream-feeder", daemon=True)
+        self.src, self.fd, self.hashes = src, fd, hashes
+        self.stop = False
+        self.complete = False
+        self.error: OSError | None = None
+
+    def run(self) -> None:
+        buf = bytearray(CHUNK)
+        view = memoryview(buf)
+        writing = True
+        try:
+            while not self.stop:
+                n = self.src.readinto(buf) or 0
+                if not n:
+                    self.complete = True
+                    break
+                for h in self.hashes:
+                    h.update(view[:n])
+                if writing:
+                    try:
+                        _write_all(self.fd, view[:n])
+                    except BrokenPipeError:
+                        writing = False  # the decompressor stopped: its verdict says why
+        except OSError as exc:
+            self.error = exc
+        finally:
+            with contextlib.suppress(OSError):
+                os.close(self.fd)
 
 
 def _write_all(fd: int, data: bytes | memoryview) -> None:

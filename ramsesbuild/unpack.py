@@ -25,6 +25,11 @@ Modes come from the archive without setuid/setgid/sticky and group/other write b
 (directories always keep ``u+rwx``); mtimes come from the archive (directories' are set
 last). Extraction goes to a temporary directory ``.<dest name>.<random>.unpacking`` beside
 *dest*, swapped into place only when complete (:func:`ramsesbuild.fsutil.atomic_dir`).
+
+The bytes unpacked are the bytes verified: with an :class:`Expected` digest (the sha256 pinned
+in ramses.toml, or dpkg's record of a package's file), the stream is hashed as it is read (the
+same single read) and a tree whose source does not match is never swapped into place, whatever
+the state files say.
 """
 
 from __future__ import annotations
@@ -32,12 +37,14 @@ from __future__ import annotations
 import errno
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import UnpackError
 from .fsutil import atomic_dir
 from .log import TaskLog
 from .settings import UnpackLimits  # caps from ramses.toml [unpack]
+from .state import UnpackedStamp
 from .tarstream import Member, TarStream
 
 TEMP_SUFFIX = ".unpacking"  # temp trees are named .<dest name>.<random>.unpacking
@@ -50,17 +57,46 @@ _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXE
 _KIND_NAMES = {"d": "directory", "f": "file", "l": "symlink"}
 
 
-def unpack(tarball: Path, dest: Path, log: TaskLog, limits: UnpackLimits | None = None) -> str:
-    """Extract *tarball* into *dest* (replacing it atomically); return the stripped top-level name."""
+@dataclass(frozen=True)
+class Expected:
+    """What the tarball's bytes must hash to, and on whose word (for the message)."""
+
+    algorithm: str  # a hashlib name: "sha256", "md5"
+    digest: str  # lower-case hex
+    anchor: str  # e.g. 'the sha256 pinned in ramses.toml [source."2.4.18"]'
+
+    def check(self, tarball: Path, measured: dict[str, str]) -> None:
+        got = measured[self.algorithm]
+        if got != self.digest:
+            raise UnpackError(
+                f"{tarball}: the bytes read for unpacking have {self.algorithm} {got}, but {self.anchor} says "
+                f"{self.digest}: the file changed after it was verified (replaced, or damaged on disk). Nothing "
+                "was unpacked; delete it and run again (it is fetched and verified afresh)")
+
+
+def tree_is_current(stamp: UnpackedStamp, expect: Expected, src: Path) -> bool:
+    """Does the unpack stamp of the tree at *src* say it holds the bytes *expect* names (and is
+    the tree still there)? Then unpacking again would give the same tree: keep it, with its
+    generation, so the steps after it need not run again."""
+    return (bool(stamp.generation) and stamp.source == f"{expect.algorithm}:{expect.digest}"
+            and (src / "Makefile").is_file())
+
+
+def unpack(tarball: Path, dest: Path, log: TaskLog, limits: UnpackLimits | None = None,
+           expect: Expected | None = None) -> str:
+    """Extract *tarball* into *dest* (replacing it atomically); return the stripped top-level name.
+    With *expect*, the tree is swapped into place only if the bytes read hash to it."""
     tarball, dest = Path(tarball), Path(dest)
     limits = limits or UnpackLimits()
     started = time.monotonic()
     try:
         with atomic_dir(dest, suffix=TEMP_SUFFIX) as tmp:
-            ex = _Extraction(tarball, tmp, dest, limits)
+            ex = _Extraction(tarball, tmp, dest, limits, expect)
             ex.run()
     except OSError as exc:  # creating the temp directory or swapping it into place
         raise _os_error(exc, tarball, dest, None) from None
+    if expect is not None:
+        log.line(f"{tarball.name}: the bytes unpacked have the {expect.algorithm} of {expect.anchor}")
     log.line(f"extracted {ex.members} members ({ex.stream_bytes} bytes of tar) of {tarball.name} "
              f"(top directory {ex.top!r}) into {dest} in {time.monotonic() - started:.1f} s"
              + (f" with {ex.command}" if ex.command else ""))
@@ -187,11 +223,12 @@ def _open_dir(name: str, parent_fd: int, create: bool) -> int:
 class _Extraction:
     """One run: read the stream, check each member against the model, create it."""
 
-    def __init__(self, tarball: Path, root: Path, dest: Path, limits: UnpackLimits):
+    def __init__(self, tarball: Path, root: Path, dest: Path, limits: UnpackLimits, expect: Expected | None = None):
         self.tarball = tarball
         self.root = root  # the temporary directory
         self.dest = dest
         self.limits = limits
+        self.expect = expect
         self.top: str | None = None
         self.members = 0
         self.stream_bytes = 0
@@ -210,7 +247,8 @@ class _Extraction:
         root_fd = os.open(self.root, _DIR_FLAGS)
         dirs = _DirFds(root_fd)
         try:
-            with TarStream(self.tarball, self.limits.max_bytes) as stream:
+            digests = (self.expect.algorithm,) if self.expect else ()
+            with TarStream(self.tarball, self.limits.max_bytes, digests=digests) as stream:
                 self.command = " ".join(stream.command)
                 for member in stream.members():
                     self.current = member.name
@@ -218,6 +256,8 @@ class _Extraction:
                 self.current = None
                 stream.finish()
                 self.stream_bytes = stream.offset
+                if self.expect is not None:
+                    self.expect.check(self.tarball, stream.hexdigests())
             if self.top is None:
                 raise UnpackError(f"{self.tarball}: the archive is empty; delete it and run again "
                                   "to re-download")
@@ -402,4 +442,4 @@ def _member_kind(m: Member) -> str:
     return {"dir": "directory", "symlink": "symlink", "hardlink": "hard link"}.get(m.kind, m.kind)
 
 
-__all__ = ["TEMP_SUFFIX", "UnpackLimits", "check_member", "unpack"]
+__all__ = ["TEMP_SUFFIX", "Expected", "UnpackLimits", "check_member", "tree_is_current", "unpack"]

@@ -14,7 +14,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import VerifyError
 from .fsutil import CHUNK, sha256_file
@@ -22,6 +22,9 @@ from .log import TaskLog, say
 from .progress import Progress
 from .settings import Source
 from .state import VerifiedStamp as Verified  # the verify step's result is its stamp (declared in state)
+
+if TYPE_CHECKING:
+    from .unpack import Expected
 
 
 class SignatureError(VerifyError):
@@ -325,3 +328,40 @@ def check_result(result, signature: Path, tarball: Path, signers: tuple[str, ...
             refetch=False)
     when = _dt.datetime.fromtimestamp(int(result.sig_timestamp), _dt.UTC).isoformat()
     return fpr, when
+
+
+# ------------------------------------------------------------------ what later steps may trust
+
+def unpack_anchor(source: Source) -> Expected:
+    """What the bytes unpack reads must hash to, from a trust root (never from build/ state):
+    the sha256 pinned in ramses.toml, or, for a dpkg-verified source without a pin, dpkg's own
+    record of the package's file (the md5 that `dpkg --verify` checks)."""
+    from .unpack import Expected
+
+    if source.sha256:
+        return Expected("sha256", source.sha256, f'the sha256 pinned in ramses.toml [source."{source.version}"]')
+    pkg, local = source.dpkg, source.local_file()
+    assert pkg is not None and local is not None
+    return Expected("md5", dpkg_md5(pkg, local), f"dpkg's record of {local} (package {pkg})")
+
+
+def dpkg_md5(pkg: str, local: Path) -> str:
+    """The md5 that dpkg recorded for *local* when it installed *pkg* (its md5sums control file)."""
+    import subprocess
+
+    try:
+        found = subprocess.run(["dpkg-query", "--control-path", pkg, "md5sums"], capture_output=True, text=True)
+    except FileNotFoundError:
+        raise VerifyError(f"dpkg = {pkg!r} needs dpkg (a Debian-family system); elsewhere pin sha256 instead") from None
+    want = str(local).lstrip("/")
+    for path in found.stdout.split():
+        try:
+            lines = Path(path).read_text(errors="replace").splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            digest, _, name = line.partition("  ")
+            if name == want and len(digest) == 32:
+                return digest.lower()
+    raise VerifyError(f"{local}: dpkg has no md5 on record for it in {pkg}; reinstall the package "
+                      f"(apt-get install --reinstall {pkg}) or pin sha256 in ramses.toml")

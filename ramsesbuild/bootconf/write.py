@@ -63,7 +63,11 @@ def write_files(files: dict[Path, str]) -> list[Path]:
 
 def prune_scripts(tftp_root: Path, keep: set[Path]) -> list[Path]:
     """Remove iPXE scripts we generated earlier for nodes no longer in the inventory."""
-    removed = []
+    removed: list[Path] = []
+    if (tftp_root / IPXE_DIR).is_symlink():  # never prune (delete) through a link
+        from ..fsutil import link_error
+
+        raise link_error(tftp_root / IPXE_DIR)
     for script in sorted((tftp_root / IPXE_DIR).glob("*.ipxe")):
         if script not in keep and GENERATED in script.read_text(errors="replace"):
             script.unlink()

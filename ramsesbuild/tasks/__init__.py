@@ -67,6 +67,8 @@ def default_tasks(settings: Settings) -> list[str]:
 def _command_of(args: list[str]) -> str:
     known = ("run", "list", "info", "help", "dumpdb", "tabcompletion", "clean", "forget", "ignore",
              "reset-dep", "strace", "auto")
+    while args and args[0].startswith("-"):  # doit's own options before the command (-f dodo.py)
+        args = args[2:] if args[0] in ("-f", "--file", "-d", "--dir") else args[1:]
     return args[0] if args and args[0] in known else "run"
 
 

@@ -4,7 +4,6 @@ that a stamp is intact, and clean actions that say what they remove."""
 from __future__ import annotations
 
 import fnmatch
-import shutil
 import sys
 import traceback
 from collections.abc import Callable, Iterable
@@ -12,6 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import RamsesError, os_error_message
+from ..fsutil import remove, unlink_file
+from ..interrupt import doing, stopped_line
 from ..log import TaskLog, log_name, say
 from ..paths import rel
 from ..settings import Settings
@@ -34,11 +35,11 @@ def logged(settings: Settings, task: str, body: Callable[[TaskLog], Any],
     def action() -> Any:
         from doit.exceptions import TaskFailed
 
-        with TaskLog(settings.log_dir / log_name(task)) as log:
+        with TaskLog(settings.log_dir / log_name(task)) as log, doing(f"during {task}"):
             try:
                 log.section(f"task {task}")
                 for stamp in stamps:
-                    stamp.unlink(missing_ok=True)
+                    unlink_file(stamp)  # a symlink there is refused, never replaced silently
                 body(log)
             except RamsesError as exc:
                 log.line(f"ERROR: {exc}")
@@ -46,6 +47,9 @@ def logged(settings: Settings, task: str, body: Callable[[TaskLog], Any],
             except OSError as exc:
                 log.write(traceback.format_exc())
                 return TaskFailed(f"{task}: {os_error_message(exc)}\n({log.where()})")
+            except KeyboardInterrupt:  # Ctrl-C, SIGTERM, SIGHUP: ramsesbuild.interrupt ends the run
+                log.line(f"INTERRUPTED: {stopped_line() or 'Ctrl-C'}")
+                raise
             except Exception as exc:  # a bug: keep the traceback for us, one line for the user
                 log.write(traceback.format_exc())
                 return TaskFailed(f"{task}: internal error ({type(exc).__name__}: {exc}); this is a bug in "
@@ -125,10 +129,7 @@ def remover(paths: Iterable[Path], protected: str | None = None, task: str = "")
             if dryrun:
                 print(f"would remove {p} ({size})")
                 continue
-            if p.is_dir() and not p.is_symlink():
-                shutil.rmtree(p)
-            else:
-                p.unlink()
+            remove(p)  # never through a link
             print(f"removed {p} ({size})")
 
     return clean

@@ -79,23 +79,33 @@ def task_verify(settings: Settings) -> Task:
     src = settings.source
     tarball = paths.download(src.tarball)
     sig = paths.download(src.signature) if src.signature else None
+    identity = paths.verified.with_name("verified-file.json")  # which file the record describes
 
     def body(log: TaskLog) -> None:
+        from ..trust import file_identity
         from ..verify import verify_with_refetch
 
+        before = file_identity(tarball)
         write_state(paths.verified, verify_with_refetch(src, tarball, sig, settings.download_dir, log))
+        write_state(identity, before)
+
+    def record_holds() -> bool:
+        from ..trust import record_holds  # light: runs at every doit start
+
+        return record_holds(paths.verified, identity, tarball, src)
 
     return {
         "basename": "verify",
         "doc": "check the pinned sha256 (or dpkg --verify) and the OpenPGP signature (private GNUPGHOME, "
                "pinned signers)",
-        "actions": [logged(settings, "verify", body, stamps=(paths.verified,))],
+        "actions": [logged(settings, "verify", body, stamps=(paths.verified, identity))],
         "file_dep": [tarball] + ([sig] if sig else []) + list(src.keys),
         "targets": [paths.verified],
         "uptodate": [config_changed({"sha256": src.sha256, "signers": list(src.signers),
                                      "unsigned": src.unsigned, "dpkg": src.dpkg}),
-                     stamp_intact(paths.verified, VerifiedStamp, "verify")],
-        "clean": [remover([paths.verified])],
+                     stamp_intact(paths.verified, VerifiedStamp, "verify"),
+                     record_holds],  # a record that disagrees with the pin or the file is re-checked
+        "clean": [remover([paths.verified, identity])],
     }
 
 
@@ -109,23 +119,38 @@ def task_unpack(settings: Settings) -> Iterator[Task]:
                    "one tree per profile (build/<profile>/src; this family builds in the tree)")}
     for tree in paths.trees():
         def body(log: TaskLog, tree: TreePaths = tree) -> None:
+            from ..fsutil import unlink_file
             from ..patch import reset_state
-            from ..unpack import unpack
+            from ..state import DamagedState
+            from ..unpack import tree_is_current, unpack
+            from ..verify import unpack_anchor
 
+            expect = unpack_anchor(settings.source)  # the pin or dpkg's record, never build/ state
+            try:
+                previous = read_state(tree.unpacked_stamp, UnpackedStamp)
+            except DamagedState:
+                previous = None
+            unlink_file(tree.unpacked_stamp)  # a failure never leaves an old success behind
+            if previous is not None and tree_is_current(previous, expect, tree.src):  # doit's records lost
+                log.line(f"{tree.src}: already unpacked from these verified bytes ({previous.source}), "
+                         "patched as its state says: kept (delete the tree to unpack it afresh)")
+                write_state(tree.unpacked_stamp, previous)
+                return
             reset_state(tree.state)
-            top = unpack(tarball, tree.src, log, limits=settings.unpack_limits)
+            top = unpack(tarball, tree.src, log, limits=settings.unpack_limits, expect=expect)
             fam, version = _family.detect(tree.src)
             _check_version(settings, version)
             # a new generation id makes every later step re-run on a fresh tree, even when the
             # tarball is the same (doit compares stamp contents)
             write_state(tree.unpacked_stamp, UnpackedStamp(top=top, version=str(version), family=fam.name,
                                                            sha256=settings.source.sha256,
-                                                           generation=uuid.uuid4().hex))
+                                                           generation=uuid.uuid4().hex,
+                                                           source=f"{expect.algorithm}:{expect.digest}"))
 
         yield {
             "basename": "unpack",
             "name": tree.name,
-            "actions": [logged(settings, f"unpack:{tree.name}", body, stamps=(tree.unpacked_stamp,))],
+            "actions": [logged(settings, f"unpack:{tree.name}", body)],  # the body handles its stamp
             "file_dep": [paths.verified],
             "targets": [tree.unpacked_stamp],
             "uptodate": [(tree.src / "Makefile").is_file(),  # the tree was deleted by hand

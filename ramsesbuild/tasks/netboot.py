@@ -6,44 +6,21 @@ made and installed next to it; both are built before either is installed."""
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from doit.tools import config_changed
 
-from ..errors import InstallError
-from ..fsutil import atomic_copy, sha256_file, temp_name
+from ..fsutil import atomic_copy, sha256_file
+from ..install import install
 from ..log import TaskLog
 from ..paths import BuildPaths, rel
 from ..settings import Netboot, Profile, Settings
 from ..state import ConfigStamp, KernelStamp, NetbootStamp, read_state, write_state
 from ..vocabulary import mba_name
 from .common import logged, remover, stamp_intact
-
-
-def install(artifact: Path, dest: Path, log: TaskLog) -> None:
-    """Put *artifact* at *dest* atomically; the image being replaced becomes dest.old."""
-    try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        if dest.exists():
-            old = dest.with_name(dest.name + ".old")
-            tmp_old = dest.with_name(temp_name(dest.name, "old"))
-            with contextlib.suppress(FileNotFoundError):
-                tmp_old.unlink()
-            os.link(dest, tmp_old)
-            os.replace(tmp_old, old)
-            log.line(f"previous image kept as {old}")
-        atomic_copy(artifact, dest)
-    except PermissionError as exc:
-        raise InstallError(
-            f"cannot write {exc.filename or dest}: {exc.strerror}. Run with write access to the tftpboot "
-            "directory or set [paths] tftpboot in ramses.toml"
-        ) from None
-    log.line(f"installed {dest}")
 
 
 def wrap(nb: Netboot, kernel: Path, out: Path, log: TaskLog) -> None:

@@ -91,10 +91,24 @@ def _process_like(cwd: Path, env: dict[str, str], argv: list[str]) -> Iterator[N
         os.environ.update(saved_env)
         for s, handler in saved_handlers.items():
             signal.signal(s, handler)
+        _drop_doit_globals()  # before the sweep below: sqlite closes its own descriptors
         for fd in _open_fds() - open_before:  # the process would end here: its files close
             with contextlib.suppress(OSError):
                 if os.readlink(f"/proc/self/fd/{fd}").startswith("/"):  # not a socket or pipe: the
                     os.close(fd)  # mirror's server thread shares this process
+
+
+def _drop_doit_globals() -> None:
+    """doit keeps the run's dependency manager (and so its sqlite connection) in a global: a
+    command that does not close it (`doit list`) would leave a connection whose descriptor the
+    sweep closes by number; when the next run replaces the global, sqlite closes that number
+    again, and it may then be the next run's database (sqlite3 "disk I/O error")."""
+    import gc
+
+    from doit.globals import Globals
+
+    Globals.dep_manager = None
+    gc.collect()
 
 
 @contextlib.contextmanager
