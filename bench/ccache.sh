@@ -23,8 +23,8 @@ trap 'rm -rf "$work"' EXIT
 export CCACHE_DIR="$work/ccache" RAMSES_CONFIG="$work/project/ramses.toml"
 mkdir -p "$work/project/downloads"
 ln -s "$tarball" "$work/project/downloads/$(basename "$tarball")"
-cp -r "$here/kconfigs" "$work/project/kconfigs"
-if [ "${version%%.*}" = 2 ]; then cp -r "$here/patches" "$work/project/patches"
+cp -r "$here/ramsesbuild/data/project/kconfigs" "$work/project/kconfigs"  # what `ramsesbuild init` writes
+if [ "${version%%.*}" = 2 ]; then cp -r "$here/ramsesbuild/data/project/patches" "$work/project/patches"
 else mkdir "$work/project/patches"; fi  # no series for this version
 
 settings() {  # settings WRAPPER ("" = none)

@@ -58,6 +58,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+SHIPPED = REPO / "ramsesbuild" / "data" / "project"  # what `ramsesbuild init` writes
 sys.path.insert(0, str(REPO))
 
 from ramsesbuild import kconfig, settings  # noqa: E402
@@ -66,7 +67,7 @@ from ramsesbuild.paths import BuildPaths  # noqa: E402
 from ramsesbuild.tasks.kernel import make_tree  # noqa: E402
 
 TARBALL_61 = Path("/usr/src/linux-source-6.1.tar.xz")
-FRAGMENT = REPO / "kconfigs" / "RamsesCluster.conf"
+FRAGMENT = SHIPPED / "kconfigs" / "RamsesCluster.conf"
 ROWS = ("full", "noop", "config", "ccache", "k24", "verify", "cli", "start", "unpack")
 DEFAULT_RUNS = {"full": 2, "noop": 5, "config": 5, "ccache": 2, "k24": 2, "verify": 3, "cli": 20, "start": 20,
                 "unpack": 3}
@@ -452,7 +453,7 @@ profiles = []
         (project / "kconfigs").mkdir(parents=True, exist_ok=True)
         shutil.copy(FRAGMENT, project / "kconfigs" / FRAGMENT.name)
         if not (project / "patches").exists():
-            shutil.copytree(REPO / "patches", project / "patches")
+            shutil.copytree(SHIPPED / "patches", project / "patches")
         sha = self.sha256(tarball_p)
         (project / "ramses.toml").write_text(f"""[kernel]
 version = "2.4.18"

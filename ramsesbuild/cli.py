@@ -13,6 +13,7 @@ import sys
 from .errors import RamsesError
 
 COMMANDS: dict[str, tuple[str, str]] = {
+    "init": ("ramsesbuild.scaffold:main", "write a new project (settings, nodes, fragments, CI file); then doit"),
     "mknbi-linux": ("ramsesbuild.nbi.cli:mknbi_linux", "wrap a Linux kernel into a tagged NBI image"),
     "mkelf-linux": ("ramsesbuild.nbi.cli:mkelf_linux", "wrap a Linux kernel into an ELF netboot image"),
     "nbi-info": ("ramsesbuild.nbi.cli:nbi_info", "dump and validate an NBI image"),
@@ -26,7 +27,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
 def _usage() -> str:
     lines = ["usage: ramsesbuild [--version] COMMAND [ARGS...]", "", "commands:"]
     lines += [f"  {name:<14} {doc}" for name, (_, doc) in COMMANDS.items()]
-    lines += ["", "The build pipeline itself runs with doit: `doit list` shows its tasks."]
+    lines += ["", "The build pipeline itself runs with doit in a project (`ramsesbuild init DIR` writes one): "
+              "`doit list` shows its tasks."]
     return "\n".join(lines)
 
 

@@ -34,7 +34,10 @@ def write_roots(s: Settings) -> list[Path]:
             *(p.netboot.tftpboot for p in s.profiles.values() if p.netboot is not None)]
 
 
-def load_project(default_settings: Path) -> tuple[dict[str, Any], Callable[[], Iterator[dict[str, Any]]]]:
+def load_project(default_settings: Path | None = None) -> tuple[dict[str, Any], Callable[[], Iterator[dict[str, Any]]]]:
+    """DOIT_CONFIG and the task generator of the project whose settings are $RAMSES_CONFIG, else
+    *default_settings*, else ramses.toml in the working directory (doit runs a dodo.py in its own
+    directory: the two lines `ramsesbuild init` writes, scaffold.DODO)."""
     from . import interrupt
     from . import settings as _settings
     from . import tasks as _tasks
@@ -47,7 +50,7 @@ def load_project(default_settings: Path) -> tuple[dict[str, Any], Callable[[], I
 
     interrupt.install()  # Ctrl-C, SIGTERM, SIGHUP: one line, make stopped with the run, exit by the signal
     try:
-        path = Path(os.environ.get("RAMSES_CONFIG") or default_settings)
+        path = Path(os.environ.get("RAMSES_CONFIG") or default_settings or "ramses.toml").resolve()
         s = _settings.load(path)
         guard(write_roots(s))  # below these, no write ever goes through a symlink
         jobs = _var("jobs", "RAMSES_JOBS")
@@ -57,6 +60,10 @@ def load_project(default_settings: Path) -> tuple[dict[str, Any], Callable[[], I
             s = s.with_jobs(int(jobs))
         no_wait = (_var("wait", "RAMSES_WAIT") or "").lower() in ("no", "0", "false") or \
             os.environ.get("RAMSES_NO_WAIT", "") not in ("", "0")
+        if _tasks._command_of(sys.argv[1:]) == "run":  # not for list, info, clean, forget, ...
+            from .inputs import check_inputs
+
+            check_inputs(s)  # every file the settings name, before anything is fetched
         # doit keeps the paths it is given; run in the project root and give it relative ones,
         # so a build/ restored from a CI cache into another checkout path stays up to date.
         os.chdir(s.root)

@@ -96,3 +96,7 @@ class BootTestError(RamsesError):
 
 class WrapperError(RamsesError):
     """A compiler-wrapper file (wrappers.toml) is malformed."""
+
+
+class InitError(RamsesError):
+    """`ramsesbuild init` cannot write the project (a file in the way, an unwritable place)."""

@@ -1,5 +1,9 @@
 """Apply the patches/ series to a source tree: dry-run first, no fuzz, idempotent.
 
+A series may include ramsesbuild's own tested series for a version (package data
+``data/patches/<version>/``) with the line ``#@ builtin <version>``: its patches are applied at
+that place (named ``builtin:<file>``), the user's own patches before or after it.
+
 State (which patches are applied, with their sha256 and an exact copy) lives outside the
 tree in ``state_dir``. When the series changes, patches that are no longer wanted (or whose
 content changed) are reversed from their stored copies, newest first, and the rest applied.
@@ -18,13 +22,16 @@ import os
 import re
 import shutil
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .errors import PatchError
 from .fsutil import atomic_copy, atomic_write_text, sha256_file
 from .log import TaskLog
+from .pkgdata import DATA
 from .tomlload import decode_utf8
+
+BUILTIN = DATA / "patches"  # ramsesbuild's tested series, one directory per kernel version
 
 _OFFSET = re.compile(r"Hunk #\d+ succeeded at \d+ \(offset -?\d+ lines?\)")
 
@@ -34,16 +41,36 @@ class SeriesEntry:
     name: str
     path: Path
     strip: int = 1
+    builtin: bool = False  # from ramsesbuild's own series (#@ builtin), not the project's
 
 
-def read_series(patches_dir: Path) -> list[SeriesEntry]:
-    """Parse ``<dir>/series``: one patch file per line, optional ``-pN``, ``#`` comments."""
+def builtin_versions(root: Path = BUILTIN) -> list[str]:
+    return sorted(d.name for d in root.iterdir() if (d / "series").is_file()) if root.is_dir() else []
+
+
+def _builtin(series: Path, lineno: int, words: list[str], root: Path) -> list[SeriesEntry]:
+    if len(words) != 2 or words[0] != "builtin":
+        raise PatchError(f"{series}:{lineno}: unknown directive '#@ {' '.join(words)}' (the only one is "
+                         "'#@ builtin <version>': ramsesbuild's tested series for that kernel version)")
+    version = words[1]
+    if version not in builtin_versions(root):
+        known = ", ".join(builtin_versions(root)) or "none"
+        raise PatchError(f"{series}:{lineno}: ramsesbuild has no built-in series for {version!r} (it has: {known})")
+    return [replace(e, name=f"builtin:{e.name}", builtin=True) for e in read_series(root / version, root=None)]
+
+
+def read_series(patches_dir: Path, root: Path | None = BUILTIN) -> list[SeriesEntry]:
+    """Parse ``<dir>/series``: one patch file per line, optional ``-pN``, ``#`` comments, and
+    ``#@ builtin <version>`` for the series of that version in *root* (None: not allowed)."""
     series = patches_dir / "series"
     if not series.exists():
         return []
     entries = []
     text = decode_utf8(series.read_bytes(), series, PatchError)
     for lineno, raw in enumerate(text.splitlines(), 1):
+        if raw.strip().startswith("#@") and root is not None:
+            entries += _builtin(series, lineno, raw.strip()[2:].split("#", 1)[0].split(), root)
+            continue
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue

@@ -156,8 +156,8 @@ def default_path() -> Path:
 
 def load(path: Path | None = None) -> Settings:
     path = Path(path).resolve() if path else default_path()
-    doc = read_document(path, SettingsError, "copy ramses.toml from the project root or point "
-                                              "RAMSES_CONFIG at yours")
+    doc = read_document(path, SettingsError, "make a project with `ramsesbuild init DIR`, or point "
+                                              "RAMSES_CONFIG at your ramses.toml")
     return parse(doc.root(), path)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,12 @@ import pytest
 from ramsesbuild.fsutil import sha256_file
 
 from .lib.support import FAKE_KINDS, Mirror, Project, Signer, make_fake_tarball, nodes_toml, uncompressed
+from .lib.tools import need_pipeline_tools
+
+# Subprocesses started by name (python3 in the fake kernels' Makefiles and the bench scripts,
+# doit, ramsesbuild) are this interpreter's, as in an activated virtual environment: the
+# set-up runs the tests as .venv/bin/pytest without activating anything.
+os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
 
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
@@ -80,6 +87,7 @@ def mirror(tmp_path):
 
 
 def _project(tmp_path, mirror, signer, kind: str, **kw) -> Project:
+    need_pipeline_tools(kind)
     tarball = make_fake_tarball(kind, mirror.root)
     _, _, name, version = FAKE_KINDS[kind]
     sig_name = None
@@ -120,7 +128,7 @@ def modern_real_project(tmp_path_factory):
     Minutes of CPU; built once per session."""
     from pathlib import Path
 
-    from .lib.support import REPO
+    from .lib.support import SHIPPED
 
     tarball = Path(DEBIAN_TARBALL)
     if not tarball.exists():
@@ -135,7 +143,7 @@ def modern_real_project(tmp_path_factory):
         wrapper = {"overrides": {"kernel": {"wrapper": "ccache"}}, "extra_env": {"CCACHE_DIR": cache}}
     proj = Project(dir=tmp_path_factory.mktemp("modern-real"), mirror_url=f"file://{tarball.parent}/",
                    tarball=tarball.name, version="6.1", sha256="", dpkg="linux-source-6.1",
-                   profile_base="tinyconfig", kconfigs=REPO / "kconfigs", nodes=TWO_NODES, **wrapper)
+                   profile_base="tinyconfig", kconfigs=SHIPPED / "kconfigs", nodes=TWO_NODES, **wrapper)
     proj.setup()
     proj.run = proj.doit(timeout=3600, process=True)  # type: ignore[attr-defined]
     return proj
@@ -161,7 +169,7 @@ def k24_real_project(tmp_path_factory, signer):
     The client's netboot settings are ip=rom, rootdir=rom, append "console=ttyS0" (the
     cluster-in-a-box test runs `doit netboot-image` on this project)."""
     from .lib.k24.guest24 import real_tarball
-    from .lib.support import REPO
+    from .lib.support import SHIPPED
 
     tarball = real_tarball("build and boot the real 2.4.18")
     for tool in ("gcc", "ld", "make", "patch", "bzip2", "perl"):
@@ -173,7 +181,7 @@ def k24_real_project(tmp_path_factory, signer):
     proj = Project(dir=tmp_path_factory.mktemp("k24-real"), mirror_url=f"file://{mirror}/",
                    tarball="linux-2.4.18.tar.bz2", version="2.4.18", sha256=sha256_file(tarball),
                    signature="linux-2.4.18.tar.sign", signer=signer, netboot_append="console=ttyS0",
-                   kconfigs=REPO / "kconfigs", patches=REPO / "patches")
+                   kconfigs=SHIPPED / "kconfigs", patches=SHIPPED / "patches")
     proj.setup()
     proj.doit("kernel-server", "kernel-client", "modules-server", "modules-client", timeout=3600, process=True)
     return proj

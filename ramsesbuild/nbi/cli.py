@@ -1,9 +1,10 @@
 """`ramsesbuild mknbi-linux | mkelf-linux | nbi-info`: command lines compatible with mknbi's.
 
 Options follow mknbi 1.0 and 1.4.4 (Getopt::Long: unique prefixes work, ``--opt=value`` and
-``--opt value``). Differences: ``--format`` is honoured by both commands (1.4.4 let the
-program name win), single-dash long options (``-ip=rom``) are not accepted, and a kernel
-that is not a kernel is an error (exit 1, no output file), not an empty image with exit 0.
+``--opt value``). Differences: the program name decides the format and only mknbi-linux has
+``--format`` (nbi or elf; 1.4.4's mkelf-linux accepted and ignored it), single-dash long options
+(``-ip=rom``) are not accepted, and a kernel that is not a kernel is an error (exit 1, no
+output file), not an empty image with exit 0.
 """
 
 from __future__ import annotations
@@ -27,18 +28,29 @@ def _int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not a number: {text!r} (use e.g. 0x9000)") from None
 
 
+DESCRIPTIONS = {
+    "nbi": "Wrap a Linux zImage/bzImage (and optional initrd) into an Etherboot tagged (NBI) netboot image "
+           "(--format=elf: an ELF image, as mkelf-linux). Compatible with mknbi-linux 1.0/1.4.4 options.",
+    "elf": "Wrap a Linux zImage/bzImage (and optional initrd) into an ELF netboot image (ELFBoot, for Etherboot "
+           "5 and iPXE; use mknbi-linux for a tagged NBI image). Compatible with mkelf-linux 1.4.4 options.",
+}
+
+
 def _parser(prog: str, default_format: str) -> argparse.ArgumentParser:
+    """mknbi-linux (default_format nbi) takes --format; mkelf-linux always writes ELF."""
     p = argparse.ArgumentParser(
         prog=prog, allow_abbrev=True,
-        description="Wrap a Linux zImage/bzImage (and optional initrd) into a netboot image for "
-                    "Etherboot-style loaders. Compatible with mknbi 1.0/1.4.4 options.",
+        description=DESCRIPTIONS[default_format],
         epilog="Layouts: ramses (default; modern kernels), 1.4.4 and 1.0 (byte-compatible with mknbi). "
                "Byte-identical 1.4.4 output needs the original first stage: --layout=1.4.4 --first32=FILE.",
     )
     p.add_argument("kernel", type=Path, help="kernel image (arch/x86/boot/bzImage or zImage)")
     p.add_argument("ramdisk", type=Path, nargs="?", help="initrd / initramfs to load with the kernel")
     p.add_argument("--output", type=Path, help="output file (default: standard output)")
-    p.add_argument("--format", choices=FORMATS, default=default_format, help=f"image format (default {default_format})")
+    if default_format == "nbi":
+        p.add_argument("--format", choices=FORMATS, default=default_format, help="image format (default %(default)s)")
+    else:
+        p.set_defaults(format=default_format)
     p.add_argument("--target", default="linux", help="only 'linux' is supported")
     p.add_argument("--layout", choices=LAYOUTS, default=DEFAULT_LAYOUT, help="memory layout (default %(default)s)")
     p.add_argument("--param", help="the whole kernel command line (overrides the options below)")

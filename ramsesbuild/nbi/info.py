@@ -84,15 +84,33 @@ def _describe_nbi(path: Path, parsed: ParsedNbi) -> list[str]:
         lines.append(f"  {n:<2} {s.tag:<3} {s.role:<13} {ADDR_MODES[s.mode][:8]:<9} {s.load_addr:#010x}  "
                      f"{s.imglen:#010x}  {s.memlen:#010x}  {off:#010x}  {s.flags:#04x}{extra}")
     by_tag = {s.tag: (s, off) for s, off in zip(parsed.segments, offsets, strict=False)}
-    if 17 in by_tag:
-        s, off = by_tag[17]
-        text = _read_at(path, off, s.imglen).split(b"\0", 1)[0]
+    text = _command_line(path, parsed)
+    if text is not None:
         lines.append(f"  command line ({len(text)} bytes): {text.decode('utf-8', 'backslashreplace')}")
     if 18 in by_tag and 19 in by_tag:
         summary = _kernel_summary(_read_at(path, by_tag[18][1], 512), _read_at(path, by_tag[19][1], 0x20))
         if summary:
             lines.append(f"  {summary}")
     return lines
+
+
+def _command_line(path: Path, parsed: ParsedNbi) -> bytes | None:
+    """The command-line segment (tag 17) of an NBI image, up to its NUL."""
+    offsets = _segment_offsets([s.imglen for s in parsed.segments])
+    for seg, off in zip(parsed.segments, offsets, strict=False):
+        if seg.tag == 17:
+            return _read_at(path, off, seg.imglen).split(b"\0", 1)[0]
+    return None
+
+
+def nbi_command_line(path: Path) -> str | None:
+    """The kernel command line an NBI image carries (before the first stage fills in ip=/nfsroot=
+    rom), or None when *path* is no NBI image or has none."""
+    parsed = parse_header_block(_read_at(path, 0, HEADER_BLOCK))
+    if parsed is None:
+        return None
+    text = _command_line(path, parsed)
+    return None if text is None else text.decode("utf-8", "replace")
 
 
 def _elf_checksum(path: Path, block: bytes, elf: ParsedElf) -> int:

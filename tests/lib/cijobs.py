@@ -19,6 +19,9 @@ from .support import REPO, Signer, nodes_toml
 GIT = ["git", "-c", "user.name=Ramses CI", "-c", "user.email=ci@example.invalid", "-c", "init.defaultBranch=main"]
 NODES = nodes_toml("node01")
 
+# Python < 3.11.4 (Debian bookworm has 3.11.2) has no extraction filters
+EXTRACT_TAR = {"filter": "tar"} if hasattr(tarfile, "tar_filter") else {}
+
 
 @dataclass
 class Job:
@@ -57,7 +60,7 @@ def ci_job(name: str, origin: Path, root: Path, cache: Path | None, timeout: int
     subprocess.run([*GIT, "clone", "-q", str(origin), str(work)], check=True)
     if cache is not None and cache.exists():
         with tarfile.open(cache) as tf:
-            tf.extractall(work, filter="tar")  # our own archive; mtimes kept
+            tf.extractall(work, **EXTRACT_TAR)  # our own archive; mtimes kept
     make_log = work.parent / "make-calls.log"
     env = {k: v for k, v in os.environ.items() if k != "RAMSES_CONFIG"}
     env["FAKE_MAKE_LOG"] = str(make_log)

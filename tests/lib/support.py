@@ -24,6 +24,7 @@ TESTS = Path(__file__).resolve().parents[1]
 REPO = TESTS.parent
 DATA = TESTS / "data"
 FAKE = DATA / "fakekernel"
+SHIPPED = REPO / "ramsesbuild" / "data" / "project"  # what `ramsesbuild init` writes (settings, nodes, kconfigs, ...)
 
 
 # ------------------------------------------------------------------ fake kernel tarballs

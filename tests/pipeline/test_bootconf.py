@@ -18,7 +18,7 @@ from ramsesbuild import bootconf
 from ramsesbuild.errors import BootConfigError
 
 from ..lib.bootconf_support import make_settings, run_doit
-from ..lib.support import DATA, REPO
+from ..lib.support import DATA, SHIPPED
 
 GOLDEN = DATA / "golden" / "bootconf"
 IMAGE = "vmlinuz-2.4.18-cluster"
@@ -76,7 +76,7 @@ def dhcpd_binary() -> str | None:
 
 @pytest.mark.skipif(not dhcpd_binary(), reason="ISC dhcpd not found (apt-get install isc-dhcp-server, or set "
                                                "RAMSES_DHCPD to a dhcpd binary, e.g. from `dpkg -x`)")
-@pytest.mark.parametrize("inventory", [GOLDEN / "nodes.toml", REPO / "nodes.toml"], ids=["golden", "repo"])
+@pytest.mark.parametrize("inventory", [GOLDEN / "nodes.toml", SHIPPED / "nodes.toml"], ids=["golden", "repo"])
 def test_isc_dhcpd_accepts_the_generated_config(tmp_path, inventory):
     conf = tmp_path / "dhcpd.conf"
     conf.write_text(bootconf.render_dhcpd(bootconf.load(inventory, IMAGE)))
@@ -88,10 +88,10 @@ def test_isc_dhcpd_accepts_the_generated_config(tmp_path, inventory):
 
 
 def test_repo_example_inventory():
-    inv = bootconf.load(REPO / "nodes.toml", IMAGE)
-    assert len(inv.nodes) == 4
+    inv = bootconf.load(SHIPPED / "nodes.toml", IMAGE)
+    assert len(inv.nodes) == 3  # node04, an iPXE node, is an example in comments (it needs a raw image)
     assert not inv.network.subnet.is_global  # a private network, only written into config files
-    assert [n.method for n in inv.nodes].count("ipxe") == 1
+    assert {n.image for n in inv.nodes} == {IMAGE}  # all boot what the shipped ramses.toml builds
     assert inv.boot_filename(inv.nodes[0]) == IMAGE
     node03 = inv.nodes[2]
     assert node03.rom == "3com" and inv.boot_filename(node03) == f"{IMAGE}-imggen"  # as the recipe's dhcpd.conf

@@ -15,9 +15,12 @@ from ramsesbuild.fsutil import sha256_file
 
 from ..lib.cijobs import admin_repo, check_jobs, fake_settings, run_three_jobs
 from ..lib.support import FAKE, make_fake_tarball, uncompressed
+from ..lib.tools import need_pipeline_tools, needs
 
 
+@needs("git")
 def test_ci_jobs_on_fresh_clones_with_a_restored_cache(tmp_path, mirror, signer):
+    need_pipeline_tools("k24")
     tarball = make_fake_tarball("k24", mirror.root)
     signer.sign(uncompressed(tarball), mirror.root / "linux-2.4.18.tar.sign")
     origin = admin_repo(tmp_path, fake_settings(mirror.url, sha256_file(tarball), signer, "linux-2.4.18.tar.sign"),

@@ -11,7 +11,7 @@ from ramsesbuild import cli
 from ramsesbuild.fsutil import sha256_file
 from ramsesbuild.nbi import inspect_image
 
-from ..lib.support import REPO
+from ..lib.support import SHIPPED
 
 
 def ran(proc) -> list[str]:
@@ -253,7 +253,7 @@ def test_mba_setting_installs_the_3com_image_next_to_the_nbi_image(k24_project, 
     and boot-config gives nodes.toml's 3Com node (node03, rom = "3com") that file."""
     p = k24_project
     p.settings_path.write_text(p.settings_path.read_text().replace('rootdir = "rom"', 'rootdir = "rom"\nmba = true'))
-    shutil.copy(REPO / "nodes.toml", p.dir / "nodes.toml")
+    shutil.copy(SHIPPED / "nodes.toml", p.dir / "nodes.toml")
     out = p.doit()
     tftp = p.dir / "tftpboot"
     nbi, mba = tftp / "vmlinuz-2.4.18-cluster", tftp / "vmlinuz-2.4.18-cluster-imggen"
@@ -273,7 +273,7 @@ def test_mba_setting_installs_the_3com_image_next_to_the_nbi_image(k24_project, 
 def test_default_run_includes_boot_config_when_nodes_toml_exists(k24_project):
     p = k24_project
     assert "boot-config" not in p.doit("list").stdout  # no inventory, no boot tasks
-    shutil.copy(REPO / "nodes.toml", p.dir / "nodes.toml")
+    shutil.copy(SHIPPED / "nodes.toml", p.dir / "nodes.toml")
     out = p.doit()
     assert {"boot-config", "boot-tftp", "netboot-image:client"} <= set(ran(out))
     dhcpd = (p.dir / "build" / "bootconf" / "dhcpd.conf").read_text()

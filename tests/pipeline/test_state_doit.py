@@ -16,6 +16,7 @@ from ramsesbuild.fsutil import sha256_file
 from ramsesbuild.state import NetbootStamp, read_state, read_summary
 
 from ..lib.support import FAKE_KINDS, Mirror, Project, make_fake_tarball, nodes_toml
+from ..lib.tools import need_pipeline_tools
 from .test_pipeline import ran
 from .test_userpaths import ramsesbuild
 
@@ -27,6 +28,7 @@ NODES = nodes_toml("node01", 'node02:method = "ipxe"', 'node03:rom = "3com"')
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     """A 2.4-style fake project with a 3Com MBA node, built once; each test works on a copy."""
+    need_pipeline_tools("k24")
     root = tmp_path_factory.mktemp("built")
     mirror = Mirror(root / "mirror")
     tarball = make_fake_tarball("k24", mirror.root)

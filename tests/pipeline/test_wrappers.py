@@ -19,6 +19,7 @@ from ramsesbuild import wrappers
 from ramsesbuild.errors import BuildError, SettingsError, ToolMissing
 from ramsesbuild.settings import load
 
+from ..lib.tools import needs
 from .test_pipeline import calls, ran
 
 
@@ -81,6 +82,7 @@ def test_settings_mistakes_are_named(tmp_path, line, message):
         load(path)
 
 
+@needs("distcc")
 def test_missing_program_names_the_debian_package(tmp_path):
     with pytest.raises(ToolMissing, match=r"needs ccache, distcc \(not installed\): apt-get install ccache distcc"):
         wrappers.get("ccache+distcc").check(str(tmp_path), ("h1",), {})

@@ -35,7 +35,7 @@ from ramsesbuild import bootconf
 
 from ..lib.guest import QemuResult, cpio_newc, run_qemu
 from ..lib.k24.guest24 import DONE, build_init, check_markers, populate_root
-from ..lib.support import REPO, nodes_toml
+from ..lib.support import REPO, SHIPPED, nodes_toml
 
 sys.path.insert(0, str(REPO / "tools" / "cluster"))
 import bootservers
@@ -100,7 +100,7 @@ def uefi_kernel(tmp_path_factory) -> Path:
     if not DEBIAN_TARBALL.exists():
         pytest.skip(f"{DEBIAN_TARBALL} missing: apt-get install linux-source-6.1")
     proj = tmp_path_factory.mktemp("uefi-kernel")
-    shutil.copytree(REPO / "kconfigs", proj / "kconfigs")
+    shutil.copytree(SHIPPED / "kconfigs", proj / "kconfigs")
     env = {**os.environ, "RAMSES_CONFIG": str(proj / "ramses.toml")}
     wrapper = ""
     if os.environ.get("RAMSES_TEST_CCACHE") and shutil.which("ccache"):

@@ -29,7 +29,7 @@ from ramsesbuild.kconfig import parse_fragment, read_config
 
 from ..lib.guest import run_qemu
 from ..lib.k24.guest24 import DONE, NFSBOOT, build_init, check_markers, ext2_initrd, populate_root
-from ..lib.support import REPO
+from ..lib.support import SHIPPED
 
 pytestmark = pytest.mark.slow
 NICS = ["ne2k_pci", "rtl8139"]
@@ -58,7 +58,7 @@ def artifacts(proj, profile: str) -> Path:
 @pytest.mark.parametrize("profile,fragment", [("server", "RamsesServer.conf"), ("client", "RamsesCluster.conf")])
 def test_config_holds_every_requested_option(k24_real_project, profile, fragment):
     cfg = read_config((artifacts(k24_real_project, profile) / "config").read_text())
-    missing = [r.origin for r in parse_fragment(REPO / "kconfigs" / fragment, "k24")
+    missing = [r.origin for r in parse_fragment(SHIPPED / "kconfigs" / fragment, "k24")
                if not r.optional and cfg.get(r.symbol) != r.value]
     assert missing == []
     assert cfg.get("CONFIG_MODVERSIONS") is None  # genksyms (modutils) is not in Debian

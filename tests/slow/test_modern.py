@@ -10,7 +10,7 @@ import pytest
 from ramsesbuild.kconfig import parse_fragment, read_config
 
 from ..lib.guest import initramfs, run_qemu
-from ..lib.support import REPO
+from ..lib.support import SHIPPED
 
 pytestmark = pytest.mark.slow
 MARKER = "RAMSES-MARKER: userspace reached on the client kernel"
@@ -18,7 +18,7 @@ MARKER = "RAMSES-MARKER: userspace reached on the client kernel"
 
 def test_client_config_holds_every_requested_option(modern_client_project):
     cfg = read_config((modern_client_project.dir / "build/client/artifacts/config").read_text())
-    for req in parse_fragment(REPO / "kconfigs" / "RamsesCluster.conf", "modern"):
+    for req in parse_fragment(SHIPPED / "kconfigs" / "RamsesCluster.conf", "modern"):
         if not req.optional:
             assert cfg.get(req.symbol) == req.value, req.origin
 
@@ -58,7 +58,7 @@ def test_plain_doit_builds_everything_with_the_shipped_kconfigs(modern_real_proj
         assert f".  {task}" in out, out[-3000:]
     b = p.dir / "build"
     server_cfg = read_config((b / "server/artifacts/config").read_text())
-    for req in parse_fragment(REPO / "kconfigs" / "RamsesServer.conf", "modern"):
+    for req in parse_fragment(SHIPPED / "kconfigs" / "RamsesServer.conf", "modern"):
         if not req.optional:
             assert server_cfg.get(req.symbol) == req.value, req.origin
     assert 'filename "vmlinuz-6.1-cluster";' in (b / "bootconf" / "dhcpd.conf").read_text()

@@ -13,6 +13,8 @@ import pytest
 from ramsesbuild import ipxerom
 from ramsesbuild.errors import BootTestError
 
+from ..lib.tools import needs
+
 
 def fake_rom(path: Path, vendor: int, device: int) -> Path:
     """A PCI option ROM header: 55 AA, pointer at 0x18 to a "PCIR" structure with the IDs."""
@@ -69,6 +71,7 @@ def test_bad_env_rom_is_one_clear_error(tmp_path, cache):
         ipxerom.check_given_roms({ipxerom.ENV_ROM: str(tmp_path / "junk.rom")})
 
 
+@needs("make", "gcc", "ld", "perl", "/usr/include/lzma.h")  # checked before the tarball is read
 def test_not_an_ipxe_tarball_is_refused_and_leaves_nothing(tmp_path, cache):
     tarball = tmp_path / "other.tar.gz"
     with tarfile.open(tarball, "w:gz") as tf:

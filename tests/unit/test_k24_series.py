@@ -16,10 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from ramsesbuild.patch import read_series
+from ramsesbuild.patch import BUILTIN, read_series
+
+from ..lib.tools import need, needs
 
 REPO = Path(__file__).resolve().parents[2]
-PATCHES = REPO / "patches" / "2.4.18"
+PATCHES = BUILTIN / "2.4.18"  # the tested series ships in the package ("#@ builtin 2.4.18" in a project's series)
 TOOLS = REPO / "tools" / "k24"
 sys.path.insert(0, str(TOOLS))
 
@@ -98,6 +100,7 @@ def test_mechanical_patches_name_their_generator(num, tool):
 # ------------------------------------------------------------------ the rewriters, on small C files
 
 def _cc(src: Path, *flags: str) -> subprocess.CompletedProcess:
+    need("gcc")
     return subprocess.run(["gcc", "-std=gnu89", *flags, "-o", str(src.with_suffix("")), str(src)],
                           capture_output=True, text=True)
 
@@ -138,6 +141,7 @@ def test_mlstr_leaves_if0_prose_alone():
 FASTCALL_H = "#define FASTCALL(x) x __attribute__((regparm(3)))\n#define fastcall __attribute__((regparm(3)))\n"
 
 
+@needs("gcc")
 def test_fastcall_adds_the_attribute_only_to_matching_definitions(tmp_path):
     hdr = FASTCALL_H + "extern void FASTCALL(wake(int a, int b));\nextern struct s * FASTCALL(get(int));\n"
     c_src = ('#include "k.h"\nstruct s { int v; } g;\n'

@@ -7,7 +7,7 @@ import pytest
 from ramsesbuild.errors import KconfigError
 from ramsesbuild.kconfig import check, effective, merge, parse_fragment, read_config, symbol_finder
 
-from ..lib.support import REPO
+from ..lib.support import SHIPPED
 
 FRAG = """\
 # comment
@@ -94,5 +94,5 @@ def test_check_lists_every_miss_with_reason(tmp_path):
 @pytest.mark.parametrize("family", ["k24", "modern"])
 @pytest.mark.parametrize("name", ["RamsesServer.conf", "RamsesCluster.conf"])
 def test_shipped_fragments_parse(name, family):
-    reqs = parse_fragment(REPO / "kconfigs" / name, family)
+    reqs = parse_fragment(SHIPPED / "kconfigs" / name, family)
     assert any(r.symbol == "CONFIG_VORTEX" and r.value == "y" for r in reqs)

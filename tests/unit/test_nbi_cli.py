@@ -53,8 +53,25 @@ def test_mkelf_linux_defaults_to_elf(tmp_path: Path, kernel: Path) -> None:
     assert main(["mkelf-linux", "--output", str(out), str(kernel)]) == 0
     assert out.read_bytes()[:4] == b"\x7fELF"
     nbi = tmp_path / "x.nb"
-    assert main(["mkelf-linux", "--format=nbi", "--output", str(nbi), str(kernel)]) == 0
-    assert nbi.read_bytes()[:4] == bytes.fromhex("3613031b")
+    assert main(["mknbi-linux", "--format=elf", "--output", str(nbi), str(kernel)]) == 0
+    assert nbi.read_bytes()[:4] == b"\x7fELF"
+
+
+def test_mkelf_linux_help_is_its_own(capsys: pytest.CaptureFixture[str]) -> None:
+    """mkelf-linux describes ELF images and has no --format (the program name decides)."""
+    with pytest.raises(SystemExit) as exit_:
+        main(["mkelf-linux", "--help"])
+    assert exit_.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert text.startswith("usage: ramsesbuild mkelf-linux") and "--format" not in text
+    assert "into an ELF netboot image" in text and "tagged (NBI)" not in text
+    with pytest.raises(SystemExit) as exit_:
+        main(["mkelf-linux", "--format=nbi", "--output=/dev/null", "bzImage"])
+    assert exit_.value.code == 2 and "unrecognized arguments: --format=nbi" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["mknbi-linux", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--format {nbi,elf}" in text and "tagged (NBI) netboot image" in text
 
 
 def test_not_a_kernel_exits_1_and_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -10,8 +10,11 @@ import pytest
 from ramsesbuild.nbi import firststage
 from ramsesbuild.nbi.layout import geometry
 
+from ..lib.tools import needs
+
 
 @pytest.mark.parametrize("key", sorted(firststage.FLAVOURS))
+@needs("as", "ld", "nm")
 def test_blob_matches_source(key: str) -> None:
     flavour = firststage.FLAVOURS[key]
     data, info = firststage.assemble_with_info(flavour)

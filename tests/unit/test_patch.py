@@ -10,6 +10,8 @@ from ramsesbuild.errors import PatchError
 from ramsesbuild.log import TaskLog
 from ramsesbuild.patch import apply_series, read_series
 
+from ..lib.tools import needs
+
 
 @pytest.fixture
 def log(tmp_path):
@@ -44,6 +46,7 @@ def setup(tmp_path):
     return tree, pdir, tmp_path / "state", two
 
 
+@needs("patch")
 def test_applies_in_order_and_is_idempotent(setup, log):
     tree, pdir, state, expected = setup
     assert [a["name"] for a in apply_series(tree, pdir, state, log)] == ["0001-one.patch", "0002-two.patch"]
@@ -52,6 +55,7 @@ def test_applies_in_order_and_is_idempotent(setup, log):
     assert (tree / "file.c").read_text() == expected
 
 
+@needs("patch")
 def test_already_applied_but_unrecorded_is_recognised(setup, log):
     tree, pdir, state, expected = setup
     subprocess.run(["patch", "-p1", "-d", str(tree), "-i", str(pdir / "0001-one.patch")], check=True, capture_output=True)
@@ -59,6 +63,7 @@ def test_already_applied_but_unrecorded_is_recognised(setup, log):
     assert (tree / "file.c").read_text() == expected
 
 
+@needs("patch")
 def test_series_change_reverses_dropped_patch(setup, log):
     tree, pdir, state, _ = setup
     apply_series(tree, pdir, state, log)
@@ -70,6 +75,7 @@ def test_series_change_reverses_dropped_patch(setup, log):
     assert (tree / "file.c").read_text() == ORIG
 
 
+@needs("patch")
 def test_changed_patch_content_is_reapplied(setup, log):
     tree, pdir, state, _ = setup
     apply_series(tree, pdir, state, log)
@@ -80,6 +86,7 @@ def test_changed_patch_content_is_reapplied(setup, log):
     assert "line 3 fixed\n" in (tree / "file.c").read_text()
 
 
+@needs("patch")
 def test_fuzz_is_refused(setup, log):
     tree, pdir, state, _ = setup
     # change a context line of patch 0001: it would apply with fuzz, which we refuse
@@ -95,6 +102,7 @@ def test_missing_patch_file_names_series_line(setup):
         read_series(pdir)
 
 
+@needs("patch")
 def test_tree_changed_by_hand_cannot_be_reversed(setup, log):
     tree, pdir, state, _ = setup
     apply_series(tree, pdir, state, log)

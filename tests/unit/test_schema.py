@@ -17,7 +17,7 @@ from ramsesbuild.schemas.nodes import NODES_TOML
 from ramsesbuild.schemas.ramses import RAMSES_TOML
 from ramsesbuild.tomlload import parse_document
 
-from ..lib.support import REPO
+from ..lib.support import REPO, SHIPPED
 
 REFERENCE = REPO / "docs" / "reference"
 
@@ -93,7 +93,7 @@ def undeclared_keys(text: str, schema: FileSchema) -> list[str]:
 
 
 def _examples() -> list[tuple[Path, FileSchema]]:
-    files = [(REPO / "ramses.toml", RAMSES_TOML), (REPO / "nodes.toml", NODES_TOML)]
+    files = [(SHIPPED / "ramses.toml", RAMSES_TOML), (SHIPPED / "nodes.toml", NODES_TOML)]
     for p in sorted((REPO / "examples").rglob("*.toml")):
         files.append((p, NODES_TOML if "node" in p.name else RAMSES_TOML))
     return files
@@ -111,7 +111,7 @@ def test_readme_toml_snippets_use_only_declared_keys():
 
 
 def test_the_example_check_finds_an_undeclared_key():
-    text = (REPO / "ramses.toml").read_text()
+    text = (SHIPPED / "ramses.toml").read_text()
     assert undeclared_keys(text.replace("# first32 =", "# frist32 ="), RAMSES_TOML) != []
     assert undeclared_keys(text + "\n[profile.x.netboot]\nmbaa = true\n", RAMSES_TOML) != []
     assert undeclared_keys(text + "\n[profile.x.netbot]\n", RAMSES_TOML) != []

@@ -9,7 +9,7 @@ import pytest
 from ramsesbuild.errors import SettingsError
 from ramsesbuild.settings import load
 
-from ..lib.support import REPO
+from ..lib.support import SHIPPED
 
 MINIMAL = """\
 [kernel]
@@ -39,23 +39,23 @@ def line_of(text: str, needle: str) -> int:
 
 
 def test_shipped_settings_load():
-    s = load(REPO / "ramses.toml")
+    s = load(SHIPPED / "ramses.toml")
     assert s.version == "2.4.18" and s.arch == "i386"
     assert s.source.signature == "linux-2.4.18.tar.sign"
     assert s.source.mirrors[0].startswith("https://cdn.kernel.org/")
     assert list(s.profiles) == ["server", "client"]
     client = s.profiles["client"]
-    assert client.fragments == (REPO / "kconfigs" / "RamsesCluster.conf",)
+    assert client.fragments == (SHIPPED / "kconfigs" / "RamsesCluster.conf",)
     assert client.netboot is not None and s.profiles["server"].netboot is None
     assert client.netboot.output_name(s.version) == "vmlinuz-2.4.18-cluster"
-    assert client.netboot.append == "ramdisk_size=1024"
-    assert s.patch_dir() == REPO / "patches" / "2.4.18"
+    assert client.netboot.append == "console=tty0 console=ttyS0 ramdisk_size=1024"  # boot-test reads ttyS0
+    assert s.patch_dir() == SHIPPED / "patches" / "2.4.18"
     assert client.netboot.mba  # node03 in the shipped nodes.toml is a 3Com MBA node
 
 
 def test_shipped_settings_for_every_shipped_source(tmp_path):
     """Every [source] entry of the shipped file is valid (e.g. the dpkg-checked Debian 6.1 one)."""
-    text = (REPO / "ramses.toml").read_text().replace('version = "2.4.18"', 'version = "6.1"', 1)
+    text = (SHIPPED / "ramses.toml").read_text().replace('version = "2.4.18"', 'version = "6.1"', 1)
     s = load(write(tmp_path, text))
     assert s.source.dpkg == "linux-source-6.1" and s.source.sha256 is None
 
@@ -133,7 +133,7 @@ def test_non_utf8_byte_is_named_with_its_line(tmp_path):
 
 
 def test_missing_and_malformed_file(tmp_path):
-    with pytest.raises(SettingsError, match=r"file not found; copy ramses\.toml"):
+    with pytest.raises(SettingsError, match=r"file not found; make a project with `ramsesbuild init DIR`"):
         load(tmp_path / "nope.toml")
     with pytest.raises(SettingsError, match=r"ramses.toml:1: not valid TOML"):
         load(write(tmp_path, "[kernel\n"))
