@@ -204,7 +204,8 @@ def _generation(tree: TreePaths) -> str:
     return unpacked.generation if unpacked else ""
 
 
-def make_tree(settings: Settings, pl: ProfilePaths) -> Tree:
+def make_tree(settings: Settings, pl: ProfilePaths, arch: str) -> Tree:
+    """The profile's tree, built for *arch* (the profile's [profile.X] arch, else [kernel] arch)."""
     from .. import wrappers as _wrappers
     from ..kbuild import Tree
 
@@ -214,7 +215,7 @@ def make_tree(settings: Settings, pl: ProfilePaths) -> Tree:
         obj=pl.obj,
         family=fam,
         version=version,
-        arch=settings.arch,
+        arch=arch,
         jobs=settings.make_jobs(),
         shims=pl.shims,
         epoch=int((pl.src / "Makefile").stat().st_mtime),
@@ -233,9 +234,9 @@ def task_config(settings: Settings, prof: Profile) -> Task:
     def body(log: TaskLog) -> None:
         from ..kbuild import configure, require_tools
 
-        tree = make_tree(settings, pl)
+        tree = make_tree(settings, pl, prof.arch)
         require_tools(tree.family)
-        key = json.dumps({"generation": _generation(pl.tree), "base": prof.base, "arch": settings.arch,
+        key = json.dumps({"generation": _generation(pl.tree), "base": prof.base, "arch": prof.arch,
                           "make_vars": tree.make_vars(), "families": families_digest()}, sort_keys=True)
         report = configure(tree, prof.base, prof.fragments, log, base_cache=pl.base_config, base_key=key)
         changed = write_if_changed(pl.config, tree.config.read_bytes())
@@ -253,7 +254,7 @@ def task_config(settings: Settings, prof: Profile) -> Task:
         "actions": [logged(settings, f"config-{prof.name}", body, stamps=(pl.config_stamp,))],
         "file_dep": [pl.tree.patched_stamp, *prof.fragments, *base_dep],
         "targets": [pl.config_stamp, pl.config],
-        "uptodate": [config_changed({"base": rel(settings.root, prof.base), "arch": settings.arch,
+        "uptodate": [config_changed({"base": rel(settings.root, prof.base), "arch": prof.arch,
                                      "make_vars": settings.make_vars,
                                      "families": families_digest()}),
                      (pl.obj / ".config").is_file(),  # the build directory was deleted by hand
@@ -282,7 +283,7 @@ def task_compile(settings: Settings, prof: Profile) -> Task:
         from ..fsutil import sha256_file
         from ..kbuild import build, export_artifacts, require_tools
 
-        tree = make_tree(settings, pl)
+        tree = make_tree(settings, pl, prof.arch)
         require_tools(tree.family)
         units = build(tree, log, last_units=_remembered_units(pl))
         out = export_artifacts(tree, pl.artifacts)
@@ -299,7 +300,7 @@ def task_compile(settings: Settings, prof: Profile) -> Task:
         "actions": [logged(settings, f"compile-{prof.name}", body, stamps=(stamp,))],
         "file_dep": [pl.config, pl.tree.patched_stamp],
         "targets": [stamp, pl.image],
-        "uptodate": [config_changed({"make_vars": settings.make_vars, "arch": settings.arch,
+        "uptodate": [config_changed({"make_vars": settings.make_vars, "arch": prof.arch,
                                      "families": families_digest()}),
                      stamp_intact(stamp, KernelStamp, f"compile-{prof.name}")],
         "clean": [remover([stamp, pl.artifacts / "bzImage", pl.artifacts / "System.map", pl.shims, *obj])],
@@ -324,7 +325,7 @@ def task_modules(settings: Settings, prof: Profile) -> Task:
     def body(log: TaskLog) -> None:
         from ..kbuild import modules_install
 
-        count = modules_install(make_tree(settings, pl), pl.staging, log)
+        count = modules_install(make_tree(settings, pl, prof.arch), pl.staging, log)
         write_state(stamp, ModulesStamp(modules=count, staging=rel(settings.root, pl.staging)))
 
     return {
