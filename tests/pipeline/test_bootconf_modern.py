@@ -351,7 +351,7 @@ def test_kea_text_refusals(value, message):
                                          ("a\\,b", "a\\\\\\,b"), ("nœud", "nœud")])
 def test_kea_option_data_escapes_its_list_syntax(value, data):
     """Kea reads option data as a comma-separated list (with \\ escapes): a bare comma would end
-    the value. Real Kea and a real DHCP client check this in tests/slow/test_kea_roundtrip.py."""
+    the value. Real Kea and a real DHCP client check this in tests/slow/test_dhcp_roundtrip.py."""
     assert json.loads(syntax.kea_option_text(value, "root path")) == data
 
 

@@ -1,4 +1,6 @@
-"""Slow, root: what the Kea rule writes is what a DHCP client receives. A real kea-dhcp4 in a private
+"""Slow, root: what the generated DHCP configuration says is what a DHCP client receives.
+
+What the Kea rule writes is what a DHCP client receives. A real kea-dhcp4 in a private
 network namespace answers a real DHCP client (busybox udhcpc) once per hostile value, through
 a veth pair on 192.0.2.0/24: boot-file-name and the root-path option arrive byte for byte.
 
@@ -8,6 +10,7 @@ This is the check that found Kea's second reading of option data: a comma ended 
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -175,3 +178,92 @@ OUT={tmp_path}/dhcp.txt timeout 30 busybox udhcpc -i vc0 -n -q -f -s {tmp_path}/
     dhcp = (tmp_path / "dhcp.txt").read_text().splitlines()
     print("DHCP (udhcpc):", dhcp)
     assert dhcp == ["192.0.2.12", "192.0.2.1", "vmlinuz-2.4.18-cluster-imggen", "mba02", "/tftpboot/192.0.2.12"]
+
+
+# ------------------------------------------------------------------ every firmware's DHCP answer, ISC and Kea
+
+ENV_SCRIPT = """#!/bin/sh
+[ "$1" = bound ] && env > "$OUT"
+exit 0
+"""
+
+PXE_BIOS = ("-V", "PXEClient:Arch:00000:UNDI:002001", "-x", "0x5d:0000")
+PXE_UEFI = ("-V", "PXEClient:Arch:00007:UNDI:003016", "-x", "0x5d:0007")
+HTTP_UEFI = ("-V", "HTTPClient:Arch:00016:UNDI:003001", "-x", "0x5d:0010", "-O", "60")
+IPXE = ("-x", "0x4d:69505845")  # user class "iPXE"
+# (node, who asks, its udhcpc options, the boot file it must get, the vendor class echoed or None)
+ASKS = [
+    ("bios02", "BIOS PXE ROM", PXE_BIOS, "undionly.kpxe", None),
+    ("bios02", "iPXE (chained)", IPXE, "ipxe/bios02.ipxe", None),
+    ("uefi04", "UEFI PXE", PXE_UEFI, "snponly.efi", None),
+    ("uefi04", "iPXE (EFI)", IPXE, "ipxe/uefi04.ipxe", None),
+    ("uefi05", "UEFI HTTP boot", HTTP_UEFI, "http://192.0.2.1/snponly.efi", "HTTPClient"),
+    ("uefi05", "iPXE (EFI, http)", IPXE, "http://192.0.2.1/ipxe/uefi05.ipxe", None),
+    ("mba03", "3Com MBA (DHCP)", (), "vmlinuz-2.4.18-cluster-imggen", None),
+]
+
+
+@pytest.mark.parametrize("dhcp", ["isc", "kea"])
+def test_every_firmware_gets_its_file_from_the_generated_config(tmp_path: Path, dhcp: str) -> None:
+    """One nodes.toml (a BIOS PXE node chained to iPXE, UEFI nodes by TFTP and by HTTP, a 3Com
+    node), boot-config's dhcpd.conf or kea-dhcp4.conf unchanged in the real server, and a real
+    DHCP client (udhcpc) asking as each firmware asks (option 93, vendor class, user class iPXE):
+    each gets the file its boot chain needs next (docs/boot.md's table, row "DHCP hands it")."""
+    from ramsesbuild import bootconf
+
+    from ..lib.support import nodes_toml
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root (a private network namespace)")
+    server = {"isc": ("dhcpd", "isc-dhcp-server"), "kea": ("kea-dhcp4", "kea-dhcp4-server")}[dhcp]
+    for tool, pkg in (server, ("busybox", "busybox-static")):
+        if not shutil.which(tool):
+            pytest.skip(f"{tool} not found (apt-get install {pkg})")
+    uefi = 'firmware = "uefi"\nimage = "vmlinuz-6.1-uefi"'
+    text = nodes_toml("eb01", 'bios02:method = "ipxe"', 'mba03:rom = "3com"', f"uefi04:{uefi}",
+                      f'uefi05:{uefi}\ntransfer = "http"').replace(
+        'server = "192.0.2.1"\n', f'server = "192.0.2.1"\ninterface = "vk0"\n[boot]\ndhcp = "{dhcp}"\n'
+                                  f'ipxe_chain = "undionly.kpxe"\noutput = "{tmp_path / "bootconf"}"\n')
+    (tmp_path / "nodes.toml").write_text(text)
+    inv = bootconf.load(tmp_path / "nodes.toml", "vmlinuz-2.4.18-cluster")
+    bootconf.write_config(inv, tmp_path / "tftpboot")
+    conf = tmp_path / "bootconf" / inv.dhcp.config_name
+    macs = {n.name: n.mac for n in inv.nodes}
+    (tmp_path / "env.sh").write_text(ENV_SCRIPT)
+    (tmp_path / "env.sh").chmod(0o755)
+    if dhcp == "kea":
+        start = (f"kea-dhcp4 -t {conf} > {tmp_path}/server.log 2>&1\n"
+                 f"KEA_PIDFILE_DIR={tmp_path} KEA_LOCKFILE_DIR={tmp_path} kea-dhcp4 -c {conf} >> {tmp_path}/server.log 2>&1 &\n"
+                 "trap 'kill $!' EXIT\n"
+                 f"for i in $(seq 100); do grep -q DHCP4_STARTED {tmp_path}/server.log && break; sleep 0.1; done\n")
+    else:
+        start = (f"touch {tmp_path}/leases; dhcpd -4 -f -d -cf {conf} -lf {tmp_path}/leases -pf {tmp_path}/dhcpd.pid "
+                 f"vk0 > {tmp_path}/server.log 2>&1 &\ntrap 'kill $!' EXIT\n"
+                 f"for i in $(seq 100); do grep -q 'Sending on' {tmp_path}/server.log && break; sleep 0.1; done\n")
+    asks = "\n".join(
+        f"ip link set vc0 down; ip link set vc0 address {macs[node]}; ip link set vc0 up; "
+        f"OUT={tmp_path}/ask.{i} timeout 20 busybox udhcpc -i vc0 -n -q -f -t 5 -T 1 -s {tmp_path}/env.sh "
+        f"{' '.join(shlex.quote(a) for a in args)} >/dev/null 2>&1 || true"
+        for i, (node, _, args, _, _) in enumerate(ASKS))
+    inner = f"""set -e
+ip link set lo up
+ip link add vk0 type veth peer name vc0
+ip addr add 192.0.2.1/24 dev vk0; ip link set vk0 up; ip link set vc0 up
+mount --make-rprivate /; mount -t tmpfs ramses-dhcp /run; mkdir -p /run/kea /var/lib/kea
+mount -t tmpfs ramses-dhcp-leases /var/lib/kea
+{start}{asks}
+"""
+    proc = subprocess.run(["unshare", "--net", "--mount", "sh", "-c", inner], capture_output=True, timeout=600)
+    log = (tmp_path / "server.log").read_text(errors="replace")
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace") + log[-3000:]
+    got = []
+    for i, (node, who, _, _, _) in enumerate(ASKS):
+        path = tmp_path / f"ask.{i}"
+        env = dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line) if path.exists() else {}
+        got.append((node, who, env.get("boot_file"), env.get("opt60") or env.get("vendor")))
+        print(f"{dhcp}: {who:17} {node}: file {env.get('boot_file')!r}, ip {env.get('ip')}, vendor class "
+              f"{got[-1][3]!r}")
+    assert [g[2] for g in got] == [a[3] for a in ASKS], log[-3000:]
+    for (_, who, _, _, echo), g in zip(ASKS, got, strict=True):
+        if echo:  # UEFI HTTP boot ignores an offer without it
+            assert g[3] == echo, (who, g)
