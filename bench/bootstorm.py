@@ -214,25 +214,22 @@ def make_images(work: Path, given: list[Path]) -> list[Path]:
 def boot_config(work: Path, images: list[Path], clients: int) -> Path:
     """nodes.toml's inventory for the storm's nodes, through the real renderers: dhcpd.conf,
     exports, tftpd-hpa and the nginx site that serves the images."""
-    import dataclasses
+    import json
 
     sys.path.insert(0, str(REPO))
     from ramsesbuild import bootconf
-    from ramsesbuild.vocabulary import Transfer
 
+    tftp = images[0].parent
+    names = [str(p.relative_to(tftp)) for p in images]
     text = '[network]\nsubnet = "192.0.2.0/24"\nserver = "192.0.2.1"\n'
-    text += f'[boot]\nmethod = "ipxe"\nnfsroot = "{work}/roots/{{name}}"\n'
+    text += f'[boot]\nmethod = "ipxe"\ntransfer = "http"\nnfsroot = "{work}/roots/{{name}}"\n'
+    text += f"output = {json.dumps(str(work / 'bootconf'))}\ninitrd = {json.dumps(names[1:])}\n"
     for i in range(clients):
         text += f'[[node]]\nname = "storm{i:03d}"\nmac = "52:54:00:99:{i // 256:02x}:{i % 256:02x}"\n'
         text += f'ip = "192.0.2.{100 + i}"\n'
     (work / "nodes.toml").write_text(text)
-    tftp = images[0].parent
-    names = [str(p.relative_to(tftp)) for p in images]
     inv = bootconf.load(work / "nodes.toml", names[0])
-    nodes = tuple(dataclasses.replace(n, transfer=Transfer.HTTP, initrd=names[1] if len(names) > 1 else None,
-                                      layers=tuple(names[2:])) for n in inv.nodes)
-    inv = dataclasses.replace(inv, nodes=nodes, output=work / "bootconf")
-    for n in nodes:
+    for n in inv.nodes:
         Path(n.nfsroot).mkdir(parents=True, exist_ok=True)
     bootconf.write_config(inv, tftp)
     bootconf.write_tftp(inv, tftp)

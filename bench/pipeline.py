@@ -509,7 +509,7 @@ profiles = []
         requests += kconfig.parse_fragment(FRAGMENT, fam.name)
         requests, _ = kconfig.effective(requests)
         (src / ".config").write_text(kconfig.merge((src / "arch" / "i386" / "defconfig").read_text(), requests))
-        tree = make_tree(s, BuildPaths(s).profile("client"))
+        tree = make_tree(s, BuildPaths(s).profile("client"), s.profiles["client"].arch)
         make = ["make", *[f"{k}={v}" for k, v in tree.family.resolved_make_vars(s.arch, src).items()]]
         self.run([*make, "oldconfig"], cwd=src, stdin="\n" * 10000)
         self.run([*make, "dep"], cwd=src)

@@ -31,7 +31,7 @@ def main(argv: list[str]) -> int:
         return 2
     profile, scratch, targets = argv[0], Path(argv[1]).resolve(), argv[2:]
     s = settings.load()
-    tree = make_tree(s, BuildPaths(s).profile(profile))
+    tree = make_tree(s, BuildPaths(s).profile(profile), s.profiles[profile].arch)
     if not tree.image.is_file():
         print(f"no built {profile} kernel at {tree.image}: run doit kernel-{profile} first", file=sys.stderr)
         return 1

@@ -100,7 +100,7 @@ class Family:
         if arch not in self.arches:
             raise FamilyError(
                 f"the {self.name} family builds ARCH {', '.join(self.arches)}, not {arch!r}; "
-                "change [kernel] arch in ramses.toml"
+                "change arch in ramses.toml ([kernel], or [profile.<name>] for one profile)"
             )
         return {k: v.format(arch=arch, src=src) for k, v in self.make_vars.items()}
 

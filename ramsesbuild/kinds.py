@@ -90,16 +90,21 @@ class Text(Kind[str]):
 @dataclass(frozen=True)
 class Integer(Kind[int]):
     minimum: int | None = None
+    maximum: int | None = None
     what: ClassVar[str] = "an integer"
 
     @property
     def type_doc(self) -> str:
+        if self.maximum is not None:
+            return f"integer {self.minimum if self.minimum is not None else ''}..{self.maximum}"
         return "integer" if self.minimum is None else f"integer >= {self.minimum}"
 
     def parse(self, raw: object, t: Table, key: str) -> int:
         v = _typed(raw, int, self.what, t, key)
         if self.minimum is not None and v < self.minimum:
             raise t.fail(f"{key} must be >= {self.minimum}, not {v}", key)
+        if self.maximum is not None and v > self.maximum:
+            raise t.fail(f"{key} must be <= {self.maximum}, not {v}", key)
         return v
 
 

@@ -88,6 +88,7 @@ class Profile:
     base: str  # "defconfig", "tinyconfig", "allnoconfig" or a path to a full .config
     fragments: tuple[Path, ...]
     netboot: Netboot | None = None  # set for profiles whose kernel is wrapped for netbooting
+    arch: str = "i386"  # ARCH for make: [profile.X] arch, else [kernel] arch
 
 
 @dataclass(frozen=True)
@@ -176,7 +177,7 @@ def parse(top: Table, path: Path) -> Settings:
     defaults = top.table("netboot")
     netbooted = _netboot_profiles(defaults, profile_tables)
     defaults = NetbootTable.check(defaults or top.empty("netboot"))
-    profiles = {name: _profile(t, name, defaults, name in netbooted, tftpboot, version)
+    profiles = {name: _profile(t, kernel, name, defaults, name in netbooted, tftpboot, version)
                 for name, t in profile_tables.items()}
     _check_outputs_unique(profiles, version, top)
     return Settings(
@@ -251,11 +252,13 @@ def _netboot_profiles(defaults: Table | None, profiles: dict[str, Table]) -> set
     return set(names) | own
 
 
-def _profile(t: Table, name: str, defaults: Table, netbooted: bool, tftpboot: Path, version: str) -> Profile:
-    ProfileTable.check(t)
+def _profile(t: Table, kernel: Table, name: str, defaults: Table, netbooted: bool, tftpboot: Path,
+             version: str) -> Profile:
+    layers = ProfileTable.layers(t, kernel)  # [profile.X] keys over the [kernel] keys it inherits (arch)
     own = t.table("netboot") or t.empty("netboot")
     netboot = _netboot(ProfileNetbootTable.layers(own, defaults), name, tftpboot, version) if netbooted else None
-    return Profile(name=name, base=t.get(ProfileTable.base), fragments=t.get(ProfileTable.fragments), netboot=netboot)
+    return Profile(name=name, base=t.get(ProfileTable.base), fragments=t.get(ProfileTable.fragments), netboot=netboot,
+                   arch=layers.get(KernelTable.arch))
 
 
 def _netboot(layers: Layers, profile: str, tftpboot: Path, version: str) -> Netboot:

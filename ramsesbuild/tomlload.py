@@ -253,12 +253,13 @@ def check_template(value: str, fields: Iterable[str], fail: Callable[[str], Rams
     for _, name, spec, conv in parsed:
         if name is None:
             continue
+        shown = f"{{{name}}}" if name.isascii() and name.isprintable() else repr(f"{{{name}}}")  # one line
         if name not in allowed:
-            what = f"unknown placeholder {{{name}}}" if name else "empty placeholder {}"
+            what = f"unknown placeholder {shown}" if name else "empty placeholder {}"
             raise fail(f"{what}{suggest(name, allowed)}; allowed: "
                        f"{', '.join('{' + f + '}' for f in allowed) or 'none'}")
         if spec or conv:
-            raise fail(f"placeholder {{{name}}} takes no format spec or conversion")
+            raise fail(f"placeholder {shown} takes no format spec or conversion")
 
 
 def describe(v: object) -> str:

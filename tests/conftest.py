@@ -117,14 +117,19 @@ def modern_project(tmp_path, mirror, signer):
 DEBIAN_TARBALL = "/usr/src/linux-source-6.1.tar.xz"
 
 TWO_NODES = nodes_toml("node01", "node02")
+# One ramses.toml, three node classes: the i386 server and client, and an x86_64 UEFI class (its
+# own arch, EFI stub, a raw image) that tests/slow/test_cluster_box_modern.py boots with OVMF
+MODERN_CLASSES = {"server": ["kconfigs/RamsesServer.conf"], "client": ["kconfigs/RamsesCluster.conf"],
+                  "uefi": ["kconfigs/RamsesCluster.conf", "kconfigs/RamsesUefi.conf"]}
+UEFI_CLASS = {"arch": "x86_64", "netboot": {"format": "raw", "output": "vmlinuz-{version}-uefi", "append": ""}}
 
 
 @pytest.fixture(scope="session")
 def modern_real_project(tmp_path_factory):
-    """Debian's linux-source-6.1 through a plain `doit` with the shipped kconfigs: both kernels
-    (i386, tinyconfig bases), modules, the netboot image and the boot configuration for two
-    nodes. The source is trusted through dpkg --verify, as the shipped ramses.toml does; the
-    compiler runs through ccache when it is installed (a real modern kernel through the wrapper).
+    """Debian's linux-source-6.1 through a plain `doit` with the shipped kconfigs: the i386 server
+    and client and the x86_64 UEFI node class (tinyconfig bases), modules, the netboot images and
+    the boot configuration for two nodes. The source is trusted through dpkg --verify, as the
+    shipped ramses.toml does; the compiler runs through ccache when it is installed (a real modern kernel through the wrapper).
     Minutes of CPU; built once per session."""
     from pathlib import Path
 
@@ -135,15 +140,17 @@ def modern_real_project(tmp_path_factory):
         pytest.skip(f"{tarball} missing: apt-get install linux-source-6.1 (.ci/run does)")
     # ccache (cold here) lets the reproducibility test's second build in another directory take
     # its objects from the cache: CI time goes to linking and comparing, not to compiling twice
-    wrapper = {}
+    wrapper: dict = {"overrides": {}, "extra_env": {}}
     if shutil.which("ccache"):
         # $RAMSES_TEST_CCACHE: a ccache shared between test sessions (development machines with
         # several checkouts); by default a cold cache of this session's own
         cache = os.environ.get("RAMSES_TEST_CCACHE") or str(tmp_path_factory.mktemp("modern-ccache"))
         wrapper = {"overrides": {"kernel": {"wrapper": "ccache"}}, "extra_env": {"CCACHE_DIR": cache}}
+    wrapper["overrides"]["profile"] = {"uefi": UEFI_CLASS}
     proj = Project(dir=tmp_path_factory.mktemp("modern-real"), mirror_url=f"file://{tarball.parent}/",
                    tarball=tarball.name, version="6.1", sha256="", dpkg="linux-source-6.1",
-                   profile_base="tinyconfig", kconfigs=SHIPPED / "kconfigs", nodes=TWO_NODES, **wrapper)
+                   profile_base="tinyconfig", kconfigs=SHIPPED / "kconfigs", nodes=TWO_NODES,
+                   profiles=MODERN_CLASSES, **wrapper)
     proj.setup()
     proj.run = proj.doit(timeout=3600, process=True)  # type: ignore[attr-defined]
     return proj

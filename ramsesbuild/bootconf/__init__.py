@@ -9,6 +9,7 @@ writing.
 
 from __future__ import annotations
 
+from .check import missing_files
 from .inventory import Inventory, Network, Node, load, loads
 from .kea import render_kea
 from .render import kernel_args, render_dhcpd, render_exports, render_ipxe, render_tftpd
@@ -23,6 +24,7 @@ __all__ = [
     "kernel_args",
     "load",
     "loads",
+    "missing_files",
     "render_dhcpd",
     "render_exports",
     "render_ipxe",

@@ -48,7 +48,10 @@ def check_fits(inv: Inventory, node: Node, layers: Layers) -> None:
     refuse(BootTable.nfsroot, "the kernel's nfsroot=", inv.root_path(node), (CMDLINE_NFSROOT,))
     if node.method is not BootMethod.IPXE:
         return
-    for key, path in ((BootTable.image, node.image), *((BootTable.initrd, rd) for rd in node.initrds)):
+    for rd in node.initrds:
+        refuse(BootTable.initrd, "the initrd", rd, BootTable.initrd.reaches or ())
+    files: list[tuple[KeyBase, str]] = [(BootTable.image, node.image), *((BootTable.initrd, rd) for rd in node.initrds)]
+    for key, path in files:
         location = inv.file_location(node, path)
         if reason := ipxe_words(location) or (" " in location and "it holds a space"):
             raise layers.fail(key, f"{key.name}: {location!r} on the iPXE script's kernel/initrd line: {reason}")

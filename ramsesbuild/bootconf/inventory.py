@@ -27,6 +27,7 @@ class Network:
     server: ipaddress.IPv4Address
     gateway: ipaddress.IPv4Address | None
     domain: str | None
+    interface: str | None = None  # the server's interface on the cluster network; None: every one
 
 
 @dataclass(frozen=True)
@@ -38,17 +39,10 @@ class Node:
     method: BootMethod
     nfsroot: str
     append: str
-    initrd: str | None
+    initrds: tuple[str, ...] = ()  # ipxe nodes: loaded in order (a shared initrd, per-node layers)
     rom: RomKind = RomKind.ETHERBOOT
-    # Today's node classes (issue 21); nodes.toml keys to come with the schema, defaults as before
-    firmware: Firmware = Firmware.BIOS  # UEFI needs method ipxe and an EFI-stub (x86_64) kernel
+    firmware: Firmware = Firmware.BIOS  # UEFI: method ipxe and an EFI-stub (x86_64) kernel
     transfer: Transfer = Transfer.TFTP  # how an ipxe node fetches its script and what it loads
-    layers: tuple[str, ...] = ()  # more initrds after `initrd` (per-node layers), in the tftp root
-
-    @property
-    def initrds(self) -> tuple[str, ...]:
-        """Every initrd the node's iPXE script loads, in order (the kernel unpacks them in order)."""
-        return ((self.initrd,) if self.initrd else ()) + self.layers
 
     @property
     def boot_image(self) -> str:
@@ -73,8 +67,12 @@ class Inventory:
     dhcp: DhcpServer = DhcpServer.ISC  # whose configuration boot-config writes
     efi_loader: str = "snponly.efi"  # EFI iPXE in the tftp root, handed to UEFI nodes' firmware
     http_port: int = 80  # the web server (boot-config's nginx site) on [network] server
-    interface: str | None = None  # Kea's interfaces-config; None: every interface ("*")
     cmdline_max: int = CMDLINE_MAX_MODERN  # bytes of its command line the nodes' kernel keeps
+
+    @property
+    def interface(self) -> str | None:
+        """The server's cluster interface (Kea's interfaces-config); None: every interface."""
+        return self.network.interface
 
     @property
     def http_base(self) -> str:
@@ -152,6 +150,9 @@ def loads(path: Path, content: bytes, default_image: str, profile_images: dict[s
         output=boot.get(BootTable.output),
         nodes=nodes,
         cmdline_max=cmdline_max,
+        dhcp=boot.get(BootTable.dhcp),
+        efi_loader=boot.get(BootTable.efi_loader),
+        http_port=boot.get(BootTable.http_port),
     )
     from .fits import check_fits
 
@@ -180,7 +181,7 @@ def _network(top: Table) -> Network:
     _in_subnet(server, subnet, "server", t)
     if gateway is not None:
         _in_subnet(gateway, subnet, "gateway", t)
-    return Network(subnet, server, gateway, t.get(NetworkTable.domain))
+    return Network(subnet, server, gateway, t.get(NetworkTable.domain), t.get(NetworkTable.interface))
 
 
 def _in_subnet(addr: ipaddress.IPv4Address, subnet: ipaddress.IPv4Network, key: str, t: Table) -> None:
@@ -211,13 +212,54 @@ def _node(i: int, t: Table, boot: Table, network: Network, images: _Images) -> t
     if ip in (network.server, network.gateway):
         role = "server" if ip == network.server else "gateway"
         raise t.fail(f"ip {ip} is the [network] {role}'s address", "ip")
-    method, rom = layers.get(BootTable.method), layers.get(BootTable.rom)
+    firmware, rom = layers.get(BootTable.firmware), layers.get(BootTable.rom)
+    method = _method(layers, firmware, rom)
+    initrds = tuple(f.format(name=name, ip=ip, mac=mac.replace(":", "-")) for f in layers.get(BootTable.initrd))
+    if firmware is Firmware.UEFI:
+        _check_efi_names(layers, initrds)
+    return Node(name, mac, ip, _image(layers, images), method, _nfsroot(layers, name, mac, ip),
+                " ".join(layers.get(BootTable.append).split()), initrds, rom, firmware,
+                _transfer(t, layers, method)), layers
+
+
+def _method(layers: Layers, firmware: Firmware, rom: RomKind) -> BootMethod:
+    """method, by default "ipxe" for UEFI firmware (its only way) and "direct" for BIOS."""
+    if firmware is Firmware.UEFI and rom is RomKind.THREECOM:
+        raise layers.fail(BootTable.firmware, 'firmware = "uefi" contradicts rom = "3com": a 3Com MBA is a BIOS boot '
+                                              'ROM; set firmware = "bios" for this node, or leave rom out')
+    method = layers.get(BootTable.method)
+    if method is None:
+        return BootMethod.IPXE if firmware is Firmware.UEFI else BootMethod.DIRECT
+    if firmware is Firmware.UEFI and method is not BootMethod.IPXE:
+        raise layers.fail(BootTable.method, f'firmware = "uefi" boots through the EFI iPXE, which needs method = '
+                                            f'"ipxe", not {method.value!r}; leave method out for UEFI nodes')
     if rom is RomKind.THREECOM and method is not BootMethod.DIRECT:
         raise layers.fail(BootTable.rom, f"rom = \"3com\" boots the MBA image with the ROM's TCP/IP method, which "
                                          f"needs method = \"direct\", not {method.value!r}; for a 3Com MBA set to PXE "
                                          "use method = \"ipxe\" without rom")
-    return Node(name, mac, ip, _image(layers, images), method, _nfsroot(layers, name, mac, ip),
-                " ".join(layers.get(BootTable.append).split()), layers.get(BootTable.initrd), rom), layers
+    return method
+
+
+def _transfer(t: Table, layers: Layers, method: BootMethod) -> Transfer:
+    """transfer, for ipxe nodes; a boot ROM loading the image itself always fetches by TFTP (a
+    [boot] transfer is a default for the ipxe nodes, one on the node itself must fit it)."""
+    transfer = layers.get(BootTable.transfer)
+    if method is BootMethod.IPXE:
+        return transfer
+    if transfer is Transfer.HTTP and t.has(BootTable.transfer.name):
+        raise t.fail('transfer = "http" is for method = "ipxe" nodes: a boot ROM that loads the image itself '
+                     "fetches it by TFTP", BootTable.transfer.name)
+    return Transfer.TFTP
+
+
+def _check_efi_names(layers: Layers, initrds: tuple[str, ...]) -> None:
+    """The EFI stub of a kernel booted by the 2019 iPXE finds each initrd by its file name (initrd=NAME)."""
+    names = [Path(rd).name for rd in initrds]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise layers.fail(BootTable.initrd, f"initrds {', '.join(dupes)} share a file name; a UEFI node's iPXE "
+                                            "names each initrd after its file (initrd=NAME): give them different "
+                                            "names")
 
 
 def _image(layers: Layers, images: _Images) -> str:

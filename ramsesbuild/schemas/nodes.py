@@ -10,9 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
-from ..kinds import Choice, IPv4, Kind, Opt, PathKind, Template, Text, TftpFile
+from ..kinds import Choice, Integer, IPv4, Kind, Opt, PathKind, Strings, Template, Text, TftpFile
 from ..schema import FileSchema, Inherit, Key, Section, Shape, Sub
-from ..tomlload import Table
+from ..tomlload import Table, check_template, describe
 from ..valuerules import (
     CMDLINE_NFSROOT,
     CMDLINE_PARAMETERS,
@@ -34,6 +34,7 @@ from ..valuerules import (
     KEA_ADDRESS,
     KEA_BOOT_FILE,
     KEA_HOSTNAME,
+    KEA_INTERFACE,
     KEA_MAC,
     KEA_OPTION,
     NGINX_LISTEN,
@@ -41,12 +42,14 @@ from ..valuerules import (
     TFTPD_ADDRESS,
     dns_label,
     dns_name,
+    is_tftp_file,
     mac_input,
     nfs_options,
 )
-from ..vocabulary import BootMethod, RomKind
+from ..vocabulary import BootMethod, DhcpServer, Firmware, RomKind, Transfer
 
-NFSROOT_FIELDS = ("name", "ip", "mac")
+NODE_FIELDS = ("name", "ip", "mac")  # placeholders of per-node templates (nfsroot, initrd)
+_SAMPLE_NODE = {"name": "node01", "ip": "192.0.2.11", "mac": "52-54-00-12-34-01"}
 
 
 class Mac(Kind[str]):
@@ -81,6 +84,34 @@ class Options(Kind[str]):
         return v
 
 
+class TftpFiles(Kind[tuple[str, ...]]):
+    """Files of the tftp root, in order: one name or a list; {name}, {ip} and {mac} make a
+    name per node (e.g. a per-node layer "layers/{name}.cpio.gz")."""
+
+    what: ClassVar[str] = "a string or a list of strings"
+    expanded: ClassVar[bool] = True  # checked per node, once expanded (bootconf/fits.py)
+
+    @property
+    def type_doc(self) -> str:
+        return ("file name relative to the tftp root, or a list of them (placeholders "
+                + ", ".join("{" + f + "}" for f in NODE_FIELDS) + ")")
+
+    def parse(self, raw: object, t: Table, key: str) -> tuple[str, ...]:
+        if not isinstance(raw, str | list):
+            raise t.fail(f"{key} must be a file name or a list of them, not {describe(raw)}", key)
+        names = (Text().parse(raw, t, key),) if isinstance(raw, str) else Strings().parse(raw, t, key)
+        for v in names:
+            _check_tftp_template(v, t, key)
+        return names
+
+
+def _check_tftp_template(v: str, t: Table, key: str) -> None:
+    check_template(v, NODE_FIELDS, lambda msg: t.fail(f"{key} = {v!r}: {msg}", key))
+    if not is_tftp_file(v.format(**_SAMPLE_NODE)):
+        raise t.fail(f"{key} = {v!r} must be a file name relative to the tftp root (letters, digits, "
+                     ". _ + - and /; no leading /, no ..)", key)
+
+
 def _host_name(name: str) -> str | None:
     problem = dns_label(name)
     return f"name {name!r} is not a host name: {problem}" if problem else None
@@ -108,6 +139,9 @@ class NetworkTable(Section):
                  reaches=(*ADDRESS, CMDLINE_WORD, NGINX_LISTEN, TFTPD_ADDRESS))
     gateway = Key(Opt(IPv4()), "option routers", None, reaches=ADDRESS)
     domain = Key(Opt(Text()), "option domain-name", None, check=_domain, reaches=(DHCPD_DOMAIN, KEA_OPTION))
+    interface = Key(Opt(Text()), "the boot server's interface on the cluster network: Kea listens only there "
+                    "(ISC dhcpd takes it on its command line: INTERFACESv4 in /etc/default/isc-dhcp-server)", None,
+                    default_doc="every interface", reaches=(KEA_INTERFACE,))
 
 
 class BootTable(Section):
@@ -118,9 +152,15 @@ class BootTable(Section):
                 reaches=(*BOOT_FILE, *FETCHED))
     profile = Key(Opt(Text()), "instead of image: the netboot image of this ramses.toml profile (a node class)",
                   None, reaches=())
-    method = Key(Choice(BootMethod), "what the node's boot ROM loads", BootMethod.DIRECT, reaches=())
+    firmware = Key(Choice(Firmware), "what the node boots with: DHCP answers a UEFI node's firmware by client "
+                   "architecture with the EFI iPXE (docs/boot.md)", Firmware.BIOS, reaches=())
+    method = Key(Opt(Choice(BootMethod)), "what the node's boot ROM loads", None,
+                 default_doc='"direct"; "ipxe" for firmware = "uefi" (its only method)', reaches=())
     rom = Key(Choice(RomKind), 'the node\'s boot ROM, for method "direct"', RomKind.ETHERBOOT, reaches=())
-    nfsroot = Key(Template(NFSROOT_FIELDS), "the node's NFS root directory on the server", "/tftpboot/{ip}",
+    transfer = Key(Choice(Transfer), 'how a method "ipxe" node fetches its script, kernel and initrds ("http": '
+                   "from the web server whose site boot-config writes; boot ROMs that load the image "
+                   "themselves always use TFTP)", Transfer.TFTP, reaches=())
+    nfsroot = Key(Template(NODE_FIELDS), "the node's NFS root directory on the server", "/tftpboot/{ip}",
                   reaches=(EXPORTS_PATH, DHCPD_ROOT_PATH, KEA_OPTION, CMDLINE_NFSROOT))
     nfs_options = Key(Options(), 'NFS mount options for the root (e.g. "vers=3,tcp"): DHCP root-path and '
                       "nfsroot= on the kernel command line", "", reaches=(DHCPD_ROOT_PATH, KEA_OPTION, CMDLINE_NFSROOT))
@@ -128,11 +168,19 @@ class BootTable(Section):
                          reaches=(EXPORTS_OPTIONS,))
     append = Key(Text(nonempty=False), "extra kernel arguments (ipxe nodes), added last", "",
                  reaches=(IPXE_ARGUMENTS, CMDLINE_PARAMETERS))
-    initrd = Key(Opt(TftpFile()), "initrd for the kernel (ipxe nodes)", None, reaches=(*FETCHED, CMDLINE_WORD))
+    initrd = Key(TftpFiles(), "initrds for the kernel (ipxe nodes), unpacked in order: a shared one, then per-node "
+                 'layers, e.g. ["base.cpio.gz", "layers/{name}.cpio.gz"]', (), reaches=(*FETCHED, CMDLINE_WORD))
     ipxe_chain = Key(Opt(TftpFile()), 'a plain PXE ROM is first given this file (e.g. "undionly.kpxe"); '
                      "only iPXE gets the node's script", None, reaches=BOOT_FILE)
-    output = Key(PathKind(), "where dhcpd.conf, exports and tftpd-hpa are written", Path("build/bootconf"),
-                 reaches=())
+    efi_loader = Key(TftpFile(), "the EFI iPXE UEFI nodes' firmware gets (by TFTP, or by URL for HTTP boot): copy "
+                     "/usr/lib/ipxe/snponly.efi from Debian's ipxe there", "snponly.efi",
+                     reaches=(*BOOT_FILE, *FETCHED))
+    dhcp = Key(Choice(DhcpServer), "whose configuration boot-config writes (and removes the other's)",
+               DhcpServer.ISC, reaches=())
+    http_port = Key(Integer(minimum=1, maximum=65535), "the port of the web server (boot-config's nginx site) on "
+                    "[network] server", 80, reaches=())
+    output = Key(PathKind(), "where the DHCP server's configuration, exports, tftpd-hpa and the nginx site are "
+                 "written", Path("build/bootconf"), reaches=())
 
 
 class NodeTable(Section):
@@ -145,8 +193,9 @@ class NodeTable(Section):
               reaches=(DHCPD_MAC, KEA_MAC, IPXE_COMMENT))
     ip = Key(IPv4(), "the node's address, inside [network] subnet", hint='"192.168.10.11"',
              reaches=(*ADDRESS, EXPORTS_CLIENT, IPXE_COMMENT))
-    INHERITS = Inherit(BootTable, (BootTable.image, BootTable.profile, BootTable.method, BootTable.rom,
-                                   BootTable.nfsroot, BootTable.append, BootTable.initrd))
+    INHERITS = Inherit(BootTable, (BootTable.image, BootTable.profile, BootTable.firmware, BootTable.method,
+                                   BootTable.rom, BootTable.transfer, BootTable.nfsroot, BootTable.append,
+                                   BootTable.initrd))
 
 
 class NodesToml(Section):

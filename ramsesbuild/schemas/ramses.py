@@ -237,6 +237,7 @@ class ProfileTable(Section):
                "provides them: families.toml bases)", NamedBase.DEFCONFIG.value)
     fragments = Key(Paths(), "kconfig fragments merged onto the base, in order (every option must land)", ())
     TABLES = (Sub("netboot", ProfileNetbootTable),)
+    INHERITS = Inherit(KernelTable, (KernelTable.arch,))  # e.g. an x86_64 UEFI node class beside i386 ones
 
 
 class UnpackTable(Section):

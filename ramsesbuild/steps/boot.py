@@ -21,7 +21,6 @@ from ..log import TaskLog, say
 from ..paths import rel
 from ..settings import Settings
 from ..state import NetbootStamp
-from ..vocabulary import Firmware, RomKind
 from .base import Identity, Kept, Stage, Step, TaskName
 from .netboot import installed_stamps, stamp_files
 
@@ -93,18 +92,9 @@ class BootConfig(_BootStep):
     def write(self, inv: bootconf.Inventory, tftp_root: Path, log: TaskLog) -> None:
         for path in bootconf.write_config(inv, tftp_root):
             log.line(f"wrote {path}" if path.exists() else f"removed {path} (no longer generated)")
-        for node in inv.nodes:
-            if not (tftp_root / node.boot_image).exists():
-                hint = " (3Com MBA image: set ramses.toml [netboot] mba = true)" if node.rom is RomKind.THREECOM else ""
-                warning = f"warning: node {node.name} boots {node.boot_image}, not (yet) in {tftp_root}{hint}"
-                log.line(warning)
-                say(warning)
-        uefi = [n.name for n in inv.nodes if n.firmware is Firmware.UEFI]
-        if uefi and not (tftp_root / inv.efi_loader).exists():
-            warning = (f"warning: UEFI nodes ({', '.join(uefi)}) get {inv.efi_loader}, not (yet) in {tftp_root}: "
-                       f"apt-get install ipxe; cp /usr/lib/ipxe/snponly.efi {tftp_root}/{inv.efi_loader}")
-            log.line(warning)
-            say(warning)
+        for missing in bootconf.missing_files(inv, tftp_root):
+            log.line(f"warning: {missing}")
+            say(f"warning: {missing}")
 
 
 class BootTftp(_BootStep):

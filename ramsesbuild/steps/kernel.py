@@ -1,7 +1,7 @@
 """A profile's kernel: config-<profile>, compile-<profile>, modules-<profile>, and the group
 kernel-<profile> (= compile + modules). The work is in ramsesbuild.kbuild.
 
-The make variables a build depends on are one identity: [kernel] arch and make_vars, and the
+The make variables a build depends on are one identity: the profile's arch, [kernel] make_vars, and the
 build rules of families.toml (whose make variables are templates: ``{src}`` stands for the tree,
 wherever it is). So the same identity decides when config and compile run again, keys the cached
 base config and tells when 2.4 needs `make clean`, and none of them holds the tree's absolute
@@ -39,7 +39,8 @@ def families_digest() -> str:
     return hashlib.sha256(json.dumps(rules, sort_keys=True, default=list).encode()).hexdigest()
 
 
-def make_tree(settings: Settings, pl: ProfilePaths) -> Tree:
+def make_tree(settings: Settings, pl: ProfilePaths, arch: str) -> Tree:
+    """The profile's tree, built for *arch* (the profile's [profile.X] arch, else [kernel] arch)."""
     from .. import wrappers as _wrappers
     from ..kbuild import Tree
 
@@ -49,7 +50,7 @@ def make_tree(settings: Settings, pl: ProfilePaths) -> Tree:
         obj=pl.obj,
         family=fam,
         version=version,
-        arch=settings.arch,
+        arch=arch,
         jobs=settings.make_jobs(),
         shims=pl.shims,
         epoch=int((pl.src / "Makefile").stat().st_mtime),
@@ -60,7 +61,7 @@ def make_tree(settings: Settings, pl: ProfilePaths) -> Tree:
     )
 
 
-BUILD_IDENTITY_DOC = {"make_vars": "[kernel] make_vars", "arch": "[kernel] arch",
+BUILD_IDENTITY_DOC = {"make_vars": "[kernel] make_vars", "arch": "[profile] arch (inherited from [kernel] arch)",
                       "families": "the build rules of families.toml"}
 
 
@@ -78,7 +79,7 @@ class _ProfileStep(Step):
 
     def build_identity(self) -> dict[str, object]:
         """What every make command of this profile depends on (see the module docstring)."""
-        return {"make_vars": self.settings.make_vars, "arch": self.settings.arch, "families": families_digest()}
+        return {"make_vars": self.settings.make_vars, "arch": self.profile.arch, "families": families_digest()}
 
 
 class Configure(_ProfileStep):
@@ -110,7 +111,7 @@ class Configure(_ProfileStep):
         from ..kbuild import configure, require_tools
 
         prof, pl = self.profile, self.pl
-        tree = make_tree(self.settings, pl)
+        tree = make_tree(self.settings, pl, self.profile.arch)
         require_tools(tree.family)
         # the base config is made again only for another tree, base or make variables
         key = json.dumps({"generation": generation(pl.tree), **self.identity()}, sort_keys=True)
@@ -157,7 +158,7 @@ class Compile(_ProfileStep):
         from ..kbuild import build, export_artifacts, require_tools
 
         pl = self.pl
-        tree = make_tree(self.settings, pl)
+        tree = make_tree(self.settings, pl, self.profile.arch)
         require_tools(tree.family)
         units = build(tree, log, last_units=_remembered_units(pl))
         out = export_artifacts(tree, pl.artifacts)
@@ -194,7 +195,7 @@ class Modules(_ProfileStep):
     def run(self, log: TaskLog) -> None:
         from ..kbuild import modules_install
 
-        count = modules_install(make_tree(self.settings, self.pl), self.pl.staging, log)
+        count = modules_install(make_tree(self.settings, self.pl, self.profile.arch), self.pl.staging, log)
         write_state(self.pl.modules_stamp, ModulesStamp(modules=count, staging=self.rel(self.pl.staging)))
 
     def outputs(self) -> list[Path]:

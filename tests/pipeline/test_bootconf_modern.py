@@ -1,11 +1,10 @@
 """Today's nodes in the generated boot configuration (issue 21): UEFI PXE and HTTP boot, HTTP
-transfer, Kea, the web server's site, and the escaping/refusal rule of each new format.
+transfer, Kea, the web server's site, the nodes.toml keys that choose them (with their errors at
+file:line), and the escaping/refusal rule of each new format.
 
-The inventory's new fields (firmware, transfer, layers, dhcp, efi_loader, ...) are not read from
-nodes.toml yet (the settings schema will carry them), so the inventory here is nodes.toml's
-plus dataclasses.replace. Golden files: tests/data/golden/bootconf-modern/ (RAMSES_UPDATE_GOLDEN=1
-rewrites them; review the diff). Real tools check the output when installed: kea-dhcp4 -t,
-dhcpd -t, and nginx -t plus a real nginx in a private network namespace (root).
+Golden files: tests/data/golden/bootconf-modern/ (RAMSES_UPDATE_GOLDEN=1 rewrites them; review
+the diff). Real tools check the output when installed: kea-dhcp4 -t, dhcpd -t, and nginx -t plus
+a real nginx in a private network namespace (root).
 """
 
 from __future__ import annotations
@@ -26,8 +25,9 @@ import pytest
 from ramsesbuild import bootconf, valuerules
 from ramsesbuild.bootconf import kea, web
 from ramsesbuild.errors import BootConfigError
-from ramsesbuild.vocabulary import DhcpServer, Firmware, Transfer
+from ramsesbuild.vocabulary import BootMethod, DhcpServer, Firmware, Transfer
 
+from ..lib.bootconf_support import make_settings, run_doit
 from ..lib.support import DATA, nodes_toml
 
 GOLDEN = DATA / "golden" / "bootconf-modern"
@@ -36,20 +36,22 @@ UEFI_IMAGE = "vmlinuz-6.1-uefi"
 TFTP_ROOT = Path("/srv/tftp")
 
 
-def modern_inventory(tmp_path: Path, dhcp: str = "isc") -> bootconf.Inventory:
+def modern_text(dhcp: str = "isc") -> str:
     """Five nodes, one of each kind: Etherboot (direct), BIOS PXE chained to iPXE, 3Com MBA,
     UEFI fetching over TFTP, UEFI fetching over HTTP with an initrd and a per-node layer."""
-    text = nodes_toml("etherboot01", 'bios02:method = "ipxe"', '3com03:rom = "3com"', 'uefi04:method = "ipxe"',
-                      'uefi05:method = "ipxe"').replace("[network]\n", '[network]\ngateway = "192.0.2.254"\n'
-                                                        'domain = "cluster.example"\n')
+    uefi = f'firmware = "uefi"\nimage = "{UEFI_IMAGE}"\nappend = "console=ttyS0"'
+    return nodes_toml(
+        "etherboot01", 'bios02:method = "ipxe"', '3com03:rom = "3com"', f"uefi04:{uefi}",
+        f'uefi05:{uefi}\ntransfer = "http"\ninitrd = ["initrd-6.1.cpio.gz", "layers/{{name}}.cpio"]',
+    ).replace("[network]\n", '[network]\ngateway = "192.0.2.254"\ndomain = "cluster.example"\n').replace(
+        "[[node]]", f'[boot]\nipxe_chain = "undionly.kpxe"\ndhcp = "{dhcp}"\nnfs_options = "vers=3,tcp"\n'
+                    "[[node]]", 1)
+
+
+def modern_inventory(tmp_path: Path, dhcp: str = "isc") -> bootconf.Inventory:
     path = tmp_path / "nodes.toml"
-    path.write_text(text)
-    inv = bootconf.load(path, IMAGE)
-    n = list(inv.nodes)
-    n[3] = dataclasses.replace(n[3], firmware=Firmware.UEFI, image=UEFI_IMAGE, append="console=ttyS0")
-    n[4] = dataclasses.replace(n[4], firmware=Firmware.UEFI, transfer=Transfer.HTTP, image=UEFI_IMAGE, initrd="initrd-6.1.cpio.gz",
-                               layers=("layers/uefi05.cpio",), append="console=ttyS0")
-    return dataclasses.replace(inv, nodes=tuple(n), ipxe_chain="undionly.kpxe", dhcp=DhcpServer(dhcp), nfs_options="vers=3,tcp")
+    path.write_text(modern_text(dhcp))
+    return bootconf.load(path, IMAGE)
 
 
 def rendered(inv: bootconf.Inventory, out: Path) -> dict[str, str]:
@@ -91,13 +93,13 @@ def test_what_each_node_kind_gets(tmp_path):
     assert http_script[2].endswith("ip=dhcp initrd=initrd-6.1.cpio.gz initrd=uefi05.cpio console=ttyS0")
     assert http_script[3:] == ["initrd http://192.0.2.1/initrd-6.1.cpio.gz",
                                "initrd http://192.0.2.1/layers/uefi05.cpio", "boot"]
-    bios_args = bootconf.kernel_args(inv, dataclasses.replace(bios, initrd="initrd.img"))
+    bios_args = bootconf.kernel_args(inv, dataclasses.replace(bios, initrds=("initrd.img",)))
     assert "initrd=" not in bios_args  # BIOS iPXE hands the initrd over itself
 
 
 def test_uefi_initrds_with_one_file_name_are_refused(tmp_path):
     inv = modern_inventory(tmp_path)
-    node = dataclasses.replace(inv.nodes[4], initrd="a/base.cpio", layers=("b/base.cpio",))
+    node = dataclasses.replace(inv.nodes[4], initrds=("a/base.cpio", "b/base.cpio"))
     with pytest.raises(BootConfigError, match="node uefi05: initrds base.cpio share a file name"):
         bootconf.render_ipxe(inv, node)
 
@@ -116,6 +118,142 @@ def test_switching_dhcp_server_removes_the_other_generated_file(tmp_path):
     bios_only = dataclasses.replace(isc, dhcp=DhcpServer.KEA, nodes=isc.nodes[:3])  # nobody fetches by HTTP
     bootconf.write_config(bios_only, TFTP_ROOT)
     assert not (out / "nginx-boot.conf").exists()
+
+
+# ------------------------------------------------------------------ the nodes.toml keys
+
+def load_modern(tmp_path: Path, text: str) -> bootconf.Inventory:
+    path = tmp_path / "nodes.toml"
+    path.write_text(text)
+    return bootconf.load(path, IMAGE)
+
+
+def test_keys_and_their_defaults(tmp_path):
+    inv = load_modern(tmp_path, nodes_toml("n1", 'n2:firmware = "uefi"', 'n3:method = "ipxe"\ninitrd = "rd.img"'))
+    n1, n2, n3 = inv.nodes
+    assert (n1.firmware, n1.method, n1.transfer, n1.initrds) == (Firmware.BIOS, BootMethod.DIRECT, Transfer.TFTP, ())
+    assert (n2.firmware, n2.method) == (Firmware.UEFI, BootMethod.IPXE)  # a UEFI node needs no method line
+    assert n3.initrds == ("rd.img",)  # one file name is a list of one
+    assert (inv.dhcp, inv.efi_loader, inv.http_port, inv.interface) == (DhcpServer.ISC, "snponly.efi", 80, None)
+    assert inv.http_base == "http://192.0.2.1"
+
+
+def test_boot_defaults_per_node_overrides_and_templates(tmp_path):
+    """[boot] is the default for every node (a node class, when all its nodes share it), a node
+    overrides it; transfer is for ipxe nodes: a direct node in an http [boot] fetches by TFTP."""
+    text = nodes_toml("u1", "u2", 'b3:firmware = "bios"\nmethod = "ipxe"\ntransfer = "tftp"\ninitrd = []',
+                      'eb4:firmware = "bios"').replace(
+        "[[node]]", '[boot]\nfirmware = "uefi"\ntransfer = "http"\ninitrd = ["base.cpio.gz", "layers/{name}-{mac}.cpio"]\n'
+                    'dhcp = "kea"\nefi_loader = "efi/ipxe-snp.efi"\nhttp_port = 8080\n[[node]]', 1).replace(
+        'server = "192.0.2.1"\n', 'server = "192.0.2.1"\ninterface = "br-cluster"\n')
+    inv = load_modern(tmp_path, text)
+    u1, u2, b3, _ = inv.nodes
+    assert [(n.firmware, n.method, n.transfer) for n in inv.nodes] == [
+        (Firmware.UEFI, BootMethod.IPXE, Transfer.HTTP), (Firmware.UEFI, BootMethod.IPXE, Transfer.HTTP),
+        (Firmware.BIOS, BootMethod.IPXE, Transfer.TFTP), (Firmware.BIOS, BootMethod.DIRECT, Transfer.TFTP)]
+    assert u2.initrds == ("base.cpio.gz", "layers/u2-52-54-00-12-34-02.cpio") and b3.initrds == ()
+    assert inv.script_location(u1) == "http://192.0.2.1:8080/ipxe/u1.ipxe"
+    script = bootconf.render_ipxe(inv, u2)
+    assert "initrd=base.cpio.gz initrd=u2-52-54-00-12-34-02.cpio" in script
+    assert "initrd http://192.0.2.1:8080/layers/u2-52-54-00-12-34-02.cpio\n" in script
+    files = bootconf.config_files(inv, TFTP_ROOT)
+    assert sorted(p.name for p in files) == ["exports", "kea-dhcp4.conf", "nginx-boot.conf", "tftpd-hpa"]
+    conf = kea_json(files[inv.output / "kea-dhcp4.conf"])["Dhcp4"]
+    assert conf["interfaces-config"]["interfaces"] == ["br-cluster"]
+    classes = {c["name"]: c for c in conf["client-classes"]}
+    assert classes["ramses-uefi-pxe"]["boot-file-name"] == "efi/ipxe-snp.efi"
+    assert classes["ramses-uefi-http"]["boot-file-name"] == "http://192.0.2.1:8080/efi/ipxe-snp.efi"
+    site = files[inv.output / "nginx-boot.conf"]
+    assert "listen 192.0.2.1:8080;" in site and 'location = "/efi/ipxe-snp.efi" { }' in site
+    assert "/ipxe/b3.ipxe" not in site  # b3 fetches by TFTP
+
+
+# (the text after the nodes' [[node]] u1 lines, the expected message, the line it must point at ("": the last))
+KEY_ERRORS = [
+    ('firmware = "efi"', "node 'u1' ([[node]] #1): firmware = 'efi' is not one of bios, uefi", ""),
+    ('firmware = "uefi"\nmethod = "direct"', 'firmware = "uefi" boots through the EFI iPXE, which needs method = '
+     "\"ipxe\", not 'direct'", ""),
+    ('rom = "3com"\nfirmware = "uefi"', 'firmware = "uefi" contradicts rom = "3com": a 3Com MBA is a BIOS boot ROM', ""),
+    ('transfer = "ftp"', "transfer = 'ftp' is not one of tftp, http", ""),
+    ('transfer = "http"', 'transfer = "http" is for method = "ipxe" nodes', ""),
+    ("initrd = 3", "initrd must be a file name or a list of them, not the number 3", ""),
+    ('method = "ipxe"\ninitrd = ["rd.img", "{host}.img"]', "initrd = '{host}.img': unknown placeholder {host}", ""),
+    ('method = "ipxe"\ninitrd = ["../rd.img"]', "initrd = '../rd.img' must be a file name relative to the tftp root",
+     ""),
+    ('firmware = "uefi"\ninitrd = ["a/base.cpio", "b/base.cpio"]', "initrds base.cpio share a file name", ""),
+    ('[boot]\ndhcp = "dnsmasq"', "[boot] dhcp = 'dnsmasq' is not one of isc, kea", ""),
+    ('[boot]\nefi_loader = "/usr/lib/ipxe/snponly.efi"', "[boot] efi_loader = '/usr/lib/ipxe/snponly.efi': it is not a "
+     "file name relative to the tftp root", ""),
+    ("[boot]\nhttp_port = 0", "[boot] http_port must be >= 1, not 0", ""),
+    ("[boot]\nhttp_port = 65536", "[boot] http_port must be <= 65535, not 65536", ""),
+    ('[boot]\nhttp_port = "80"', "[boot] http_port must be an integer, not the string '80'", ""),
+    ('[boot]\nfirmware = "uefi"\n[[node]]\nname = "n2"\nmac = "52:54:00:12:34:99"\nip = "192.0.2.99"\n'
+     'method = "direct"', "node 'n2' ([[node]] #2): firmware = \"uefi\" boots through the EFI iPXE", ""),
+    ('[boot]\nfirmware = "uefi"\ntransfer = "http"\n[[node]]\nname = "n2"\nmac = "52:54:00:12:34:99"\n'
+     'ip = "192.0.2.99"\nrom = "3com"', 'firmware = "uefi" contradicts rom = "3com"', 'firmware = "uefi"'),
+]
+
+
+@pytest.mark.parametrize("extra, message, at", KEY_ERRORS, ids=[f"{i}-{e[1][:30]}" for i, e in enumerate(KEY_ERRORS)])
+def test_key_errors_name_file_line(tmp_path, extra, message, at):
+    text = nodes_toml("u1") + extra + "\n"
+    with pytest.raises(BootConfigError) as exc:
+        load_modern(tmp_path, text)
+    msg = str(exc.value)
+    assert message in msg, msg
+    lines = text.splitlines()
+    at = at or extra.split("\n")[-1]
+    line = len(lines) - lines[::-1].index(at)  # the last line equal to *at*
+    assert msg.startswith(f"{tmp_path / 'nodes.toml'}:{line}: "), msg
+
+
+@pytest.mark.parametrize("value, message", [
+    ('"eth 1"', "interface = 'eth 1': kea-dhcp4.conf (interfaces-config) cannot carry it: it is not a Linux "
+     "interface name"),
+    ('"a-very-long-name0"', "it is 17 bytes; a Linux interface name has at most 15"),
+    ("1", "[network] interface must be a string, not the number 1"),
+])
+def test_interface_errors(tmp_path, value, message):
+    text = nodes_toml("u1").replace('server = "192.0.2.1"\n', f'server = "192.0.2.1"\ninterface = {value}\n')
+    with pytest.raises(BootConfigError) as exc:
+        load_modern(tmp_path, text)
+    assert message in str(exc.value) and str(exc.value).startswith(f"{tmp_path / 'nodes.toml'}:4: "), exc.value
+
+
+def test_boot_config_warns_of_missing_loaders(tmp_path, capsys):
+    """boot-config (real doit) names the iPXE loaders DHCP hands out that are not in the tftp
+    root, the nodes that need them and where Debian has them; quiet once they are there."""
+    s = make_settings(tmp_path)
+    tftp = tmp_path / "tftpboot"
+    tftp.mkdir()
+    for image in (IMAGE, UEFI_IMAGE):
+        (tftp / image).write_bytes(b"image")
+    nodes = tmp_path / "nodes.toml"
+    nodes.write_text(nodes_toml("n1", f'u2:firmware = "uefi"\nimage = "{UEFI_IMAGE}"', 'b3:method = "ipxe"',
+                                f'u4:firmware = "uefi"\nimage = "{UEFI_IMAGE}"\ntransfer = "http"').replace(
+        "[[node]]", '[boot]\nipxe_chain = "undionly.kpxe"\n[[node]]', 1))
+    rc, out = run_doit(capsys, s, nodes, "boot-config")
+    assert rc == 0, out
+    log = (s.log_dir / "boot-config.log").read_text()
+    assert (f"warning: UEFI nodes (u2, u4) get snponly.efi, not (yet) in {tftp}: apt-get install ipxe; "
+            f"cp /usr/lib/ipxe/snponly.efi {tftp}/snponly.efi") in log, log
+    assert (f"warning: BIOS PXE nodes (b3) get undionly.kpxe, not (yet) in {tftp}: apt-get install ipxe; "
+            f"cp /usr/lib/ipxe/undionly.kpxe {tftp}/undionly.kpxe") in log, log
+    assert log.count("warning:") == 2, log
+
+    (tftp / "snponly.efi").write_bytes(b"efi")
+    (tftp / "undionly.kpxe").write_bytes(b"pxe")
+    nodes.write_text(nodes.read_text().replace('[boot]\n', '[boot]\nefi_loader = "efi/snp.efi"\n'))
+    rc, out = run_doit(capsys, s, nodes, "boot-config")
+    log = (s.log_dir / "boot-config.log").read_text()
+    assert rc == 0 and "BIOS PXE" not in log, log
+    assert (f"warning: UEFI nodes (u2, u4) get efi/snp.efi, not (yet) in {tftp}: put the iPXE loader there "
+            "(Debian's ipxe ships snponly.efi, ipxe.efi, undionly.kpxe in /usr/lib/ipxe)") in log, log
+    (tftp / "efi").mkdir()
+    (tftp / "efi" / "snp.efi").write_bytes(b"efi")
+    nodes.write_text(nodes.read_text() + "\n")
+    rc, out = run_doit(capsys, s, nodes, "boot-config")
+    assert rc == 0 and "warning" not in (s.log_dir / "boot-config.log").read_text()
 
 
 # ------------------------------------------------------------------ Kea: classes do what they say
@@ -214,7 +352,7 @@ def test_kea_text_refusals(value, message):
                                          ("a\\,b", "a\\\\\\,b"), ("nœud", "nœud")])
 def test_kea_option_data_escapes_its_list_syntax(value, data):
     """Kea reads option data as a comma-separated list (with \\ escapes): a bare comma would end
-    the value. Real Kea and a real DHCP client check this in tests/slow/test_kea_roundtrip.py."""
+    the value. Real Kea and a real DHCP client check this in tests/slow/test_dhcp_roundtrip.py."""
     assert json.loads(valuerules.kea_option_text(value, "root path")) == data
 
 

@@ -1,10 +1,11 @@
 """Slow, root: today's nodes in the cluster box (issue 21): UEFI firmware (OVMF) booting by PXE and
 by HTTP boot, HTTP transfer from nginx, and Kea instead of ISC dhcpd.
 
-The pipeline builds the x86_64 6.1 client of a UEFI node class (tinyconfig + RamsesCluster.conf
-+ RamsesUefi.conf, `[kernel] arch = "x86_64"`, netboot format raw) once per session. The boot
-configuration comes from the real renderers (the nodes.toml keys for firmware, transfer and the
-DHCP server follow with the settings schema, so the inventory gets them by dataclasses.replace):
+The kernels come from one ramses.toml (conftest's modern_real_project, built once per session):
+the UEFI node class's x86_64 6.1 (`[profile.uefi] arch = "x86_64"`, tinyconfig + RamsesCluster.conf
++ RamsesUefi.conf, netboot format raw) beside the i386 server and client. The boot
+configuration comes from the real renderers, from a nodes.toml with the keys firmware, transfer,
+initrd (a per-node layer), dhcp and [network] interface:
 
 * box "kea" (kea-dhcp4 + nginx + tftpd-hpa + nfs-ganesha), three nodes booted at once:
   - node21, UEFI PXE: OVMF's PXE gets snponly.efi (Debian's ipxe) by TFTP from Kea's
@@ -19,7 +20,6 @@ DHCP server follow with the settings schema, so the inventory gets them by datac
 
 from __future__ import annotations
 
-import dataclasses
 import gzip
 import os
 import re
@@ -33,11 +33,10 @@ from pathlib import Path
 import pytest
 
 from ramsesbuild import bootconf
-from ramsesbuild.vocabulary import DhcpServer, Firmware, Transfer
 
 from ..lib.guest import QemuResult, cpio_newc, run_qemu
 from ..lib.k24.guest24 import DONE, build_init, check_markers, populate_root
-from ..lib.support import REPO, SHIPPED, nodes_toml
+from ..lib.support import REPO, nodes_toml
 
 sys.path.insert(0, str(REPO / "tools" / "cluster"))
 import bootservers
@@ -50,7 +49,6 @@ SERVER = "192.0.2.1"
 UEFI_IMAGE = "vmlinuz-6.1-uefi"
 NBI_IMAGE = "vmlinuz-6.1-cluster"
 EFI_LOADER = Path("/usr/lib/ipxe/snponly.efi")  # Debian's ipxe package
-DEBIAN_TARBALL = Path("/usr/src/linux-source-6.1.tar.xz")
 BOOT_TIMEOUT = 420  # seconds: OVMF under TCG on a busy 2-core machine
 
 
@@ -70,52 +68,21 @@ ISC_NODES = [Node("node24", "52:54:00:12:34:24", "192.0.2.24", "rtap0", "uefi-px
              Node("node25", "52:54:00:12:34:25", "192.0.2.25", "rtap1", "uefi-http")]
 
 
-# ------------------------------------------------------------------ the x86_64 UEFI client kernel
-
-UEFI_SETTINGS = """\
-[kernel]
-version = "6.1"
-arch = "x86_64"
-jobs = 2
-{wrapper}
-[paths]
-tftpboot = "tftpboot"
-[source."6.1"]
-tarball = "linux-source-6.1.tar.xz"
-mirrors = ["file:///usr/src/"]
-dpkg = "linux-source-6.1"
-[profile.uefi]
-base = "tinyconfig"
-fragments = ["kconfigs/RamsesCluster.conf", "kconfigs/RamsesUefi.conf"]
-[netboot]
-profiles = ["uefi"]
-format = "raw"
-output = "vmlinuz-{{version}}-uefi"
-append = ""
-"""
-
+# ------------------------------------------------------------------ the x86_64 UEFI class's kernel
 
 @pytest.fixture(scope="session")
-def uefi_kernel(tmp_path_factory) -> Path:
-    """The pipeline's x86_64 6.1 UEFI client (EFI stub), built once per session through
-    $RAMSES_TEST_CCACHE's ccache when set."""
-    if not DEBIAN_TARBALL.exists():
-        pytest.skip(f"{DEBIAN_TARBALL} missing: apt-get install linux-source-6.1")
-    proj = tmp_path_factory.mktemp("uefi-kernel")
-    shutil.copytree(SHIPPED / "kconfigs", proj / "kconfigs")
-    env = {**os.environ, "RAMSES_CONFIG": str(proj / "ramses.toml")}
-    wrapper = ""
-    if os.environ.get("RAMSES_TEST_CCACHE") and shutil.which("ccache"):
-        wrapper = 'wrapper = "ccache"'
-        env["CCACHE_DIR"] = os.environ["RAMSES_TEST_CCACHE"]
-    (proj / "ramses.toml").write_text(UEFI_SETTINGS.format(wrapper=wrapper))
-    proc = subprocess.run([sys.executable, "-m", "doit", "-f", str(REPO / "dodo.py"), "netboot-image"], cwd=proj,
-                          env=env, capture_output=True, text=True, timeout=3600)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    config = (proj / "build" / "uefi" / "obj" / ".config").read_text()
+def uefi_kernel(modern_real_project) -> Path:
+    """The x86_64 6.1 kernel (EFI stub) of the UEFI node class, built by the same ramses.toml as
+    the i386 server and client (conftest's modern_real_project: `[profile.uefi] arch = "x86_64"`,
+    fragments RamsesCluster.conf + RamsesUefi.conf, netboot format raw)."""
+    proj = modern_real_project
+    assert "[profile.uefi]" in proj.settings_path.read_text()
+    config = (proj.dir / "build" / "uefi" / "artifacts" / "config").read_text().splitlines()
     for line in ("CONFIG_X86_64=y", "CONFIG_EFI_STUB=y", "CONFIG_IA32_EMULATION=y", "CONFIG_VIRTIO_NET=y"):
-        assert line in config.splitlines(), line
-    return proj / "tftpboot" / UEFI_IMAGE
+        assert line in config, line
+    client = (proj.dir / "build" / "client" / "artifacts" / "config").read_text().splitlines()
+    assert "# CONFIG_64BIT is not set" in client  # the BIOS class stays i386
+    return proj.dir / "tftpboot" / UEFI_IMAGE
 
 
 # ------------------------------------------------------------------ the boxes
@@ -167,25 +134,21 @@ def prepare(work: Path, nodes: list[Node], dhcp: str, uefi_kernel: Path, nbi: Pa
         root = populate_root(roots / n.name, init)
         (root / "sbin").mkdir(exist_ok=True)
         shutil.copy(init, root / "sbin" / "init")
-    text = nodes_toml().replace('server = "192.0.2.1"\n', 'server = "192.0.2.1"\n'
-                                f'[boot]\nnfsroot = "{roots}/{{name}}"\nnfs_options = "v3"\n')
+    server = 'server = "192.0.2.1"\n' + ('interface = "rbr0"\n' if dhcp == "kea" else "")
+    text = nodes_toml().replace('server = "192.0.2.1"\n', server +
+                                f'[boot]\nnfsroot = "{roots}/{{name}}"\nnfs_options = "v3"\ndhcp = "{dhcp}"\n'
+                                f'output = "{work / "bootconf"}"\n')
     for n in nodes:
         text += f'[[node]]\nname = "{n.name}"\nmac = "{n.mac}"\nip = "{n.ip}"\n'
-        text += f'image = "{NBI_IMAGE}"\n' if n.kind == "nbi" else f'image = "{UEFI_IMAGE}"\nmethod = "ipxe"\n'
-        text += 'append = "console=ttyS0"\n' if n.kind != "nbi" else ""
+        if n.kind == "nbi":
+            text += f'image = "{NBI_IMAGE}"\n'
+            continue
+        text += f'image = "{UEFI_IMAGE}"\nfirmware = "uefi"\nappend = "console=ttyS0"\n'
+        if n.kind == "uefi-http":
+            (tftp / "layers" / f"{n.name}.cpio.gz").write_bytes(layer(n.name))
+            text += 'transfer = "http"\ninitrd = "layers/{name}.cpio.gz"\n'
     (work / "nodes.toml").write_text(text)
     inv = bootconf.load(work / "nodes.toml", UEFI_IMAGE)
-    kinds = {n.name: n.kind for n in nodes}
-    new = []
-    for node in inv.nodes:
-        if kinds[node.name] == "uefi-pxe":
-            node = dataclasses.replace(node, firmware=Firmware.UEFI)
-        elif kinds[node.name] == "uefi-http":
-            (tftp / "layers" / f"{node.name}.cpio.gz").write_bytes(layer(node.name))
-            node = dataclasses.replace(node, firmware=Firmware.UEFI, transfer=Transfer.HTTP, layers=(f"layers/{node.name}.cpio.gz",))
-        new.append(node)
-    inv = dataclasses.replace(inv, nodes=tuple(new), dhcp=DhcpServer(dhcp), output=work / "bootconf",
-                              interface="rbr0" if dhcp == "kea" else None)
     bootconf.write_config(inv, tftp)
     bootconf.write_tftp(inv, tftp)
     return tftp, roots, inv
