@@ -86,3 +86,7 @@ def os_error_message(exc: OSError, doing: str = "") -> str:
     return f"{path}: {exc.strerror or exc}{what}"
 class BootTestError(RamsesError):
     """A boot test cannot run: qemu, a boot ROM or the image is missing or unusable."""
+
+
+class RootError(RamsesError):
+    """A node root or a node's per-node layer could not be built, written or reset."""
