@@ -42,9 +42,12 @@ def environment(spec: RootSpec) -> dict[str, str]:
 
 _PACKAGE = re.compile(r"E: Unable to locate package (\S+)|E: Package '([^']+)' has no installation candidate|"
                       r"Couldn't find any package by (?:glob|regex) '([^']+)'")
-_SOURCE = re.compile(r"(Could not resolve '[^']+'|Temporary failure resolving '[^']+'|Failed to fetch \S+|"
-                     r"Could not connect to \S+|The repository '[^']+' does not have a Release file|"
-                     r"NO_PUBKEY \w+|is not signed|Unable to connect to \S+)")
+# most telling first: the cause (name, connection, signature) before the symptom (fetch failed)
+_SOURCE = [re.compile(p) for p in (r"(Could not resolve '[^']+')", r"(Temporary failure resolving '[^']+')",
+                                   r"(Could not connect to \S+)", r"(Unable to connect to \S+)",
+                                   r"(NO_PUBKEY \w+)", r"(The repository '[^']+' is not signed)",
+                                   r"(The repository '[^']+' does not have a Release file)",
+                                   r"(Failed to fetch \S+)")]
 
 
 def explain(spec: RootSpec, output: str) -> str:
@@ -55,9 +58,10 @@ def explain(spec: RootSpec, output: str) -> str:
         pkg = next(g for g in m.groups() if g)
         return (f"package {pkg!r} does not exist in {spec.suite} ({source}, {spec.architecture}); fix the "
                 f"class {spec.name!r} package list")
-    m = _SOURCE.search(output)
-    if m:
-        return f"cannot use the package source {source}: {m.group(1)}; check the mirror URL and the network"
+    for pattern in _SOURCE:
+        m = pattern.search(output)
+        if m:
+            return f"cannot use the package source {source}: {m.group(1)}; check the mirror URL and the network"
     if "No space left on device" in output:
         return "no space left on the device; free space and run again (the old root is kept)"
     errors = [line for line in output.splitlines() if line.startswith("E:")]

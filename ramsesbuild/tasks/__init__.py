@@ -50,18 +50,43 @@ def _generate(settings: Settings) -> Iterator[dict[str, Any]]:
         yield task_modules(settings, prof)
         yield task_kernel(settings, prof)
     yield from task_netboot_images(settings)
+    roots = _roots(settings)  # node roots (tasks/roots.py: temporary wiring until the schema has its keys)
     if settings.nodes.exists():
         from .bootconf import task_boot_config, task_boot_tftp
 
-        yield task_boot_config(settings, settings.nodes)
+        if roots is None:
+            yield task_boot_config(settings, settings.nodes)
+        else:
+            from . import roots as _r
+
+            yield _r.task_boot_config(settings, roots, settings.nodes)
         yield task_boot_tftp(settings, settings.nodes)
+    if roots is not None:
+        from . import roots as _r
+
+        yield from _r.generate(settings, roots)
+
+
+def _roots(settings: Settings) -> Any:
+    """The node-root settings (roots.toml), or None; read only when the file exists."""
+    if not (settings.root / "roots.toml").exists():
+        return None
+    from .roots import load_config
+
+    return load_config(settings)
 
 
 def default_tasks(settings: Settings) -> list[str]:
     tasks = [f"kernel-{name}" for name in settings.profiles]
     if settings.netboot_profiles:
         tasks.append("netboot-image")
-    return tasks + (BOOT_TASKS if settings.nodes.exists() else [])
+    tasks += BOOT_TASKS if settings.nodes.exists() else []
+    roots = _roots(settings)
+    if roots is not None:
+        from .roots import default_tasks as root_tasks
+
+        tasks += root_tasks(roots, settings)
+    return tasks
 
 
 def _command_of(args: list[str]) -> str:

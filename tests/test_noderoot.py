@@ -1,0 +1,228 @@
+"""Node roots without mmdebstrap: per-node layers, reset, exports, escaping, and a base root
+built through a stand-in for mmdebstrap (a runner that makes a tree, or fails like it)."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from ramsesbuild.errors import RootError
+from ramsesbuild.noderoot import build, escape, exports, finish, layer, modules
+from ramsesbuild.noderoot.spec import MOUNT_POINT, SKEL, ClusterSpec, LayerSpec, NodeSpec, RootSpec
+
+NET = ipaddress.IPv4Network("192.0.2.0/24")
+SERVER = ipaddress.IPv4Address("192.0.2.1")
+
+
+def fake_debian_tree(tree: Path) -> None:
+    """What mmdebstrap leaves that the finishing step cares about (host leaks included)."""
+    for d in ("etc/ssh", "var/log/apt", "var/lib/systemd", "var/lib/nfs/sm", "var/lib/dpkg", "var/tmp",
+              "var/cache/apt", "var/spool", "root", "sbin", "usr/lib"):
+        (tree / d).mkdir(parents=True, exist_ok=True)
+    (tree / "etc/hostname").write_text("buildhost\n")
+    (tree / "etc/resolv.conf").write_text("nameserver 10.255.255.53\n")
+    (tree / "etc/ssh/ssh_host_ed25519_key").write_text("SECRET OF THE BUILD\n")
+    (tree / "etc/ssh/ssh_host_rsa_key").write_text("SECRET\n")
+    (tree / "var/log/dpkg.log").write_text("x" * 100000)
+    (tree / "var/lib/nfs/state").write_bytes(b"\0\0\0\1")
+    (tree / "var/lib/dpkg/status").write_text("Package: systemd\nVersion: 252.36-1~deb12u1\n\n")
+    (tree / "root/.profile").write_text("# profile\n")
+    (tree / "sbin/init.distrib").symlink_to("/lib/systemd/systemd")
+
+
+def fake_runner(status: int = 0, output: str = "I: success\n", make_tree: bool = True) -> build.Runner:
+    def run(cmd, env, log):
+        assert env["SOURCE_DATE_EPOCH"].isdigit()
+        if make_tree:
+            fake_debian_tree(Path(cmd[-1]))
+        return status, output
+    return run
+
+
+@pytest.fixture
+def cluster(tmp_path: Path):
+    srv = tmp_path / "srv"
+    spec = RootSpec("client")
+    base = srv / "roots" / "client"
+    if shutil.which("mmdebstrap") is None:
+        pytest.skip("mmdebstrap missing: apt-get install mmdebstrap")
+    build.build(spec, base, runner=fake_runner())
+    c = ClusterSpec(NET, SERVER, srv / "roots", srv / "nodes", srv / "keys", domain="box.example")
+    nodes = tuple(NodeSpec(f"node{i:02d}", ipaddress.IPv4Address(f"192.0.2.{10 + i}"), f"52:54:00:00:00:{i:02x}",
+                           "client") for i in (1, 2))
+    return LayerSpec(c, nodes, {"client": spec})
+
+
+def test_finished_root_keeps_nothing_of_a_node_or_of_the_build_host(cluster: LayerSpec) -> None:
+    base = cluster.cluster.base("client")
+    assert os.readlink(base / "etc/hostname") == f"{MOUNT_POINT}/etc/hostname"
+    assert os.readlink(base / "var/log") == f"{MOUNT_POINT}/var/log"
+    assert not list((base / "etc/ssh").glob("ssh_host_rsa*"))  # a host key readable by every node: gone
+    assert os.readlink(base / "etc/ssh/ssh_host_ed25519_key") == f"{MOUNT_POINT}/etc/ssh/ssh_host_ed25519_key"
+    assert "10.255" not in (base / "etc/resolv.conf").read_text()
+    assert (base / SKEL.lstrip("/") / "var/log/dpkg.log").exists()  # the original, read-only, for reference
+    assert (base / "sbin/init").read_text().startswith("#!/bin/sh")
+    assert "HostKey /etc/ssh/ssh_host_ed25519_key" in (base / "etc/ssh/sshd_config.d/ramses.conf").read_text()
+    newest = max(os.lstat(os.path.join(d, n)).st_mtime for d, ds, ns in os.walk(base) for n in ds + ns)
+    assert newest <= RootSpec("x").source_date_epoch
+
+
+def test_layers_render_each_node_and_only_what_changed(cluster: LayerSpec, tmp_path: Path) -> None:
+    state = tmp_path / "layers.json"
+    res = layer.sync(cluster, state)
+    assert res.created == ("node01", "node02") and res.unchanged == 0
+    n1 = cluster.cluster.node_dir("node01")
+    assert (n1 / "etc/hostname").read_text() == "node01\n"
+    hosts = (n1 / "etc/hosts").read_text()
+    assert "192.0.2.12\tnode02.box.example node02\n" in hosts and "192.0.2.1\tserver.box.example server\n" in hosts
+    assert f"192.0.2.1:{cluster.cluster.node_dir('node01')} {MOUNT_POINT} nfs rw," in (n1 / "etc/fstab").read_text()
+    key = n1 / "etc/ssh/ssh_host_ed25519_key"
+    assert key.stat().st_mode & 0o777 == 0o600
+    assert (n1 / "var/lib/nfs/state").read_bytes() == b"\0\0\0\1"  # seed "copy"
+    assert (n1 / "var/log/apt").is_dir() and not (n1 / "var/log/dpkg.log").exists()  # seed "dirs"
+    assert (n1 / "var/tmp").stat().st_mode & 0o7777 == 0o1777
+    ids = {(cluster.cluster.node_dir(n) / "etc/machine-id").read_text() for n in ("node01", "node02")}
+    assert len(ids) == 2 and all(len(i) == 33 for i in ids)
+    assert layer.layer_size(n1) < 1 << 20
+    again = layer.sync(cluster, state)
+    assert again.rendered == () and again.unchanged == 2
+    # node01 gets a per-node override: only node01 is rendered
+    over = tmp_path / "over"
+    (over / "node01/root/.ssh").mkdir(parents=True)
+    (over / "node01/root/.ssh/authorized_keys").write_text("ssh-ed25519 AAAA admin\n")
+    spec2 = LayerSpec(ClusterSpec(**{**cluster.cluster.__dict__, "node_overrides": over}), cluster.nodes,
+                      cluster.roots)
+    one = layer.sync(spec2, state)
+    assert one.rendered == ("node01",)
+    assert (n1 / "root/.ssh/authorized_keys").read_text() == "ssh-ed25519 AAAA admin\n"
+
+
+def test_a_per_node_override_outside_the_per_node_paths_is_refused(cluster: LayerSpec, tmp_path: Path) -> None:
+    over = tmp_path / "over"
+    (over / "node02/etc").mkdir(parents=True)
+    (over / "node02/etc/motd").write_text("hi\n")
+    spec = LayerSpec(ClusterSpec(**{**cluster.cluster.__dict__, "node_overrides": over}), cluster.nodes,
+                     cluster.roots)
+    with pytest.raises(RootError, match=r"node02/etc/motd: /etc/motd is not a per-node path of class 'client'"):
+        layer.sync(spec, tmp_path / "layers.json")
+
+
+def test_reset_keeps_keys_and_the_directory_and_drops_what_the_node_wrote(cluster: LayerSpec,
+                                                                         tmp_path: Path) -> None:
+    layer.sync(cluster, tmp_path / "layers.json")
+    n1 = cluster.cluster.node_dir("node01")
+    inode = n1.stat().st_ino
+    key = (n1 / "etc/ssh/ssh_host_ed25519_key").read_bytes()
+    (n1 / "var/tmp/junk").write_text("node01 was here\n")
+    (n1 / "etc/hostname").write_text("broken\n")
+    (n1 / "var/log/apt").rmdir()
+    layer.reset(cluster, "node01")
+    assert not (n1 / "var/tmp/junk").exists() and (n1 / "etc/hostname").read_text() == "node01\n"
+    assert (n1 / "var/log/apt").is_dir() and n1.stat().st_ino == inode
+    assert (n1 / "etc/ssh/ssh_host_ed25519_key").read_bytes() == key
+    assert not list(n1.parent.glob(".*ramses-tmp"))
+    with pytest.raises(RootError, match="node 'node09' is not in nodes.toml"):
+        layer.reset(cluster, "node09")
+
+
+def test_a_removed_node_loses_its_layer_never_the_base(cluster: LayerSpec, tmp_path: Path) -> None:
+    state = tmp_path / "layers.json"
+    layer.sync(cluster, state)
+    smaller = LayerSpec(cluster.cluster, cluster.nodes[:1], cluster.roots)
+    res = layer.sync(smaller, state)
+    assert res.removed == ("node02",)
+    assert not cluster.cluster.node_dir("node02").exists()
+    assert cluster.cluster.key_dir("node02").is_dir()  # comes back with the same identity
+    assert (cluster.cluster.base("client") / "sbin/init").exists()
+    nested = ClusterSpec(NET, SERVER, tmp_path / "srv", tmp_path / "srv" / "nodes", tmp_path / "k")
+    with pytest.raises(RootError, match="inside the roots directory"):
+        layer.sync(LayerSpec(nested, (), {}), state)
+
+
+def test_exports_base_to_the_subnet_and_each_layer_to_its_node(cluster: LayerSpec) -> None:
+    text = exports.render_exports(cluster)
+    rows = [line.split() for line in text.splitlines() if not line.startswith("#")]
+    base, n1, n2 = (str(cluster.cluster.base("client")), str(cluster.cluster.node_dir("node01")),
+                    str(cluster.cluster.node_dir("node02")))
+    assert rows == [[base, "192.0.2.0/24(ro,no_root_squash,no_subtree_check)"],
+                    [n1, "192.0.2.11(rw,no_root_squash,no_subtree_check)"],
+                    [n2, "192.0.2.12(rw,no_root_squash,no_subtree_check)"]]
+
+
+def test_escaping_per_format() -> None:
+    assert escape.fstab_field("/srv/a b\\c") == "/srv/a\\040b\\134c"
+    assert escape.sh_quote("it's") == "'it'\\''s'"
+    nasty = 'a$(id) `x` "q"\''
+    assert subprocess.run(["sh", "-c", "printf %s " + escape.sh_quote(nasty)],
+                          capture_output=True, text=True).stdout == nasty
+    for bad in ("Node01", "a b", "-x", "x" * 64, "n\nx"):
+        with pytest.raises(RootError):
+            escape.hostname(bad)
+    with pytest.raises(RootError):
+        escape.ganesha_string('a"b')
+
+
+def test_a_failed_build_keeps_the_old_root_and_says_why(cluster: LayerSpec) -> None:
+    base = cluster.cluster.base("client")
+    marker = base / "usr/lib/old-root"
+    marker.write_text("still here\n")
+    spec = cluster.roots["client"]
+    for output, expected in [
+        ("E: Unable to locate package systemd-sysvv\n", "package 'systemd-sysvv' does not exist in bookworm"),
+        ("E: Failed to fetch http://deb.example/dists/bookworm/InRelease  Could not resolve 'deb.example'\n",
+         "cannot use the package source Debian's default mirror for bookworm: Could not resolve 'deb.example'"),
+        ("E: cannot copy: No space left on device\n", "no space left on the device"),
+    ]:
+        with pytest.raises(RootError) as err:
+            build.build(spec, base, runner=fake_runner(100, output, make_tree=False))
+        assert expected in str(err.value) and "\n" not in str(err.value)
+        assert marker.read_text() == "still here\n"
+        assert not list(base.parent.glob(".*ramses-tmp"))
+
+
+def test_disk_full_while_finishing_keeps_the_old_root(cluster: LayerSpec, tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    small = tmp_path / "small"
+    small.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "ramses-test", str(small)], check=True)
+    try:
+        old = small / "client"
+        (old / "usr").mkdir(parents=True)
+        (old / "usr/old-root").write_text("still here\n")
+
+        def fill(cmd, env, log):
+            fake_debian_tree(Path(cmd[-1]))
+            (Path(cmd[-1]) / "big").write_bytes(b"\0" * (2 << 20))  # ENOSPC
+            return 0, ""
+
+        with pytest.raises(RootError, match="no space left on the device.*the old root .* is kept"):
+            build.build(cluster.roots["client"], old, runner=fill)
+        assert (old / "usr/old-root").read_text() == "still here\n"
+        assert [p.name for p in small.iterdir()] == ["client"]
+    finally:
+        subprocess.run(["umount", str(small)], check=True)
+
+
+def test_staged_modules_land_in_the_root(tmp_path: Path) -> None:
+    staging, root = tmp_path / "staging", tmp_path / "root"
+    mod = staging / "lib/modules/2.4.18/kernel/drivers/net"
+    mod.mkdir(parents=True)
+    (mod / "3c59x.o").write_bytes(b"\x7fELF")
+    (staging / "lib/modules/2.4.18/build").symlink_to("/build/host/tree")
+    assert modules.install(staging, root) == ["2.4.18"]
+    assert (root / "lib/modules/2.4.18/kernel/drivers/net/3c59x.o").read_bytes() == b"\x7fELF"
+    assert not (root / "lib/modules/2.4.18/build").is_symlink()
+    shutil.rmtree(staging / "lib/modules/2.4.18")
+    assert modules.install(staging, root) == [] and not (root / "lib/modules/2.4.18").exists()
+
+
+def test_cluster_file_needs_a_finished_root(tmp_path: Path) -> None:
+    c = ClusterSpec(NET, SERVER, tmp_path / "r", tmp_path / "n", tmp_path / "k")
+    with pytest.raises(RootError, match="not a node root"):
+        finish.write_cluster_file(tmp_path / "r" / "client", c)
