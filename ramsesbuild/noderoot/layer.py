@@ -234,8 +234,8 @@ def sync(spec: LayerSpec, state: Path, progress: Callable[[str], None] = lambda 
     hosts = hosts_text(spec)
     hosts_digest = hashlib.sha256(hosts.encode()).hexdigest()
     rendered, created, new_state = [], [], {}
+    _ensure_keys(spec)
     for node in spec.nodes:
-        keys.ensure(c.key_dir(node.name), node.name, ssh=spec.root_of(node).kind == "debian")
         fp = fingerprint(spec, node, hosts_digest)
         new_state[node.name] = fp
         layer = c.node_dir(node.name)
@@ -253,6 +253,20 @@ def sync(spec: LayerSpec, state: Path, progress: Callable[[str], None] = lambda 
     removed = prune(spec, set(known) - set(new_state))
     atomic_write_text(state, json.dumps({"format": FORMAT, "nodes": new_state}, indent=0, sort_keys=True) + "\n")
     return SyncResult(tuple(rendered), tuple(created), tuple(removed), len(spec.nodes) - len(rendered))
+
+
+def _ensure_keys(spec: LayerSpec) -> None:
+    """Make the missing keys of every node, ssh-keygen processes in parallel (a first run on a
+    large cluster is one ssh-keygen per node)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    c = spec.cluster
+    missing = [n for n in spec.nodes if not c.key_dir(n.name).is_dir()]
+    with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 1)) as pool:
+        list(pool.map(lambda n: keys.ensure(c.key_dir(n.name), n.name, ssh=spec.root_of(n).kind == "debian"),
+                      missing))
+    for node in spec.nodes:  # (a half-made store: finish it)
+        keys.ensure(c.key_dir(node.name), node.name, ssh=spec.root_of(node).kind == "debian")
 
 
 def _build_aside(spec: LayerSpec, node: NodeSpec, files: Files, layer: Path) -> None:
