@@ -133,11 +133,14 @@ def cluster_text(cluster: ClusterSpec) -> str:
         f"server={escape.sh_quote(str(cluster.server))}",
         f"nodes={escape.sh_quote(str(cluster.nodes_dir))}",
         f"nfs_options={escape.sh_quote(cluster.nfs_options)}",
-        f"klibc_nfs_options={escape.sh_quote(klibc_opts)}", ""])
+        f"klibc_nfs_options={escape.sh_quote(klibc_opts)}", "class=''", ""])
 
 
-def write_cluster_file(root: Path, cluster: ClusterSpec) -> bool:
-    """Write the root's /etc/ramses/cluster (atomically; True if it changed)."""
+def write_cluster_file(root: Path, cluster: ClusterSpec, hosts: str = "") -> bool:
+    """Write the root's /etc/ramses/cluster and the cluster's /etc/ramses/hosts (what every node
+    shares; the 2.4 init falls back on it) atomically; True if one changed."""
     if not (root / MOUNT_POINT.lstrip("/")).is_dir():
         raise RootError(f"{root}: not a node root (no {MOUNT_POINT}); build it first (doit root-{root.name})")
-    return write_if_changed(root / CLUSTER_FILE.lstrip("/"), cluster_text(cluster).encode(), 0o644)
+    a = write_if_changed(root / CLUSTER_FILE.lstrip("/"), cluster_text(cluster).encode(), 0o644)
+    b = bool(hosts) and write_if_changed(root / "etc/ramses/hosts", hosts.encode(), 0o644)
+    return a or b

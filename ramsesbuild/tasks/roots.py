@@ -163,7 +163,8 @@ def task_root(settings: Settings, cfg: RootsConfig, spec: RootSpec) -> dict[str,
         start = time.monotonic()
         built = build.build(spec, dest, log=log.line)
         log.line(f"root {spec.name}: {dest} ({len(built.packages)} packages) in {time.monotonic() - start:.0f} s")
-        write_stamp(stamp, {"root": str(dest), "identity": spec.identity(), "packages": built.packages})
+        write_stamp(stamp, {"root": str(dest), "identity": spec.identity(), "packages": built.packages,
+                            "built_at": int(time.time())})  # a new tree: node-layers writes its cluster files again
 
     return {
         "basename": f"root-{spec.name}",
@@ -208,7 +209,7 @@ def task_node_layers(settings: Settings, cfg: RootsConfig, nodes_path: Path) -> 
     def body(log: TaskLog) -> None:
         spec = layer_spec(settings, cfg, load_inventory(settings, nodes_path))
         for cls in sorted({n.root for n in spec.nodes}):
-            if finish.write_cluster_file(spec.cluster.base(cls), spec.cluster):
+            if finish.write_cluster_file(spec.cluster.base(cls), spec.cluster, layer.hosts_text(spec)):
                 log.line(f"wrote {spec.cluster.base(cls)}/etc/ramses/cluster")
         start = time.monotonic()
         res = layer.sync(spec, state, log.line)
