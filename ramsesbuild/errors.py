@@ -90,3 +90,7 @@ class BootTestError(RamsesError):
 
 class RootError(RamsesError):
     """A node root or a node's per-node layer could not be built, written or reset."""
+
+
+class WrapperError(RamsesError):
+    """A compiler-wrapper file (wrappers.toml) is malformed."""

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from .errors import FamilyError
 from .pkgdata import PACKAGE
+from .schemas.families import FamiliesToml, FamilyTable, Shim
 from .tomlload import Table, read_document
 
 _MAKEFILE_VAR = re.compile(r"^(VERSION|PATCHLEVEL|SUBLEVEL|EXTRAVERSION)[ \t]*=[ \t]*(\S*)[ \t]*$", re.M)
@@ -36,16 +37,6 @@ class TreeVersion:
         except ValueError:
             return False
         return (self.version, self.patchlevel, self.sublevel)[: len(want)] == want
-
-
-@dataclass(frozen=True)
-class Shim:
-    """A program put first on make's PATH: prints *answer*, or (when *program* is set) runs the
-    real *program* with *args* ({epoch} = SOURCE_DATE_EPOCH) before the caller's arguments."""
-
-    answer: str = ""
-    program: str = ""
-    args: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -135,44 +126,21 @@ def load_families(path: Path | None = None) -> list[Family]:
     """Read a families file strictly (unknown or missing keys name file:line)."""
     if path is None:
         return list(_packaged_families())
-    doc = read_document(Path(path), FamilyError)
-    top = doc.root()
-    out = []
-    for name in list(top):
-        t = top.table(name, required=True)
-        assert t is not None
-        out.append(_family(name, t))
-    top.done()
-    return out
+    top = read_document(Path(path), FamilyError).root()
+    FamiliesToml.check_names(top)
+    return [_family(name, FamilyTable.check(t)) for name, t in top.named_tables().items()]
 
 
 def _family(name: str, t: Table) -> Family:
-    versions = t.strlist("versions", empty_items=True)
-    if len(versions) != 2 or not all(re.fullmatch(r"(\d+\.\d+)?", v) for v in versions):
-        raise t.fail("versions must be [\"MAJOR.MINOR\", \"MAJOR.MINOR\"] (\"\" = unbounded)", "versions")
-    fam = Family(
-        name=name,
-        description=t.text("description"),
-        versions=(versions[0], versions[1]),
-        arches=tuple(t.strlist("arches", nonempty=True)),
-        out_of_tree=t.flag("out_of_tree"),
-        bases=t.strmap("bases"),
-        oldconfig=t.text("oldconfig"),
-        oldconfig_stdin=t.text("oldconfig_stdin", "", nonempty=False),
-        dep=t.flag("dep"),
-        dep_log_errors=tuple(t.strlist("dep_log_errors", [])),
-        clean_on_vars_change=t.flag("clean_on_vars_change", False),
-        build_targets=tuple(t.strlist("build_targets", nonempty=True)),
-        image=t.text("image"),
-        forced=tuple(t.strlist("forced", [])),
-        make_vars=t.strmap("make_vars", {}),
-        env=t.strmap("env", {}),
-        shims=_shims(t),
-        tools=t.strmap("tools", {}),
-        units_per_100_options=t.integer("units_per_100_options", 0, minimum=0),
+    k = FamilyTable
+    return Family(
+        name=name, description=t.get(k.description), versions=t.get(k.versions), arches=t.get(k.arches),
+        out_of_tree=t.get(k.out_of_tree), bases=t.get(k.bases), oldconfig=t.get(k.oldconfig),
+        oldconfig_stdin=t.get(k.oldconfig_stdin), dep=t.get(k.dep), dep_log_errors=t.get(k.dep_log_errors),
+        clean_on_vars_change=t.get(k.clean_on_vars_change), build_targets=t.get(k.build_targets),
+        image=t.get(k.image), forced=t.get(k.forced), make_vars=t.get(k.make_vars), env=t.get(k.env),
+        shims=t.get(k.shims), tools=t.get(k.tools), units_per_100_options=t.get(k.units_per_100_options),
     )
-    t.done()
-    return fam
 
 
 def supported_range() -> str:
@@ -187,24 +155,6 @@ def supported_range() -> str:
 def _no_family(what: str) -> str:
     return (f"{what} matches no kernel family in ramsesbuild/data/families.toml ({supported_range()}); "
             "add a family table for it")
-
-
-def _shims(t: Table) -> dict[str, Shim]:
-    """shims = { whoami = "answer", date = { program = "date", args = [...] } }"""
-    table = t.table("shims")
-    if table is None:
-        return {}
-    out = {}
-    for name in list(table):
-        if isinstance(table.data[name], str):
-            out[name] = Shim(answer=table.text(name, nonempty=False))
-            continue
-        sub = table.table(name)
-        assert sub is not None
-        out[name] = Shim(program=sub.text("program"), args=tuple(sub.strlist("args", [])))
-        sub.done()
-    table.done()
-    return out
 
 
 def read_tree_version(tree: Path) -> TreeVersion:

@@ -1,30 +1,34 @@
 """One strict reader for every TOML data file of the project (ramses.toml, nodes.toml,
 families.toml, wrappers.toml).
 
-The file is read as bytes first, so a bad byte is reported with its line. Values are taken
-from :class:`Table` views: each read names the key and the expected type, and
-:meth:`Table.done` rejects every key that nobody read, with ``file:line`` and a "did you
-mean" suggestion. Every message names the file and the line of the offending key.
+The file is read as bytes first, so a bad byte is reported with its line. :class:`Table` is a
+view on one table: it opens sub-tables, rejects keys and tables its schema does not declare
+(:meth:`Table.check_keys`, with a "did you mean"), and reads typed values through the keys
+declared in :mod:`ramsesbuild.schema` (:meth:`Table.get`). Every message names the file and
+the line of the offending key.
 """
 
 from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from .errors import RamsesError
 
+if TYPE_CHECKING:
+    from .schema import Key
+
 T = TypeVar("T")
-_MISSING: Any = object()
 # Only for locating a key's line in an error message: compiled on first use (re's own cache),
 # not at every start of doit.
 _KEY = r'(?:"(?:[^"\\]|\\.)*"|\'[^\']*\'|[A-Za-z0-9_-]+)'
 _HEADER = rf"^\s*(\[\[?)\s*({_KEY}(?:\s*\.\s*{_KEY})*)\s*\]\]?\s*(?:#.*)?$"
 _KEYLINE = rf"^\s*({_KEY}(?:\s*\.\s*{_KEY})*)\s*="
+_BARE = r"[A-Za-z0-9_-]+"
 
 
 def _split_key(text: str) -> tuple[str, ...]:
@@ -51,7 +55,7 @@ class Document:
 
     path: Path
     text: str
-    data: dict[str, Any]
+    data: Mapping[str, object]
     error: type[RamsesError]
 
     def root(self) -> Table:
@@ -105,6 +109,13 @@ def read_document(path: Path, error: type[RamsesError], missing_hint: str = "") 
         raise error(f"{path}: is a directory, not a TOML file") from None
     except PermissionError:
         raise error(f"{path}: permission denied; make it readable") from None
+    except OSError as exc:
+        raise error(f"{path}: cannot read it: {exc.strerror or exc}") from None
+    return parse_document(path, raw, error)
+
+
+def parse_document(path: Path, raw: bytes, error: type[RamsesError]) -> Document:
+    """Decode and parse the bytes *raw* read from *path* (named in messages)."""
     text = decode_utf8(raw, path, error)
     try:
         data = tomllib.loads(text)
@@ -126,103 +137,53 @@ def decode_utf8(raw: bytes, path: Path, error: type[RamsesError]) -> str:
                     "(plain ASCII is fine)") from None
 
 
-@dataclass
+@dataclass(frozen=True)
 class Table:
-    """A view on one TOML table that remembers which keys were read."""
+    """A view on one TOML table: its position in the file (for messages) and its values."""
 
     doc: Document
     path: tuple[str, ...]
-    data: dict[str, Any]
+    data: Mapping[str, object]
     locate: tuple[str, ...]  # table path as written in the file (for line lookup)
     index: int  # occurrence, for arrays of tables
-    used: set[str] = field(default_factory=set)
+    label: str | None = None  # how messages name the table, when not by its [path]
 
     @property
     def name(self) -> str:
         if not self.path:
             return "top level"
-        parts = [p if re.fullmatch(r"[A-Za-z0-9_-]+", p) else f'"{p}"' for p in self.path]
+        parts = [p if re.fullmatch(_BARE, p) else f'"{p}"' for p in self.path]
         return f"[{'.'.join(parts)}]"
 
+    def labelled(self, label: str) -> Table:
+        """The same table, named *label* in messages (e.g. "node 'n1' ([[node]] #1):")."""
+        return replace(self, label=label)
+
     def fail(self, message: str, key: str | None = None) -> RamsesError:
-        return self.doc.fail(f"{self.name} {message}" if self.path else message, self.locate, key, self.index)
+        title = self.label or (self.name if self.path else "")
+        return self.doc.fail(f"{title} {message}" if title else message, self.locate, key, self.index)
 
     def has(self, key: str) -> bool:
         return key in self.data
 
-    def _get(self, key: str, default: Any) -> Any:
-        self.used.add(key)
-        if key in self.data:
-            return self.data[key]
-        if default is _MISSING:
-            raise self.fail(f"needs {key} = ...", None)
-        return default
+    def raw(self, key: str) -> object:
+        return self.data[key]
 
-    def _typed(self, key: str, default: Any, kind: type | tuple[type, ...], what: str) -> Any:
-        v = self._get(key, default)
-        if v is default and default is not _MISSING:
-            return v
-        if isinstance(v, bool) and kind is not bool:
-            raise self.fail(f"{key} must be {what}, not {'true' if v else 'false'}", key)
-        if not isinstance(v, kind):
-            raise self.fail(f"{key} must be {what}, not {_describe(v)}", key)
-        return v
+    def get(self, key: Key[T]) -> T:
+        """The typed value of the declared *key* (its default when absent)."""
+        return key.read(self)
 
-    def text(self, key: str, default: Any = _MISSING, choices: Iterable[str] | None = None,
-            nonempty: bool = True) -> Any:
-        v = self._typed(key, default, str, "a string")
-        if v is default and default is not _MISSING:
-            return v
-        if nonempty and not v:
-            raise self.fail(f"{key} must not be empty", key)
-        if choices is not None:
-            allowed = list(choices)
-            if v not in allowed:
-                raise self.fail(f"{key} = {v!r} is not one of {', '.join(allowed)}{suggest(v, allowed)}", key)
-        return v
+    def keys(self) -> list[str]:
+        return list(self.data)
 
-    def integer(self, key: str, default: Any = _MISSING, minimum: int | None = None) -> Any:
-        v = self._typed(key, default, int, "an integer")
-        if v is default and default is not _MISSING:
-            return v
-        if minimum is not None and v < minimum:
-            raise self.fail(f"{key} must be >= {minimum}, not {v}", key)
-        return v
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.data)
 
-    def flag(self, key: str, default: Any = _MISSING) -> Any:
-        return self._typed(key, default, bool, "true or false")
-
-    def strlist(self, key: str, default: Any = _MISSING, nonempty: bool = False,
-                empty_items: bool = False) -> Any:
-        v = self._typed(key, default, list, "a list of strings")
-        if v is default and default is not _MISSING:
-            return v
-        for x in v:
-            if not isinstance(x, str) or not (x or empty_items):
-                raise self.fail(f"{key} must be a list of non-empty strings; found {_describe(x)}", key)
-        if nonempty and not v:
-            raise self.fail(f"{key} must not be empty", key)
-        return list(v)
-
-    def strmap(self, key: str, default: Any = _MISSING) -> Any:
-        v = self._typed(key, default, dict, "a table of strings")
-        if v is default and default is not _MISSING:
-            return v
-        for k, x in v.items():
-            if not isinstance(x, str):
-                raise self.fail(f"{key}.{k} must be a string, not {_describe(x)}", key)
-        return dict(v)
-
-    def template(self, key: str, default: Any, fields: Iterable[str]) -> Any:
-        """A str.format template whose placeholders must all be in *fields*."""
-        v = self.text(key, default)
-        if v is None:
-            return v
-        check_template(v, fields, lambda msg: self.fail(f"{key} = {v!r}: {msg}", key))
-        return v
+    def empty(self, name: str) -> Table:
+        """An empty [name] below this table, for a table the file leaves out."""
+        return Table(self.doc, (*self.path, name), {}, (*self.locate, name), 0)
 
     def table(self, key: str, required: bool = False) -> Table | None:
-        self.used.add(key)
         v = self.data.get(key)
         if v is None:
             if required:
@@ -230,7 +191,7 @@ class Table:
                     self.doc.fail(f"missing [{key}] table")
             return None
         if not isinstance(v, dict):
-            raise self.fail(f"{key} must be a table, not {_describe(v)}", key)
+            raise self.fail(f"{key} must be a table, not {describe(v)}", key)
         return Table(self.doc, (*self.path, key), v, (*self.locate, key), 0)
 
     def subtables(self, key: str, required: bool = False) -> dict[str, Table]:
@@ -240,14 +201,21 @@ class Table:
             return {}
         out = {}
         for name, v in outer.data.items():
-            outer.used.add(name)
             if not isinstance(v, dict):
-                raise outer.fail(f"{name} must be a table [{key}.{name}], not {_describe(v)}", name)
+                raise outer.fail(f"{name} must be a table [{key}.{name}], not {describe(v)}", name)
             out[name] = Table(self.doc, (*self.path, key, name), v, (*self.locate, key, name), 0)
         return out
 
+    def named_tables(self) -> dict[str, Table]:
+        """Every entry of this table as a table of its own (families.toml, wrappers.toml)."""
+        out = {}
+        for name, v in self.data.items():
+            if not isinstance(v, dict):
+                raise self.fail(f"{name} must be a table [{name}], not {describe(v)}", name)
+            out[name] = Table(self.doc, (*self.path, name), v, (*self.locate, name), 0)
+        return out
+
     def array_of_tables(self, key: str) -> list[Table]:
-        self.used.add(key)
         v = self.data.get(key)
         if v is None:
             return []
@@ -255,20 +223,26 @@ class Table:
             raise self.fail(f"{key} must be written as [[{key}]] tables", key)
         return [Table(self.doc, (*self.path, key), x, (*self.locate, key), i) for i, x in enumerate(v)]
 
-    def done(self) -> None:
-        """Reject keys nobody read (typos), naming file:line and the closest known key."""
+    def check_keys(self, keys: Collection[str], tables: Collection[str] = ()) -> None:
+        """Reject every key and table that is not declared (typos), naming file:line and the
+        closest declared name."""
         for key in self.data:
-            if key not in self.used:
-                known = sorted(self.used)
-                hint = suggest(key, known) or (f"; known keys: {', '.join(known)}" if known else "")
-                kind = "table" if isinstance(self.data[key], dict) else "key"
-                raise self.fail(f"unknown {kind} {key!r}{hint}", key)
+            if key in keys or key in tables:
+                continue
+            known = sorted({*keys, *tables})
+            hint = suggest(key, known) or (f"; known keys: {', '.join(known)}" if known else "")
+            raise self.fail(f"unknown {'table' if self._is_header(key) else 'key'} {key!r}{hint}", key)
 
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.data)
+    def _is_header(self, key: str) -> bool:
+        """Is *key* written as a [table] header (not as key = {inline table})?"""
+        if not isinstance(self.data.get(key), dict):
+            return False
+        line = self.doc.line_of(self.locate, key, self.index)
+        return line is not None and self.doc.text.splitlines()[line - 1].lstrip().startswith("[")
 
 
-def check_template(value: str, fields: Iterable[str], fail: Any) -> None:
+def check_template(value: str, fields: Iterable[str], fail: Callable[[str], RamsesError]) -> None:
+    """Raise fail(message) unless every {placeholder} of the str.format template *value* is in *fields*."""
     allowed = list(fields)
     try:
         import string
@@ -287,7 +261,8 @@ def check_template(value: str, fields: Iterable[str], fail: Any) -> None:
             raise fail(f"placeholder {{{name}}} takes no format spec or conversion")
 
 
-def _describe(v: Any) -> str:
+def describe(v: object) -> str:
+    """A TOML value as a message names it: 'the string 'x'', 'the number 3', 'a list'."""
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, str):

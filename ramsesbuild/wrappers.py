@@ -7,13 +7,13 @@ from __future__ import annotations
 import functools
 import os
 import shutil
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from .errors import BuildError, FamilyError, ToolMissing
+from .errors import BuildError, SettingsError, ToolMissing, WrapperError
 from .pkgdata import DATA
+from .schemas.wrappers import WrappersToml, WrapperTable
+from .tomlload import Table, read_document
 
 
 @dataclass(frozen=True)
@@ -53,10 +53,21 @@ class Wrapper:
             )
 
 
+WRAPPERS_FILE = DATA / "wrappers.toml"
+
+
 @functools.cache
-def load_wrappers() -> dict[str, Wrapper]:
-    data = tomllib.loads((DATA / "wrappers.toml").read_text())
-    return {name: _wrapper(name, t) for name, t in data.items()}
+def _packaged_wrappers() -> dict[str, Wrapper]:
+    return load_wrappers(WRAPPERS_FILE)
+
+
+def load_wrappers(path: Path | None = None) -> dict[str, Wrapper]:
+    """Read a wrappers file strictly (unknown or missing keys name file:line); default: ours."""
+    if path is None:
+        return _packaged_wrappers()
+    top = read_document(Path(path), WrapperError).root()
+    WrappersToml.check_names(top)
+    return {name: _wrapper(name, WrapperTable.check(t)) for name, t in top.named_tables().items()}
 
 
 def names() -> tuple[str, ...]:
@@ -67,19 +78,20 @@ def get(name: str) -> Wrapper:
     try:
         return load_wrappers()[name]
     except KeyError:
-        raise FamilyError(
+        raise SettingsError(
             f"compiler wrapper {name!r} is not in ramsesbuild/data/wrappers.toml "
             f"(known: {', '.join(names())}); fix [kernel] wrapper in ramses.toml"
         ) from None
 
 
-def _wrapper(name: str, t: dict[str, Any]) -> Wrapper:
+def _wrapper(name: str, t: Table) -> Wrapper:
+    k = WrapperTable
     return Wrapper(
         name=name,
-        description=t["description"],
-        prefix=tuple(t["prefix"]),
-        commands=tuple(dict(t["commands"]).items()),
-        hosts=bool(t.get("hosts", False)),
-        env=tuple(dict(t.get("env", {})).items()),
-        env_default=tuple(dict(t.get("env_default", {})).items()),
+        description=t.get(k.description),
+        prefix=t.get(k.prefix),
+        commands=tuple(t.get(k.commands).items()),
+        hosts=t.get(k.hosts),
+        env=tuple(t.get(k.env).items()),
+        env_default=tuple(t.get(k.env_default).items()),
     )

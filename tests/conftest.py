@@ -1,14 +1,57 @@
-"""Shared fixtures. Everything here is real: gpg, an HTTP server on 127.0.0.1, make."""
+"""Shared fixtures. Everything here is real: gpg, an HTTP server on 127.0.0.1, make.
+
+The default suite runs on every core (pytest-xdist, ``-n auto`` in pyproject.toml); the slow
+suite (``-m slow``) runs in one process, because its session fixtures build real kernels once
+and share them between tests.
+"""
 
 from __future__ import annotations
 
+import os
 import shutil
+from pathlib import Path
 
 import pytest
 
 from ramsesbuild.fsutil import sha256_file
 
-from .support import FAKE_KINDS, Mirror, Project, Signer, make_fake_tarball, nodes_toml, uncompressed
+from .lib.support import FAKE_KINDS, Mirror, Project, Signer, make_fake_tarball, nodes_toml, uncompressed
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto`: one worker per core for the default suite; none when slow tests are selected
+    (one 6.1 and one 2.4.18 build per session, not per worker)."""
+    marks = config.getoption("markexpr") or ""
+    if "slow" in marks.replace("not slow", ""):
+        return 0
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_home(tmp_path_factory):
+    """Each test session (each xdist worker) runs with a HOME and XDG_CACHE_HOME of its own, so
+    nothing the tests start reads or writes the developer's dotfiles and caches, and workers
+    never share one by accident. The iPXE boot ROMs stay shared: they are built once per
+    machine (minutes), keyed by content (ramsesbuild/ipxerom.py)."""
+    real_cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    home = tmp_path_factory.mktemp("home")
+    cache = home / ".cache"
+    (cache / "ramsesbuild").mkdir(parents=True)
+    roms = real_cache / "ramsesbuild" / "ipxe"
+    try:
+        roms.mkdir(parents=True, exist_ok=True)
+        (cache / "ramsesbuild" / "ipxe").symlink_to(roms)
+    except OSError:
+        pass  # a read-only real home: the ROMs get built in this session's cache instead
+    saved = {k: os.environ.get(k) for k in ("HOME", "XDG_CACHE_HOME")}
+    os.environ.update(HOME=str(home), XDG_CACHE_HOME=str(cache))
+    yield home
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
 
 
 @pytest.fixture(scope="session")
@@ -77,7 +120,7 @@ def modern_real_project(tmp_path_factory):
     Minutes of CPU; built once per session."""
     from pathlib import Path
 
-    from .support import REPO
+    from .lib.support import REPO
 
     tarball = Path(DEBIAN_TARBALL)
     if not tarball.exists():
@@ -86,13 +129,15 @@ def modern_real_project(tmp_path_factory):
     # its objects from the cache: CI time goes to linking and comparing, not to compiling twice
     wrapper = {}
     if shutil.which("ccache"):
-        wrapper = {"kernel_extra": 'wrapper = "ccache"\n',
-                   "extra_env": {"CCACHE_DIR": str(tmp_path_factory.mktemp("modern-ccache"))}}
+        # $RAMSES_TEST_CCACHE: a ccache shared between test sessions (development machines with
+        # several checkouts); by default a cold cache of this session's own
+        cache = os.environ.get("RAMSES_TEST_CCACHE") or str(tmp_path_factory.mktemp("modern-ccache"))
+        wrapper = {"overrides": {"kernel": {"wrapper": "ccache"}}, "extra_env": {"CCACHE_DIR": cache}}
     proj = Project(dir=tmp_path_factory.mktemp("modern-real"), mirror_url=f"file://{tarball.parent}/",
                    tarball=tarball.name, version="6.1", sha256="", dpkg="linux-source-6.1",
                    profile_base="tinyconfig", kconfigs=REPO / "kconfigs", nodes=TWO_NODES, **wrapper)
     proj.setup()
-    proj.run = proj.doit(timeout=3600)  # type: ignore[attr-defined]
+    proj.run = proj.doit(timeout=3600, process=True)  # type: ignore[attr-defined]
     return proj
 
 
@@ -115,8 +160,8 @@ def k24_real_project(tmp_path_factory, signer):
     """The real 2.4.18 through `doit` once per session: server + client kernels and modules.
     The client's netboot settings are ip=rom, rootdir=rom, append "console=ttyS0" (the
     cluster-in-a-box test runs `doit netboot-image` on this project)."""
-    from .k24.guest24 import real_tarball
-    from .support import REPO
+    from .lib.k24.guest24 import real_tarball
+    from .lib.support import REPO
 
     tarball = real_tarball("build and boot the real 2.4.18")
     for tool in ("gcc", "ld", "make", "patch", "bzip2", "perl"):
@@ -130,7 +175,7 @@ def k24_real_project(tmp_path_factory, signer):
                    signature="linux-2.4.18.tar.sign", signer=signer, netboot_append="console=ttyS0",
                    kconfigs=REPO / "kconfigs", patches=REPO / "patches")
     proj.setup()
-    proj.doit("kernel-server", "kernel-client", "modules-server", "modules-client", timeout=3600)
+    proj.doit("kernel-server", "kernel-client", "modules-server", "modules-client", timeout=3600, process=True)
     return proj
 
 

@@ -19,14 +19,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..lazyattr import lazy_getattr
-
-MBA_SUFFIX = "-imggen"
-
-
-def mba_name(nbi_name: str) -> str:
-    """The file name the recipe gives the MBA image of *nbi_name* (its dhcpd.conf filename)."""
-    return f"{nbi_name}{MBA_SUFFIX}"
-
+from ..vocabulary import MBA_SUFFIX, mba_name
 
 _LAZY = {
     "MbaResult": "make", "build_nbi_image": "make", "make_mba_image": "make",

@@ -6,10 +6,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ImageError
+from ..vocabulary import ImageFormat, NbiLayout
 
-FORMATS = ("nbi", "elf")
-LAYOUTS = ("ramses", "1.4.4", "1.0")
-DEFAULT_LAYOUT = "ramses"
+# the formats our mknbi writes (ramses.toml's raw is a plain copy) and the layouts, declared in vocabulary
+FORMATS = tuple(f.value for f in ImageFormat if f.wraps)
+LAYOUTS = tuple(layout.value for layout in NbiLayout)
+DEFAULT_LAYOUT = NbiLayout.RAMSES.value
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,7 @@ class MknbiOptions:
             raise ImageError(f"unknown image format {self.format!r}: use one of {', '.join(FORMATS)}")
         if self.layout not in LAYOUTS:
             raise ImageError(f"unknown layout {self.layout!r}: use one of {', '.join(LAYOUTS)}")
-        if self.layout == "1.0" and self.format == "elf":
+        if not NbiLayout(self.layout).has_elf and self.format == ImageFormat.ELF:
             raise ImageError("layout 1.0 has no ELF variant (mkelf-linux appeared in 1.2): use layout 1.4.4 or ramses")
         if self.relocseg is not None and not isinstance(self.relocseg, int):
             raise ImageError(f"relocseg must be an integer segment such as 0x9000, got {self.relocseg!r}")
@@ -64,4 +66,4 @@ class MknbiOptions:
     @property
     def dialect(self) -> str:
         """Command-line dialect: "1.0" only for the 1.0 layout."""
-        return "1.0" if self.layout == "1.0" else "1.4"
+        return NbiLayout(self.layout).dialect

@@ -23,7 +23,7 @@ from .kernel import (
     task_unpack,
     task_verify,
 )
-from .layout import RESERVED_PROFILE_NAMES, Layout
+from .layout import Layout
 
 __all__ = ["Layout", "default_tasks", "doit_config", "generate"]
 from .netboot import task_netboot_images
@@ -101,12 +101,6 @@ def doit_config(settings: Settings, wait: bool = True, lock: ProjectLock | None 
     from ..depcheck import MD5Checker
     from ..report import reporter_for
 
-    for name in settings.profiles:
-        if name in RESERVED_PROFILE_NAMES:
-            from ..errors import SettingsError
-
-            raise SettingsError(f"{settings.path}: [profile.{name}]: {name!r} is reserved for build/{name}; "
-                                "choose another profile name")
     lay = Layout(settings)
     _ensure_writable_build_dir(settings)
     if lock is not None and _command_of(sys.argv[1:]) not in READ_ONLY_COMMANDS:

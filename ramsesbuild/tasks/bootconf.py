@@ -19,20 +19,10 @@ from .. import bootconf
 from ..errors import BootConfigError
 from ..log import TaskLog
 from ..settings import Settings
+from ..vocabulary import RomKind
 from .common import logged, rel, remover
 
 FORMAT = 1  # bump when the generated text changes, so existing outputs are rewritten
-
-
-def profile_images(settings: Settings) -> dict[str, str]:
-    """Each netboot profile's image name in the tftp root."""
-    return {p.name: p.netboot.output_name(settings.version) for p in settings.netboot_profiles if p.netboot}
-
-
-def default_image(settings: Settings) -> str:
-    """What a node without image/profile boots: the client's image, else the first netboot profile's."""
-    images = profile_images(settings)
-    return images.get("client") or next(iter(images.values()), "")
 
 
 def load_inventory(settings: Settings, nodes_path: Path) -> bootconf.Inventory:
@@ -41,9 +31,10 @@ def load_inventory(settings: Settings, nodes_path: Path) -> bootconf.Inventory:
     try:
         content = Path(nodes_path).read_bytes()
     except OSError:
-        return bootconf.load(nodes_path, default_image(settings), profile_images(settings))  # says what is wrong
-    images = tuple(sorted(profile_images(settings).items()))
-    return _parse(Path(nodes_path), content, default_image(settings), images)
+        # says what is wrong
+        return bootconf.load(nodes_path, settings.default_netboot_image(), settings.netboot_images())
+    images = tuple(sorted(settings.netboot_images().items()))
+    return _parse(Path(nodes_path), content, settings.default_netboot_image(), images)
 
 
 @functools.lru_cache(maxsize=4)
@@ -60,7 +51,7 @@ def _task(settings: Settings, nodes_path: Path, basename: str, doc: str,
     """Shared shape: load the inventory now for the targets, again at run time for the work."""
     nodes_path = Path(nodes_path)
     tftp_root = settings.tftpboot
-    images = profile_images(settings)
+    images = settings.netboot_images()
     try:
         paths = sorted(str(p) for p in files(load_inventory(settings, nodes_path), tftp_root))
     except BootConfigError:
@@ -78,7 +69,7 @@ def _task(settings: Settings, nodes_path: Path, basename: str, doc: str,
         "actions": [logged(settings, basename, body)],
         "file_dep": [nodes_path],
         "targets": paths,
-        "uptodate": [config_changed({"format": FORMAT, "images": images, "default": default_image(settings),
+        "uptodate": [config_changed({"format": FORMAT, "images": images, "default": settings.default_netboot_image(),
                                      "tftpboot": rel(settings.root, tftp_root)})],
         "clean": [clean],
     }
@@ -92,7 +83,7 @@ def task_boot_config(settings: Settings, nodes_path: Path) -> dict[str, Any]:
             log.line(f"wrote {path}")
         for node in inv.nodes:
             if not (tftp_root / node.boot_image).exists():
-                hint = " (3Com MBA image: set ramses.toml [netboot] mba = true)" if node.rom == "3com" else ""
+                hint = " (3Com MBA image: set ramses.toml [netboot] mba = true)" if node.rom is RomKind.THREECOM else ""
                 log.line(f"warning: node {node.name} boots {node.boot_image}, not (yet) in {tftp_root}{hint}")
 
     return _task(settings, nodes_path, "boot-config",

@@ -14,10 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..family import Family, family_for_version
+from ..paths import SHARED_TREE
 from ..settings import Profile, Settings
-
-SHARED_TREE = "source"
-RESERVED_PROFILE_NAMES = (SHARED_TREE, "state", "logs", "bootconf")
 
 
 @dataclass(frozen=True)

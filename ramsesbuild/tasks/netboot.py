@@ -46,7 +46,7 @@ def install(artifact: Path, dest: Path, log: TaskLog) -> None:
 
 
 def wrap(nb: Netboot, kernel: Path, out: Path, log: TaskLog) -> None:
-    if nb.format == "raw":
+    if not nb.format.wraps:
         atomic_copy(kernel, out)
         log.line(f"raw copy of {kernel} (format = raw)")
         return
@@ -60,7 +60,7 @@ def wrap(nb: Netboot, kernel: Path, out: Path, log: TaskLog) -> None:
 
 def first_stage_files(nb: Netboot) -> list[Path]:
     """The loader bytes an NBI/ELF image embeds: a new first stage must rebuild the image."""
-    if nb.format == "raw":
+    if not nb.format.wraps:
         return []
     if nb.first32:
         return [nb.first32]
@@ -130,7 +130,7 @@ def _task(settings: Settings, prof: Profile) -> dict[str, Any]:
         write_stamp(stamp, {
             "profile": prof.name, "image": rel(nb.tftpboot, installed), "installed": rel(settings.root, installed),
             "artifact": rel(settings.root, artifact),
-            "format": nb.format, "layout": nb.layout if nb.format != "raw" else None,
+            "format": nb.format, "layout": nb.layout if nb.format.wraps else None,
             "size": installed.stat().st_size, "sha256": sha256_file(installed), "previous_sha256": previous,
             "version": kernel.get("version"), "family": kernel.get("family"),
             "mba": rel(nb.tftpboot, mba_installed) if nb.mba else None,
@@ -150,7 +150,7 @@ def _task(settings: Settings, prof: Profile) -> dict[str, Any]:
         "uptodate": [config_changed({"format": nb.format, "append": nb.append, "ip": nb.ip,
                                      "rootdir": nb.rootdir, "initrd": rel(settings.root, nb.initrd or ""),
                                      "layout": nb.layout, "output": installed.name,
-                                     "first_stage": first_stage_digest() if nb.format != "raw" else None,
+                                     "first_stage": first_stage_digest() if nb.format.wraps else None,
                                      **({"mba": mba_header_digest()} if nb.mba else {})})],
         "clean": [remover([artifact, mba_artifact, stamp]),
                   remover([installed, mba_installed], "the installed netboot image", task)],

@@ -117,11 +117,9 @@ def _known(path: Path, t: dict[str, Any], allowed: set[str], what: str) -> None:
 # ------------------------------------------------------------------ specs from the inventory
 
 def layer_spec(settings: Settings, cfg: RootsConfig, inv: bootconf.Inventory) -> LayerSpec:
-    from .bootconf import default_image, profile_images
-
-    by_image = {img: prof for prof, img in profile_images(settings).items()}
+    by_image = {img: prof for prof, img in settings.netboot_images().items()}
     by_image.update({img: cls for cls, img in cfg.images.items()})
-    default_cls = by_image.get(default_image(settings), next(iter(cfg.classes)))
+    default_cls = by_image.get(settings.default_netboot_image(), next(iter(cfg.classes)))
     net = inv.network
     cluster = ClusterSpec(subnet=net.subnet, server=net.server, roots_dir=cfg.roots_dir, nodes_dir=cfg.nodes_dir,
                           keys_dir=cfg.keys_dir, gateway=net.gateway, domain=net.domain,
