@@ -76,8 +76,10 @@ def collect(settings_path: Path) -> dict[str, Any]:
     nodes = []
     if s.nodes.exists():
         from .tasks.bootconf import load_inventory
+        from .tasks.roots import node_roots
 
         inv = load_inventory(s, s.nodes)
+        roots = node_roots(s, inv)
         for node in inv.nodes:
             boots = inv.boot_filename(node)
             missing = [f for f in dict.fromkeys([boots, node.image]) if f not in images]
@@ -85,7 +87,7 @@ def collect(settings_path: Path) -> dict[str, Any]:
                 if f in images and node.name not in images[f]["nodes"]:
                     images[f]["nodes"].append(node.name)
             nodes.append({"name": node.name, "mac": node.mac, "ip": str(node.ip), "method": node.method,
-                          "boots": boots, "image": node.image, "missing": missing})
+                          "boots": boots, "image": node.image, "missing": missing, "root": roots.get(node.name)})
     return {"settings": str(s.path), "tftpboot": str(root), "tftpboot_exists": root.is_dir(),
             "images": images, "nodes": nodes, "nodes_file": str(s.nodes) if s.nodes.exists() else None}
 
@@ -112,6 +114,9 @@ def render(st: dict[str, Any]) -> str:
             flag = f"  MISSING: {', '.join(n['missing'])} not in tftpboot" if n["missing"] else ""
             boots = n["boots"] if n["boots"] == n["image"] else f"{n['boots']} -> {n['image']}"
             lines.append(f"  {n['name']:<12} {n['ip']:<15} {n['mac']}  {n['method']:<6} {boots}{flag}")
+            if r := n.get("root"):
+                unbuilt = "" if r["built"] == "yes" else "  (not built yet: doit root-" + r["class"] + ")"
+                lines.append(f"  {'':<12} root {r['class']}: {r['base']} + {r['own']}{unbuilt}")
     else:
         lines.append("nodes: no nodes.toml")
     return "\n".join(lines)

@@ -26,6 +26,7 @@ class Network:
     server: ipaddress.IPv4Address
     gateway: ipaddress.IPv4Address | None
     domain: str | None
+    server_name: str = "server"  # the server in the nodes' /etc/hosts (node roots)
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class Node:
     append: str
     initrd: str | None
     rom: RomKind = RomKind.ETHERBOOT
+    profile: str | None = None  # its class: the ramses.toml profile it names or whose image it boots
 
     @property
     def boot_image(self) -> str:
@@ -134,7 +136,7 @@ def _network(top: Table) -> Network:
     _in_subnet(server, subnet, "server", t)
     if gateway is not None:
         _in_subnet(gateway, subnet, "gateway", t)
-    return Network(subnet, server, gateway, t.get(NetworkTable.domain))
+    return Network(subnet, server, gateway, t.get(NetworkTable.domain), t.get(NetworkTable.server_name))
 
 
 def _in_subnet(addr: ipaddress.IPv4Address, subnet: ipaddress.IPv4Network, key: str, t: Table) -> None:
@@ -170,8 +172,18 @@ def _node(i: int, t: Table, boot: Table, network: Network, images: _Images) -> N
         raise layers.fail(BootTable.rom, f"rom = \"3com\" boots the MBA image with the ROM's TCP/IP method, which "
                                          f"needs method = \"direct\", not {method.value!r}; for a 3Com MBA set to PXE "
                                          "use method = \"ipxe\" without rom")
-    return Node(name, mac, ip, _image(layers, images), method, _nfsroot(layers, name, mac, ip),
-                " ".join(layers.get(BootTable.append).split()), layers.get(BootTable.initrd), rom)
+    image = _image(layers, images)
+    return Node(name, mac, ip, image, method, _nfsroot(layers, name, mac, ip),
+                " ".join(layers.get(BootTable.append).split()), layers.get(BootTable.initrd), rom,
+                _profile(layers, image, images))
+
+
+def _profile(layers: Layers, image: str, images: _Images) -> str | None:
+    """The node's class: the profile it (or [boot]) names, else the profile whose image it boots."""
+    if layers.sets(BootTable.profile):
+        t = layers.source(BootTable.profile)
+        return _known_profile(t, t.get(BootTable.profile) or "", images)
+    return next((p for p, img in images.by_profile.items() if img == image), None)
 
 
 def _image(layers: Layers, images: _Images) -> str:
@@ -184,16 +196,19 @@ def _image(layers: Layers, images: _Images) -> str:
             assert image is not None
             return image
         if t.has(BootTable.profile.name):
-            prof = t.get(BootTable.profile) or ""
-            if prof not in images.by_profile:
-                known = ", ".join(sorted(images.by_profile)) or "none"
-                raise t.fail(f"profile {prof!r} has no netboot image in ramses.toml (netboot profiles: {known})"
-                             f"{suggest(prof, images.by_profile)}", "profile")
-            return images.by_profile[prof]
+            return images.by_profile[_known_profile(t, t.get(BootTable.profile) or "", images)]
     if not is_tftp_file(images.default):
         raise layers.tables[0].fail(f"boots the default image {images.default!r}, which is not a file name in "
                                     "the tftp root; set image (or ramses.toml [netboot] for a client image)")
     return images.default
+
+
+def _known_profile(t: Table, prof: str, images: _Images) -> str:
+    if prof not in images.by_profile:
+        known = ", ".join(sorted(images.by_profile)) or "none"
+        raise t.fail(f"profile {prof!r} has no netboot image in ramses.toml (netboot profiles: {known})"
+                     f"{suggest(prof, images.by_profile)}", "profile")
+    return prof
 
 
 def _nfsroot(layers: Layers, name: str, mac: str, ip: ipaddress.IPv4Address) -> str:

@@ -18,7 +18,7 @@ from pathlib import Path
 from ..errors import RootError, ToolMissing, os_error_message
 from ..fsutil import TEMP_MARK, replace_dir
 from .finish import finish
-from .spec import RootSpec
+from .spec import RootKind, RootSpec
 
 DIVERT_INIT = 'chroot "$1" dpkg-divert --quiet --local --rename --add /sbin/init'
 
@@ -27,12 +27,11 @@ def command(spec: RootSpec, target: Path) -> list[str]:
     """The mmdebstrap command line for *spec* (the same one `bench/noderoots.py` runs by hand)."""
     cmd = ["mmdebstrap", f"--architectures={spec.architecture}",
            f"--include={','.join(spec.package_list)}"]
-    if spec.kind == "klibc":
+    if spec.kind is RootKind.KLIBC:
         cmd.append("--variant=extract")  # unpacked only: no maintainer script needs to run
     else:
         cmd += ["--variant=minbase", f"--customize-hook={DIVERT_INIT}"]
-    cmd += [spec.suite, str(target)]
-    return cmd + ([spec.mirror] if spec.mirror else [])
+    return [*cmd, spec.suite, str(target), spec.mirror]
 
 
 def environment(spec: RootSpec) -> dict[str, str]:
@@ -52,7 +51,7 @@ _SOURCE = [re.compile(p) for p in (r"(Could not resolve '[^']+')", r"(Temporary 
 
 def explain(spec: RootSpec, output: str) -> str:
     """One line for a failed mmdebstrap: the package or the package source it could not use."""
-    source = spec.mirror or f"Debian's default mirror for {spec.suite}"
+    source = spec.mirror
     m = _PACKAGE.search(output)
     if m:
         pkg = next(g for g in m.groups() if g)
@@ -92,7 +91,7 @@ def run_logged(cmd: list[str], env: dict[str, str], log: Callable[[str], None]) 
 def build(spec: RootSpec, dest: Path, log: Callable[[str], None] = lambda s: None,
           runner: Runner = run_logged) -> Built:
     """Build *spec*'s root and put it at *dest* (the old root stays until the new one is whole)."""
-    if shutil.which("mmdebstrap") is None:
+    if runner is run_logged and shutil.which("mmdebstrap") is None:
         raise ToolMissing("mmdebstrap is missing: apt-get install mmdebstrap arch-test (node roots)")
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.new{TEMP_MARK}")

@@ -23,14 +23,14 @@ def main(argv: list[str]) -> int:
     args = ap.parse_args(argv)
     from .. import settings as _settings
     from ..tasks.bootconf import load_inventory
-    from ..tasks.roots import layer_spec, load_config
+    from ..tasks.roots import config, layer_spec
     from . import layer
 
     s = _settings.load(Path(args.config))
-    cfg = load_config(s)
+    cfg = config(s)
     if cfg is None:
-        raise RootError(f"{s.root}: no node roots configured (roots.toml); nothing to reset")
-    spec = layer_spec(s, cfg, load_inventory(s, s.nodes))
+        raise RootError(f"{s.path}: no profile has a node root ([profile.<name>.root]); nothing to reset")
+    spec = layer_spec(cfg, load_inventory(s, s.nodes))
     for name in args.nodes:
         start = time.monotonic()
         path = layer.reset(spec, name)

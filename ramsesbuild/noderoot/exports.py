@@ -17,7 +17,7 @@ def render_exports(spec: LayerSpec) -> str:
     rows = [(escape.exports_path(str(c.base(cls))), f"{c.subnet}({BASE_OPTIONS})") for cls in classes]
     rows += [(escape.exports_path(str(c.node_dir(escape.hostname(n.name)))), f"{n.ip}({NODE_OPTIONS})")
              for n in spec.nodes]
-    width = max(len(p) for p, _ in rows)
+    width = max((len(p) for p, _ in rows), default=0)
     lines = [f"# /etc/exports for the cluster's node roots: {GENERATED}.",
              "# Base roots: read-only to the subnet. Each node's own directory: to that node alone."]
     lines += [f"{p:<{width}}  {client}" for p, client in rows]

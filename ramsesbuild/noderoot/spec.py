@@ -1,14 +1,14 @@
 """What a node root and a node's per-node layer are made from: typed, frozen inputs.
 
-The settings readers build these (today: the temporary wiring in ramsesbuild/tasks/roots.py);
-everything in ramsesbuild.noderoot takes them and nothing else, so the same code serves the
-doit tasks, the `ramsesbuild node-reset` command and the tests.
+ramses.toml's [profile.X.root] and [paths] roots / overrides, and nodes.toml, become these in
+ramsesbuild/tasks/roots.py; everything in ramsesbuild.noderoot takes them and nothing else, so
+the same code serves the doit tasks, `ramsesbuild node-reset` and the tests.
 
-Server side (docs/node-roots.md):
+Server side ([paths] roots, docs/node-roots.md):
 
-    <roots>/<class>        one base root per node class, exported read-only to the subnet
-    <nodes>/<name>         one small writable directory per node, exported to that node only
-    <keys>/<name>          the node's ssh host keys and machine-id, kept across rebuilds and
+    <roots>/base/<class>   one base root per node class, exported read-only to the subnet
+    <roots>/node/<name>    one small writable directory per node, exported to that node only
+    <roots>/keys/<name>    the node's ssh host keys and machine-id, kept across rebuilds and
                            resets, never exported (mode 0700)
 """
 
@@ -16,17 +16,29 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path, PurePosixPath
 
-KINDS = ("debian", "klibc")
+
+class RootKind(StrEnum):
+    """What a base root is made of; the kernel family decides (:data:`KIND_OF_FAMILY`)."""
+
+    DEBIAN = "debian"  # mmdebstrap minbase + systemd: modern kernels
+    KLIBC = "klibc"  # klibc-utils and a diskless rc: Linux 2.4, which cannot run glibc
+
+
+# Linux 2.4.18 cannot run glibc (its TLS set-up needs set_thread_area, 2.5.x); klibc runs there.
+KIND_OF_FAMILY: dict[str, RootKind] = {"k24": RootKind.KLIBC}  # every other family: DEBIAN
+# [kernel] arch -> Debian architecture of the root
+DEBIAN_ARCH: dict[str, str] = {"i386": "i386", "x86_64": "amd64"}
 # A node gets: systemd's multi-user target (systemd-sysv), an NFS client (mount.nfs for its own
 # directory), a serial getty (systemd starts one on the console= port), an ssh server.
-DEFAULT_PACKAGES: dict[str, tuple[str, ...]] = {
-    "debian": ("systemd-sysv", "nfs-common", "openssh-server", "iproute2", "procps"),
-    # Linux 2.4.18 cannot run glibc (TLS setup needs set_thread_area, 2.5.x); klibc can.
-    "klibc": ("klibc-utils", "libklibc"),
+DEFAULT_PACKAGES: dict[RootKind, tuple[str, ...]] = {
+    RootKind.DEBIAN: ("systemd-sysv", "nfs-common", "openssh-server", "iproute2", "procps"),
+    RootKind.KLIBC: ("klibc-utils", "libklibc"),
 }
 DEFAULT_SUITE = "bookworm"
+DEFAULT_MIRROR = "http://deb.debian.org/debian"
 DEFAULT_ARCH = "i386"
 # The time every file of a root is stamped with unless the spec says otherwise: 2023-06-10,
 # bookworm's release day. It is an input: change it and the root is rebuilt.
@@ -34,7 +46,13 @@ DEFAULT_EPOCH = 1686355200
 MOUNT_POINT = "/ramses/node"  # where a node's own directory is mounted in the base root
 SKEL = "/usr/lib/ramses/skel"  # the base's original content of the per-node paths
 CLUSTER_FILE = "/etc/ramses/cluster"  # server, nodes directory, NFS options (read by /sbin/init)
+COMMAND_FILE = "/etc/ramses/command"  # the class's command, run once the node is up
 SSH_KEY_TYPES = ("ed25519",)
+BASE, NODE, KEYS = "base", "node", "keys"  # the three directories under [paths] roots
+# How a node mounts its own directory: NFSv3 (what both families speak), no network lock
+# manager (only that node ever opens its files: its locks are local), the transport of
+# nodes.toml [boot] nfs_options (udp if it names none).
+OWN_NFS_OPTIONS = "vers=3,nolock"
 
 
 @dataclass(frozen=True)
@@ -49,7 +67,7 @@ class NodePath:
     kind: str  # "file" | "dir"
     seed: str = "dirs"
     mode: int = 0o755
-    kinds: tuple[str, ...] = KINDS  # root kinds that have it
+    kinds: tuple[RootKind, ...] = tuple(RootKind)  # root kinds that have it
 
     @property
     def rel(self) -> str:
@@ -64,20 +82,20 @@ NODE_PATHS: tuple[NodePath, ...] = (
     NodePath("/etc/machine-id", "file", mode=0o444),
     NodePath("/etc/network/interfaces", "file"),
     NodePath("/etc/ramses/node", "file"),
-    *(NodePath(f"/etc/ssh/ssh_host_{t}_key{ext}", "file", mode=0o600 if not ext else 0o644, kinds=("debian",))
+    *(NodePath(f"/etc/ssh/ssh_host_{t}_key{ext}", "file", mode=0o600 if not ext else 0o644, kinds=(RootKind.DEBIAN,))
       for t in SSH_KEY_TYPES for ext in ("", ".pub")),
     NodePath("/root", "dir", seed="copy", mode=0o700),
     NodePath("/var/log", "dir"),
     NodePath("/var/tmp", "dir", seed="empty", mode=0o1777),
-    NodePath("/var/spool", "dir", kinds=("debian",)),
-    NodePath("/var/cache", "dir", kinds=("debian",)),
-    NodePath("/var/lib/systemd", "dir", kinds=("debian",)),
-    NodePath("/var/lib/nfs", "dir", seed="copy", kinds=("debian",)),
-    NodePath("/var/lib/private", "dir", seed="empty", mode=0o700, kinds=("debian",)),
+    NodePath("/var/spool", "dir", kinds=(RootKind.DEBIAN,)),
+    NodePath("/var/cache", "dir", kinds=(RootKind.DEBIAN,)),
+    NodePath("/var/lib/systemd", "dir", kinds=(RootKind.DEBIAN,)),
+    NodePath("/var/lib/nfs", "dir", seed="copy", kinds=(RootKind.DEBIAN,)),
+    NodePath("/var/lib/private", "dir", seed="empty", mode=0o700, kinds=(RootKind.DEBIAN,)),
 )
 
 
-def node_paths(kind: str, extra: tuple[str, ...] = ()) -> tuple[NodePath, ...]:
+def node_paths(kind: RootKind, extra: tuple[str, ...] = ()) -> tuple[NodePath, ...]:
     """The per-node paths of a root of *kind*, plus the class's *extra* directories."""
     own = tuple(p for p in NODE_PATHS if kind in p.kinds)
     return own + tuple(NodePath(e, "dir") for e in extra)
@@ -88,15 +106,15 @@ class RootSpec:
     """One node class's base root."""
 
     name: str  # the node class (a ramses.toml profile)
-    kind: str = "debian"  # "debian": mmdebstrap + systemd; "klibc": Linux 2.4 (klibc-utils + rc)
+    kind: RootKind = RootKind.DEBIAN
     suite: str = DEFAULT_SUITE
-    mirror: str = ""  # apt source URL; "" = mmdebstrap's default (deb.debian.org)
+    mirror: str = DEFAULT_MIRROR
     architecture: str = DEFAULT_ARCH
     packages: tuple[str, ...] = ()  # () = DEFAULT_PACKAGES[kind]
     source_date_epoch: int = DEFAULT_EPOCH
     overrides: Path | None = None  # per-class tree copied over the root (any path)
-    extra_node_dirs: tuple[str, ...] = ()  # more per-node directories (absolute paths)
-    command: str = ""  # klibc: what the rc runs last ("" = a shell on the console)
+    node_dirs: tuple[str, ...] = ()  # more per-node directories (absolute paths)
+    command: str = ""  # run once a node is up ("" = nothing; klibc: then a shell on the console)
 
     @property
     def package_list(self) -> tuple[str, ...]:
@@ -104,13 +122,13 @@ class RootSpec:
 
     @property
     def node_paths(self) -> tuple[NodePath, ...]:
-        return node_paths(self.kind, self.extra_node_dirs)
+        return node_paths(self.kind, self.node_dirs)
 
     def identity(self) -> dict[str, object]:
         """What the base tree is made of (a change rebuilds it; nothing else does)."""
-        return {"kind": self.kind, "suite": self.suite, "mirror": self.mirror, "arch": self.architecture,
+        return {"kind": self.kind.value, "suite": self.suite, "mirror": self.mirror, "arch": self.architecture,
                 "packages": list(self.package_list), "epoch": self.source_date_epoch,
-                "node_dirs": list(self.extra_node_dirs), "command": self.command}
+                "node_dirs": list(self.node_dirs), "command": self.command}
 
 
 @dataclass(frozen=True)
@@ -119,23 +137,29 @@ class ClusterSpec:
 
     subnet: ipaddress.IPv4Network
     server: ipaddress.IPv4Address
-    roots_dir: Path
-    nodes_dir: Path
-    keys_dir: Path
+    roots: Path  # [paths] roots: base/, node/, keys/ below it
     gateway: ipaddress.IPv4Address | None = None
     domain: str | None = None
     server_name: str = "server"
-    nfs_options: str = "vers=3,nolock"  # how a node mounts its own directory
+    transport: str = "udp"  # how a node mounts its own directory (with OWN_NFS_OPTIONS)
     node_overrides: Path | None = None  # <dir>/<node name>/<path>: per-node override files
 
+    @property
+    def nfs_options(self) -> str:
+        return f"{OWN_NFS_OPTIONS},{self.transport}"
+
+    @property
+    def nodes_dir(self) -> Path:
+        return self.roots / NODE
+
     def base(self, cls: str) -> Path:
-        return self.roots_dir / cls
+        return self.roots / BASE / cls
 
     def node_dir(self, name: str) -> Path:
-        return self.nodes_dir / name
+        return self.roots / NODE / name
 
     def key_dir(self, name: str) -> Path:
-        return self.keys_dir / name
+        return self.roots / KEYS / name
 
 
 @dataclass(frozen=True)

@@ -85,6 +85,8 @@ class NetworkTable(Section):
     server = Key(IPv4(), "DHCP next-server, TFTP server and NFS server", hint='"<IPv4 address>"')
     gateway = Key(Opt(IPv4()), "option routers", None)
     domain = Key(Opt(Text()), "option domain-name", None, check=_domain)
+    server_name = Key(Text(), "the server's host name in the nodes' /etc/hosts (node roots)", "server",
+                      check=lambda n: _host_name(n) and f"server_{_host_name(n)}")
 
 
 class BootTable(Section):
@@ -92,8 +94,9 @@ class BootTable(Section):
     DOC = "How the nodes boot: defaults for every [[node]] (which overrides some), and where the files go."
     image = Key(Opt(TftpFile()), "the image a node boots", None,
                 default_doc="the pipeline's client image (ramses.toml [netboot] output)")
-    profile = Key(Opt(Text()), "instead of image: the netboot image of this ramses.toml profile (a node class)",
-                  None)
+    profile = Key(Opt(Text()), "the node's class: a ramses.toml profile, whose netboot image it boots (unless "
+                  "image is set) and whose node root it runs", None,
+                  default_doc="the profile whose netboot image the node boots")
     method = Key(Choice(BootMethod), "what the node's boot ROM loads", BootMethod.DIRECT)
     rom = Key(Choice(RomKind), 'the node\'s boot ROM, for method "direct"', RomKind.ETHERBOOT)
     nfsroot = Key(Template(NFSROOT_FIELDS), "the node's NFS root directory on the server", "/tftpboot/{ip}")

@@ -12,6 +12,7 @@ from ..fsutil import sweep_temp
 from ..lock import ProjectLock
 from ..log import say
 from ..settings import Settings
+from . import roots as node_roots
 from .common import relative_task
 from .kernel import (
     task_compile,
@@ -50,30 +51,17 @@ def _generate(settings: Settings) -> Iterator[dict[str, Any]]:
         yield task_modules(settings, prof)
         yield task_kernel(settings, prof)
     yield from task_netboot_images(settings)
-    roots = _roots(settings)  # node roots (tasks/roots.py: temporary wiring until the schema has its keys)
+    roots = node_roots.config(settings)  # [profile.X.root] tables: node roots (tasks/roots.py)
     if settings.nodes.exists():
         from .bootconf import task_boot_config, task_boot_tftp
 
         if roots is None:
             yield task_boot_config(settings, settings.nodes)
         else:
-            from . import roots as _r
-
-            yield _r.task_boot_config(settings, roots, settings.nodes)
+            yield node_roots.task_boot_config(settings, roots, settings.nodes)
         yield task_boot_tftp(settings, settings.nodes)
     if roots is not None:
-        from . import roots as _r
-
-        yield from _r.generate(settings, roots)
-
-
-def _roots(settings: Settings) -> Any:
-    """The node-root settings (roots.toml), or None; read only when the file exists."""
-    if not (settings.root / "roots.toml").exists():
-        return None
-    from .roots import load_config
-
-    return load_config(settings)
+        yield from node_roots.generate(settings, roots)
 
 
 def default_tasks(settings: Settings) -> list[str]:
@@ -81,12 +69,7 @@ def default_tasks(settings: Settings) -> list[str]:
     if settings.netboot_profiles:
         tasks.append("netboot-image")
     tasks += BOOT_TASKS if settings.nodes.exists() else []
-    roots = _roots(settings)
-    if roots is not None:
-        from .roots import default_tasks as root_tasks
-
-        tasks += root_tasks(roots, settings)
-    return tasks
+    return tasks + node_roots.default_tasks(node_roots.config(settings), settings)
 
 
 def _command_of(args: list[str]) -> str:

@@ -47,8 +47,10 @@ Writer = Callable[[bootconf.Inventory, Path, TaskLog], None]
 
 
 def _task(settings: Settings, nodes_path: Path, basename: str, doc: str,
-          files: Files, write: Writer, protected: str | None = None) -> dict[str, Any]:
-    """Shared shape: load the inventory now for the targets, again at run time for the work."""
+          files: Files, write: Writer, protected: str | None = None,
+          inputs: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Shared shape: load the inventory now for the targets, again at run time for the work.
+    *inputs*: more settings the files depend on (one config_changed holds them all)."""
     nodes_path = Path(nodes_path)
     tftp_root = settings.tftpboot
     images = settings.netboot_images()
@@ -70,7 +72,7 @@ def _task(settings: Settings, nodes_path: Path, basename: str, doc: str,
         "file_dep": [nodes_path],
         "targets": paths,
         "uptodate": [config_changed({"format": FORMAT, "images": images, "default": settings.default_netboot_image(),
-                                     "tftpboot": rel(settings.root, tftp_root)})],
+                                     "tftpboot": rel(settings.root, tftp_root), **(inputs or {})})],
         "clean": [clean],
     }
 

@@ -1,20 +1,10 @@
 """Node-root tasks: root-<class>, root-modules-<class>, node-layers, and boot-config's
 node-root variant (root-path = the class's base root, exports from ramsesbuild.noderoot).
 
-TEMPORARY WIRING. The settings schema does not have the node-root keys yet, so they are read
-here, in one function (:func:`load_config`), from ``roots.toml`` beside ramses.toml; the tasks
-take only the frozen dataclasses it returns. When the keys move into the schema ([profile.X.root],
-[netboot]/nodes.toml [boot]), load_config is replaced and nothing else changes.
-
-    [roots]
-    dir = "/srv/ramses/roots"          base roots, <dir>/<class>: exported read-only to the subnet
-    nodes = "/srv/ramses/nodes"        per-node layers, <nodes>/<name>: exported to that node only
-    keys = "/srv/ramses/keys"          ssh host keys and machine-ids, kept (never exported)
-    node_overrides = "overrides/nodes" optional: <dir>/<node>/<path> per-node override files
-    nfs_options = "vers=3,nolock"      how a node mounts its own directory
-    [roots.class.<profile>]            one per node class (a profile in ramses.toml)
-    kind = "debian"                    or "klibc" (Linux 2.4); default: from the kernel family
-    suite, mirror, architecture, packages, source_date_epoch, overrides, extra_node_dirs, command
+A node class is a ramses.toml profile with a [profile.X.root] table; its nodes are the nodes
+of nodes.toml whose class (``profile``, or the profile whose image they boot) it is. The
+settings become the frozen specs of :mod:`ramsesbuild.noderoot.spec` here, in one place
+(:func:`config`, :func:`layer_spec`); the tasks and `ramsesbuild node-reset` take only those.
 """
 
 from __future__ import annotations
@@ -22,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -30,108 +19,87 @@ from doit.tools import config_changed
 
 from .. import bootconf
 from ..errors import SettingsError
+from ..family import family_for_version
 from ..log import TaskLog
 from ..noderoot import exports, layer
-from ..noderoot.spec import KINDS, ClusterSpec, LayerSpec, NodeSpec, RootSpec
-from ..settings import Settings
+from ..noderoot.spec import (
+    BASE,
+    DEBIAN_ARCH,
+    DEFAULT_PACKAGES,
+    KIND_OF_FAMILY,
+    ClusterSpec,
+    LayerSpec,
+    NodeSpec,
+    RootKind,
+    RootSpec,
+)
+from ..settings import Profile, Settings
 from .common import logged, read_stamp, rel, remover, write_stamp
 from .layout import Layout
 
-CONFIG_NAME = "roots.toml"
-ROOT_KEYS = {"dir", "nodes", "keys", "node_overrides", "nfs_options", "server_name", "class"}
-CLASS_KEYS = {"image", "kind", "suite", "mirror", "architecture", "packages", "source_date_epoch", "overrides",
-              "extra_node_dirs", "command"}
+CLASS_OVERRIDES, NODE_OVERRIDES = "class", "node"  # under [paths] overrides
+STATE = "noderoots"  # build/noderoots/: root-<class>.json, root-modules-<class>.json, layers.json
 
 
 @dataclasses.dataclass(frozen=True)
 class RootsConfig:
-    path: Path
-    roots_dir: Path
-    nodes_dir: Path
-    keys_dir: Path
-    node_overrides: Path | None
-    nfs_options: str
-    server_name: str
+    """The project's node roots: one spec per class, and where they live."""
+
+    roots: Path  # [paths] roots
+    node_overrides: Path  # [paths] overrides / node
     classes: dict[str, RootSpec]
-    images: dict[str, str]  # class -> the image its nodes boot, for classes that are not profiles
+    state: Path  # build/noderoots
 
-    def state(self, settings: Settings) -> Path:
-        return settings.build_dir / "noderoots"
+    def base(self, cls: str) -> Path:
+        return self.roots / BASE / cls
 
 
-def load_config(settings: Settings) -> RootsConfig | None:
-    """roots.toml beside ramses.toml, or None (no node roots)."""
-    path = settings.root / CONFIG_NAME
-    if not path.exists():
+def root_spec(settings: Settings, profile: Profile) -> RootSpec:
+    """[profile.X.root] as the noderoot package takes it: the kind from the kernel family, the
+    Debian architecture from [kernel] arch, the class's override files from [paths] overrides."""
+    root = profile.root
+    assert root is not None
+    kind = KIND_OF_FAMILY.get(family_for_version(settings.version).name, RootKind.DEBIAN)
+    arch = DEBIAN_ARCH.get(settings.arch)
+    if arch is None:
+        raise SettingsError(f"{settings.path}: [profile.{profile.name}.root]: no Debian architecture for "
+                            f"[kernel] arch = {settings.arch!r} (known: {', '.join(DEBIAN_ARCH)})")
+    return RootSpec(name=profile.name, kind=kind, suite=root.suite, mirror=root.mirror, architecture=arch,
+                    packages=root.packages or DEFAULT_PACKAGES[kind], source_date_epoch=root.source_date_epoch,
+                    overrides=settings.overrides_dir / CLASS_OVERRIDES / profile.name, node_dirs=root.node_dirs,
+                    command=root.command)
+
+
+def config(settings: Settings) -> RootsConfig | None:
+    """The node roots of *settings*, or None when no profile has one."""
+    if not settings.root_profiles:
         return None
-    try:
-        raw = tomllib.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise SettingsError(f"{path}: {exc}") from None
-    top = raw.get("roots")
-    if set(raw) != {"roots"} or not isinstance(top, dict):
-        raise SettingsError(f"{path}: expected exactly one [roots] table")
-    _known(path, top, ROOT_KEYS, "[roots]")
-
-    def p(value: Any, key: str) -> Path:
-        if not isinstance(value, str) or not value:
-            raise SettingsError(f"{path}: [roots] {key} must be a path")
-        q = Path(value)
-        return q if q.is_absolute() else settings.root / q
-
-    classes, images = {}, {}
-    family_kind = "klibc" if settings.version.startswith("2.4") else "debian"
-    for name, t in (top.get("class") or {}).items():
-        if name not in settings.profiles and not isinstance(t.get("image"), str):
-            raise SettingsError(f"{path}: [roots.class.{name}]: no [profile.{name}] in {settings.path.name}; "
-                                "a class without a profile names the image its nodes boot (image = \"...\")")
-        if "image" in t:
-            images[name] = str(t["image"])
-        _known(path, t, CLASS_KEYS, f"[roots.class.{name}]")
-        kind = t.get("kind", family_kind)
-        if kind not in KINDS:
-            raise SettingsError(f"{path}: [roots.class.{name}] kind {kind!r}: one of {', '.join(KINDS)}")
-        spec = RootSpec(name=name, kind=kind,
-                        packages=tuple(t.get("packages", ())),
-                        overrides=p(t["overrides"], "overrides") if "overrides" in t else None,
-                        extra_node_dirs=tuple(t.get("extra_node_dirs", ())),
-                        command=str(t.get("command", "")))
-        for key in ("suite", "mirror", "architecture", "source_date_epoch"):
-            if key in t:
-                spec = dataclasses.replace(spec, **{key: t[key]})
-        classes[name] = spec
-    if not classes:
-        raise SettingsError(f"{path}: no [roots.class.<profile>] table")
-    return RootsConfig(path, p(top.get("dir"), "dir"), p(top.get("nodes"), "nodes"), p(top.get("keys"), "keys"),
-                       p(top["node_overrides"], "node_overrides") if "node_overrides" in top else None,
-                       str(top.get("nfs_options", "vers=3,nolock")), str(top.get("server_name", "server")),
-                       classes, images)
+    return RootsConfig(settings.roots_dir, settings.overrides_dir / NODE_OVERRIDES,
+                       {p.name: root_spec(settings, p) for p in settings.root_profiles},
+                       settings.build_dir / STATE)
 
 
-def _known(path: Path, t: dict[str, Any], allowed: set[str], what: str) -> None:
-    unknown = sorted(set(t) - allowed)
-    if unknown:
-        raise SettingsError(f"{path}: {what}: unknown key {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}")
-
-
-# ------------------------------------------------------------------ specs from the inventory
-
-def layer_spec(settings: Settings, cfg: RootsConfig, inv: bootconf.Inventory) -> LayerSpec:
-    by_image = {img: prof for prof, img in settings.netboot_images().items()}
-    by_image.update({img: cls for cls, img in cfg.images.items()})
-    default_cls = by_image.get(settings.default_netboot_image(), next(iter(cfg.classes)))
+def layer_spec(cfg: RootsConfig, inv: bootconf.Inventory) -> LayerSpec:
+    """Every node of a class with a root, and what their layers share."""
     net = inv.network
-    cluster = ClusterSpec(subnet=net.subnet, server=net.server, roots_dir=cfg.roots_dir, nodes_dir=cfg.nodes_dir,
-                          keys_dir=cfg.keys_dir, gateway=net.gateway, domain=net.domain,
-                          server_name=cfg.server_name, nfs_options=cfg.nfs_options,
+    transport = "tcp" if "tcp" in (inv.nfs_options or "").split(",") else "udp"
+    cluster = ClusterSpec(subnet=net.subnet, server=net.server, roots=cfg.roots, gateway=net.gateway,
+                          domain=net.domain, server_name=net.server_name, transport=transport,
                           node_overrides=cfg.node_overrides)
-    nodes = []
-    for n in inv.nodes:
-        cls = by_image.get(n.image, default_cls)
-        if cls not in cfg.classes:
-            raise SettingsError(f"{cfg.path}: node {n.name} boots class {cls!r}, which has no [roots.class.{cls}]")
-        nodes.append(NodeSpec(n.name, n.ip, n.mac, cls))
-    return LayerSpec(cluster, tuple(nodes), cfg.classes)
+    nodes = tuple(NodeSpec(n.name, n.ip, n.mac, n.profile) for n in inv.nodes
+                  if n.profile is not None and n.profile in cfg.classes)
+    return LayerSpec(cluster, nodes, cfg.classes)
+
+
+def node_roots(settings: Settings, inv: bootconf.Inventory) -> dict[str, dict[str, str]]:
+    """{node name: its class, base root and own directory} for `ramsesbuild status`."""
+    cfg = config(settings)
+    if cfg is None:
+        return {}
+    spec = layer_spec(cfg, inv)
+    return {n.name: {"class": n.root, "base": str(spec.cluster.base(n.root)),
+                     "own": str(spec.cluster.node_dir(n.name)),
+                     "built": "yes" if root_stamp(cfg, n.root).exists() else "no"} for n in spec.nodes}
 
 
 def _tree_signature(top: Path | None) -> list[object]:
@@ -147,22 +115,22 @@ def _tree_signature(top: Path | None) -> list[object]:
 
 # ------------------------------------------------------------------ tasks
 
-def root_stamp(settings: Settings, cfg: RootsConfig, cls: str) -> Path:
-    return cfg.state(settings) / f"root-{cls}.json"
+def root_stamp(cfg: RootsConfig, cls: str) -> Path:
+    return cfg.state / f"root-{cls}.json"
 
 
 def task_root(settings: Settings, cfg: RootsConfig, spec: RootSpec) -> dict[str, Any]:
     from ..noderoot import build
 
-    stamp = root_stamp(settings, cfg, spec.name)
-    dest = cfg.roots_dir / spec.name
+    stamp = root_stamp(cfg, spec.name)
+    dest = cfg.base(spec.name)
 
     def body(log: TaskLog) -> None:
         start = time.monotonic()
         built = build.build(spec, dest, log=log.line)
         log.line(f"root {spec.name}: {dest} ({len(built.packages)} packages) in {time.monotonic() - start:.0f} s")
         write_stamp(stamp, {"root": str(dest), "identity": spec.identity(), "packages": built.packages,
-                            "built_at": int(time.time())})  # a new tree: node-layers writes its cluster files again
+                            "built_at": int(time.time())})  # a new tree: node-layers writes its cluster file again
 
     return {
         "basename": f"root-{spec.name}",
@@ -179,8 +147,8 @@ def task_root_modules(settings: Settings, cfg: RootsConfig, spec: RootSpec) -> d
     from ..noderoot import modules
 
     pl = Layout(settings).profile(spec.name)
-    stamp = cfg.state(settings) / f"root-modules-{spec.name}.json"
-    dest = cfg.roots_dir / spec.name
+    stamp = cfg.state / f"root-modules-{spec.name}.json"
+    dest = cfg.base(spec.name)
 
     def body(log: TaskLog) -> None:
         versions = modules.install(pl.staging, dest)
@@ -191,7 +159,7 @@ def task_root_modules(settings: Settings, cfg: RootsConfig, spec: RootSpec) -> d
         "basename": f"root-modules-{spec.name}",
         "doc": f"the {spec.name} kernel's staged modules into its root's /lib/modules (no root rebuild)",
         "actions": [logged(settings, f"root-modules-{spec.name}", body, stamps=(stamp,))],
-        "file_dep": [pl.stamp("modules"), root_stamp(settings, cfg, spec.name)],
+        "file_dep": [pl.stamp("modules"), root_stamp(cfg, spec.name)],
         "targets": [stamp],
         "clean": [remover([stamp])],
     }
@@ -201,13 +169,12 @@ def task_node_layers(settings: Settings, cfg: RootsConfig, nodes_path: Path) -> 
     from ..noderoot import finish
     from .bootconf import load_inventory
 
-    state = cfg.state(settings) / layer.STATE_NAME
-    stamps = [root_stamp(settings, cfg, c) for c in cfg.classes]
+    state = cfg.state / layer.STATE_NAME
 
     def body(log: TaskLog) -> None:
-        spec = layer_spec(settings, cfg, load_inventory(settings, nodes_path))
+        spec = layer_spec(cfg, load_inventory(settings, nodes_path))
         for cls in sorted({n.root for n in spec.nodes}):
-            if finish.write_cluster_file(spec.cluster.base(cls), spec.cluster, layer.hosts_text(spec)):
+            if finish.write_cluster_file(spec.cluster.base(cls), spec.cluster):
                 log.line(f"wrote {spec.cluster.base(cls)}/etc/ramses/cluster")
         start = time.monotonic()
         res = layer.sync(spec, state, log.line)
@@ -215,50 +182,55 @@ def task_node_layers(settings: Settings, cfg: RootsConfig, nodes_path: Path) -> 
                  f"{res.unchanged} unchanged, {len(res.removed)} removed "
                  f"({', '.join(res.removed) or '-'}) in {time.monotonic() - start:.2f} s")
 
-    overrides = _tree_signature(cfg.node_overrides)
     return {
         "basename": "node-layers",
-        "doc": f"each node's own directory in {cfg.nodes_dir} (host name, hosts, fstab, keys, ...) from nodes.toml",
+        "doc": f"each node's own directory in {cfg.roots}/node (host name, hosts, fstab, keys, ...) from nodes.toml",
         "actions": [logged(settings, "node-layers", body)],
-        "file_dep": [nodes_path, *stamps],
+        "file_dep": [nodes_path, *(root_stamp(cfg, c) for c in cfg.classes)],
         "targets": [state],
-        "uptodate": [config_changed({"format": layer.FORMAT, "cfg": repr(cfg), "overrides": overrides})],
+        "uptodate": [config_changed({"format": layer.FORMAT, "cfg": repr(cfg),
+                                     "overrides": _tree_signature(cfg.node_overrides)})],
         "clean": [remover([state])],
     }
 
 
-def task_boot_config(settings: Settings, cfg: RootsConfig, nodes_path: Path) -> dict[str, Any]:
-    """boot-config with node roots: every node's root-path is its class's base root."""
-    from . import bootconf as bc
+def boot_files(cfg: RootsConfig, inv: bootconf.Inventory, tftp_root: Path) -> dict[Path, str]:
+    """boot-config's files with node roots: a node of a class with a root boots its class's base
+    root (DHCP root-path); the exports give each base read-only to the subnet and each node's
+    own directory to that node alone. Nodes of other classes keep their nfsroot and export."""
+    spec = layer_spec(cfg, inv)
+    rooted = {n.name: str(spec.cluster.base(n.root)) for n in spec.nodes}
+    nodes = tuple(dataclasses.replace(n, nfsroot=rooted[n.name]) if n.name in rooted else n for n in inv.nodes)
+    out = bootconf.config_files(dataclasses.replace(inv, nodes=nodes), tftp_root)
+    others = tuple(n for n in inv.nodes if n.name not in rooted)
+    text = exports.render_exports(spec)
+    if others:
+        text += "".join(line + "\n" for line in bootconf.render_exports(dataclasses.replace(inv, nodes=others))
+                        .splitlines() if not line.startswith("#"))
+    out[inv.output / "exports"] = text
+    return out
 
-    def files(inv: bootconf.Inventory, tftp_root: Path) -> dict[Path, str]:
-        spec = layer_spec(settings, cfg, inv)
-        roots = {n.name: str(spec.cluster.base(n.root)) for n in spec.nodes}
-        inv2 = dataclasses.replace(inv, nodes=tuple(dataclasses.replace(n, nfsroot=roots[n.name])
-                                                    for n in inv.nodes))
-        out = bootconf.config_files(inv2, tftp_root)
-        out[inv.output / "exports"] = exports.render_exports(spec)
-        return out
+
+def task_boot_config(settings: Settings, cfg: RootsConfig, nodes_path: Path) -> dict[str, Any]:
+    """boot-config with node roots (tasks/bootconf.py's task, with :func:`boot_files`)."""
+    from . import bootconf as bc
 
     def write(inv: bootconf.Inventory, tftp_root: Path, log: TaskLog) -> None:
         from ..bootconf.write import write_files
 
-        for path in write_files(files(inv, tftp_root)):
+        for path in write_files(boot_files(cfg, inv, tftp_root)):
             log.line(f"wrote {path}")
 
-    task = bc._task(settings, nodes_path, "boot-config",
+    return bc._task(settings, nodes_path, "boot-config",
                     "dhcpd.conf, /etc/exports (node roots) and tftpd-hpa settings for the nodes in nodes.toml",
-                    files, write)
-    task["uptodate"].append(config_changed({"roots": repr(cfg)}))
-    return task
+                    lambda inv, tftp: boot_files(cfg, inv, tftp), write,
+                    inputs={"roots": str(cfg.roots), "classes": sorted(cfg.classes)})
 
 
 def generate(settings: Settings, cfg: RootsConfig) -> list[dict[str, Any]]:
     out = []
     for spec in cfg.classes.values():
-        out.append(task_root(settings, cfg, spec))
-        if spec.name in settings.profiles:
-            out.append(task_root_modules(settings, cfg, spec))
+        out += [task_root(settings, cfg, spec), task_root_modules(settings, cfg, spec)]
     if settings.nodes.exists():
         out.append(task_node_layers(settings, cfg, settings.nodes))
     return out
@@ -267,13 +239,10 @@ def generate(settings: Settings, cfg: RootsConfig) -> list[dict[str, Any]]:
 def default_tasks(cfg: RootsConfig | None, settings: Settings) -> list[str]:
     if cfg is None:
         return []
-    names = [f"root-{c}" for c in cfg.classes] + [f"root-modules-{c}" for c in cfg.classes
-                                                  if c in settings.profiles]
+    names = [f"{t}-{c}" for c in cfg.classes for t in ("root", "root-modules")]
     return names + (["node-layers"] if settings.nodes.exists() else [])
 
 
 def summary_line(settings: Settings, cfg: RootsConfig, cls: str) -> str:
-    data = read_stamp(root_stamp(settings, cfg, cls))
-    return f"root {cls}: {rel(settings.root, cfg.roots_dir / cls)} ({len(data.get('packages', {}))} packages)"
-
-
+    data = read_stamp(root_stamp(cfg, cls))
+    return f"root {cls}: {rel(settings.root, cfg.base(cls))} ({len(data.get('packages', {}))} packages)"

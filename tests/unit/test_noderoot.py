@@ -39,7 +39,7 @@ def fake_runner(status: int = 0, output: str = "I: success\n", make_tree: bool =
     def run(cmd, env, log):
         assert env["SOURCE_DATE_EPOCH"].isdigit()
         if make_tree:
-            fake_debian_tree(Path(cmd[-1]))
+            fake_debian_tree(Path(cmd[-2]))
         return status, output
     return run
 
@@ -48,11 +48,8 @@ def fake_runner(status: int = 0, output: str = "I: success\n", make_tree: bool =
 def cluster(tmp_path: Path):
     srv = tmp_path / "srv"
     spec = RootSpec("client")
-    base = srv / "roots" / "client"
-    if shutil.which("mmdebstrap") is None:
-        pytest.skip("mmdebstrap missing: apt-get install mmdebstrap")
-    build.build(spec, base, runner=fake_runner())
-    c = ClusterSpec(NET, SERVER, srv / "roots", srv / "nodes", srv / "keys", domain="box.example")
+    c = ClusterSpec(NET, SERVER, srv, domain="box.example")
+    build.build(spec, c.base("client"), runner=fake_runner())
     nodes = tuple(NodeSpec(f"node{i:02d}", ipaddress.IPv4Address(f"192.0.2.{10 + i}"), f"52:54:00:00:00:{i:02x}",
                            "client") for i in (1, 2))
     return LayerSpec(c, nodes, {"client": spec})
@@ -80,7 +77,7 @@ def test_layers_render_each_node_and_only_what_changed(cluster: LayerSpec, tmp_p
     assert (n1 / "etc/hostname").read_text() == "node01\n"
     hosts = (n1 / "etc/hosts").read_text()
     assert "192.0.2.12\tnode02.box.example node02\n" in hosts and "192.0.2.1\tserver.box.example server\n" in hosts
-    assert f"192.0.2.1:{cluster.cluster.node_dir('node01')} {MOUNT_POINT} nfs rw," in (n1 / "etc/fstab").read_text()
+    assert f"#   192.0.2.1:{cluster.cluster.node_dir('node01')} {MOUNT_POINT} nfs rw," in (n1 / "etc/fstab").read_text()
     key = n1 / "etc/ssh/ssh_host_ed25519_key"
     assert key.stat().st_mode & 0o777 == 0o600
     assert (n1 / "var/lib/nfs/state").read_bytes() == b"\0\0\0\1"  # seed "copy"
@@ -139,9 +136,9 @@ def test_a_removed_node_loses_its_layer_never_the_base(cluster: LayerSpec, tmp_p
     assert not cluster.cluster.node_dir("node02").exists()
     assert cluster.cluster.key_dir("node02").is_dir()  # comes back with the same identity
     assert (cluster.cluster.base("client") / "sbin/init").exists()
-    nested = ClusterSpec(NET, SERVER, tmp_path / "srv", tmp_path / "srv" / "nodes", tmp_path / "k")
-    with pytest.raises(RootError, match="inside the roots directory"):
-        layer.sync(LayerSpec(nested, (), {}), state)
+    relative = ClusterSpec(NET, SERVER, Path("srv"))
+    with pytest.raises(RootError, match="must be an absolute path"):
+        layer.sync(LayerSpec(relative, (), {}), state)
 
 
 def test_exports_base_to_the_subnet_and_each_layer_to_its_node(cluster: LayerSpec) -> None:
@@ -175,7 +172,7 @@ def test_a_failed_build_keeps_the_old_root_and_says_why(cluster: LayerSpec) -> N
     for output, expected in [
         ("E: Unable to locate package systemd-sysvv\n", "package 'systemd-sysvv' does not exist in bookworm"),
         ("E: Failed to fetch http://deb.example/dists/bookworm/InRelease  Could not resolve 'deb.example'\n",
-         "cannot use the package source Debian's default mirror for bookworm: Could not resolve 'deb.example'"),
+         "cannot use the package source http://deb.debian.org/debian: Could not resolve 'deb.example'"),
         ("E: cannot copy: No space left on device\n", "no space left on the device"),
     ]:
         with pytest.raises(RootError) as err:
@@ -197,8 +194,8 @@ def test_disk_full_while_finishing_keeps_the_old_root(cluster: LayerSpec, tmp_pa
         (old / "usr/old-root").write_text("still here\n")
 
         def fill(cmd, env, log):
-            fake_debian_tree(Path(cmd[-1]))
-            (Path(cmd[-1]) / "big").write_bytes(b"\0" * (2 << 20))  # ENOSPC
+            fake_debian_tree(Path(cmd[-2]))
+            (Path(cmd[-2]) / "big").write_bytes(b"\0" * (2 << 20))  # ENOSPC
             return 0, ""
 
         with pytest.raises(RootError, match="no space left on the device.*the old root .* is kept"):
@@ -223,6 +220,76 @@ def test_staged_modules_land_in_the_root(tmp_path: Path) -> None:
 
 
 def test_cluster_file_needs_a_finished_root(tmp_path: Path) -> None:
-    c = ClusterSpec(NET, SERVER, tmp_path / "r", tmp_path / "n", tmp_path / "k")
+    c = ClusterSpec(NET, SERVER, tmp_path)
     with pytest.raises(RootError, match="not a node root"):
-        finish.write_cluster_file(tmp_path / "r" / "client", c)
+        finish.write_cluster_file(c.base("client"), c)
+
+
+SETTINGS = """[kernel]
+version = "6.1"
+[source."6.1"]
+tarball = "linux-6.1.tar.xz"
+mirrors = ["file:///nonexistent/"]
+sha256 = "{zero}"
+unsigned = "test settings: nothing is fetched"
+[netboot]
+[profile.server]
+[profile.client]
+[profile.client.root]
+{root}
+"""
+
+
+@pytest.mark.parametrize(("root", "message"), [
+    ('packages = ["systemd-sysv", "Bad Name"]', "[profile.client.root] packages: 'Bad Name' is not a Debian package name"),
+    ('node_dirs = ["var/lib/slurm"]', "node_dirs: 'var/lib/slurm' must be an absolute directory"),
+    ('mirror = "deb.debian.org"', "mirror 'deb.debian.org' must be one http://, https:// or file:// URL"),
+    ('suites = "bookworm"', "unknown key 'suites'"),
+    ('[profile.server.root]', "profile 'server' has a node root but no netboot image"),
+])
+def test_root_settings_errors_name_the_line(tmp_path: Path, root: str, message: str) -> None:
+    from ramsesbuild import settings
+    from ramsesbuild.errors import SettingsError
+
+    path = tmp_path / "ramses.toml"
+    text = SETTINGS.format(zero="0" * 64, root=root)
+    path.write_text(text)
+    line = text.splitlines().index(root) + 1
+    with pytest.raises(SettingsError) as err:
+        settings.load(path)
+    assert str(err.value).startswith(f"{path}:{line}: ") and message in str(err.value), str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_root_settings_become_a_spec(tmp_path: Path) -> None:
+    from ramsesbuild import settings
+    from ramsesbuild.tasks.roots import config
+
+    path = tmp_path / "ramses.toml"
+    path.write_text(SETTINGS.format(zero="0" * 64, root='node_dirs = ["/var/lib/slurm"]') +
+                    '[paths]\nroots = "/srv/ramses"\n')
+    cfg = config(settings.load(path))
+    assert cfg is not None and cfg.roots == Path("/srv/ramses") and list(cfg.classes) == ["client"]
+    spec = cfg.classes["client"]
+    assert (spec.kind, spec.architecture, spec.suite) == ("debian", "i386", "bookworm")
+    assert "openssh-server" in spec.package_list and spec.overrides == tmp_path / "overrides/class/client"
+    assert "/var/lib/slurm" in [p.path for p in spec.node_paths]
+    assert cfg.node_overrides == tmp_path / "overrides/node"
+
+
+def test_a_nodes_class_is_the_profile_it_names_or_whose_image_it_boots(tmp_path: Path) -> None:
+    from ramsesbuild import bootconf
+    from ramsesbuild.errors import BootConfigError
+
+    nodes = tmp_path / "nodes.toml"
+    base = '[network]\nsubnet = "192.0.2.0/24"\nserver = "192.0.2.1"\n'
+    nodes.write_text(base + '[[node]]\nname = "a"\nmac = "52:54:00:00:00:01"\nip = "192.0.2.11"\n'
+                     '[[node]]\nname = "b"\nmac = "52:54:00:00:00:02"\nip = "192.0.2.12"\nimage = "b.elf"\n'
+                     'profile = "client"\n'
+                     '[[node]]\nname = "c"\nmac = "52:54:00:00:00:03"\nip = "192.0.2.13"\nimage = "other"\n')
+    inv = bootconf.load(nodes, "vmlinuz-client", {"client": "vmlinuz-client"})
+    assert [(n.name, n.image, n.profile) for n in inv.nodes] == [
+        ("a", "vmlinuz-client", "client"), ("b", "b.elf", "client"), ("c", "other", None)]
+    nodes.write_text(nodes.read_text().replace('profile = "client"', 'profile = "clinet"'))
+    with pytest.raises(BootConfigError, match=r"nodes.toml:\d+: .*profile 'clinet' has no netboot image"):
+        bootconf.load(nodes, "vmlinuz-client", {"client": "vmlinuz-client"})
