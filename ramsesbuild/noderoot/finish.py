@@ -11,7 +11,7 @@ from pathlib import Path
 from ..errors import RootError
 from ..fsutil import atomic_write_text, write_if_changed
 from ..pkgdata import DATA
-from . import escape
+from . import escape, helper24
 from .spec import CLUSTER_FILE, COMMAND_FILE, MOUNT_POINT, SKEL, ClusterSpec, RootKind, RootSpec
 
 SCRIPTS = DATA / "noderoot"
@@ -129,6 +129,7 @@ def _klibc_layout(tree: Path, spec: RootSpec) -> None:
     for d in ("sbin", "proc", "tmp", "etc/ramses"):
         (tree / d).mkdir(parents=True, exist_ok=True)
     _install(SCRIPTS / "init-klibc.sh", tree / "sbin/init", 0o755)
+    helper24.compile_into(tree)
     _install(SCRIPTS / "rc-klibc.sh", tree / "etc/rc", 0o755)
     _command(tree, spec)
 

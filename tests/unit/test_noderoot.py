@@ -13,7 +13,7 @@ import pytest
 
 from ramsesbuild.errors import RootError
 from ramsesbuild.noderoot import build, escape, exports, finish, layer, modules
-from ramsesbuild.noderoot.spec import MOUNT_POINT, SKEL, ClusterSpec, LayerSpec, NodeSpec, RootSpec
+from ramsesbuild.noderoot.spec import MOUNT_POINT, SKEL, ClusterSpec, LayerSpec, NodeSpec, RootKind, RootSpec
 
 NET = ipaddress.IPv4Network("192.0.2.0/24")
 SERVER = ipaddress.IPv4Address("192.0.2.1")
@@ -293,3 +293,60 @@ def test_a_nodes_class_is_the_profile_it_names_or_whose_image_it_boots(tmp_path:
     nodes.write_text(nodes.read_text().replace('profile = "client"', 'profile = "clinet"'))
     with pytest.raises(BootConfigError, match=r"nodes.toml:\d+: .*profile 'clinet' has no netboot image"):
         bootconf.load(nodes, "vmlinuz-client", {"client": "vmlinuz-client"})
+
+
+def klibc_tree(tree: Path) -> None:
+    (tree / "usr/lib/klibc/bin").mkdir(parents=True)
+    (tree / "usr/lib/klibc/bin/sh").write_text("#!fake klibc sh\n")
+
+
+def test_a_2_4_root_gets_our_init_rc_and_nfs_mounter(tmp_path: Path) -> None:
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc missing: apt-get install gcc (compiles the 2.4 root's NFS mounter)")
+
+    def run(cmd, env, log):
+        assert "--variant=extract" in cmd
+        klibc_tree(Path(cmd[-2]))
+        return 0, ""
+
+    spec = RootSpec("old", kind=RootKind.KLIBC, command="cat /etc/hosts")
+    a, b = tmp_path / "a", tmp_path / "b"
+    build.build(spec, a, runner=run)
+    build.build(spec, b, runner=run)
+    helper = a / "sbin/ramses-nfsmount"
+    head = helper.read_bytes()[:20]
+    assert head[:4] == b"\x7fELF" and head[4] == 1 and head[18] == 3  # ELF32, EM_386
+    assert helper.read_bytes() == (b / "sbin/ramses-nfsmount").read_bytes()  # the same bytes again
+    assert "ramses-nfsmount" in (a / "sbin/init").read_text() and (a / "etc/rc").exists()
+    assert (a / "etc/ramses/command").read_text().endswith("cat /etc/hosts\n")
+    assert os.readlink(a / "bin") == "usr/lib/klibc/bin"
+
+
+def test_the_2_4_nfs_mounter_speaks_portmap_and_mount_v3(tmp_path: Path) -> None:
+    """ramses-nfsmount against a portmapper and MOUNT server in a private network namespace:
+    the calls decode as the protocols say, and a refused MNT is one line, before any mount(2)."""
+    import json
+    import sys
+
+    from ramsesbuild.noderoot import helper24
+
+    for tool, pkg in (("gcc", "gcc"), ("unshare", "util-linux"), ("ip", "iproute2")):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} missing: apt-get install {pkg}")
+    if os.geteuid() != 0:
+        pytest.skip("a private network namespace and port 111 need root")
+    helper = helper24.compile_into(tmp_path)
+    fake = Path(__file__).parent.parent / "lib" / "rpcfake.py"
+    script = (f"ip link set lo up && {{ {sys.executable} {fake} 3 > {tmp_path}/calls & }} && "
+              f"for i in $(seq 50); do grep -q ready {tmp_path}/calls 2>/dev/null && break; sleep 0.1; done; "
+              f"{helper} 127.0.0.1:/srv/ramses/node/node01 {tmp_path} udp; echo rc=$?; wait")
+    r = subprocess.run(["unshare", "--net", "sh", "-c", script], capture_output=True, text=True, timeout=60)
+    assert "rc=1" in r.stdout, r.stdout + r.stderr
+    assert r.stderr.strip() == ("ramses-nfsmount: the server refused to mount /srv/ramses/node/node01 (MOUNT v3 "
+                                "status 13: permission denied: is it exported to this node's address?)")
+    calls = [json.loads(line) for line in (tmp_path / "calls").read_text().splitlines()[1:]]
+    assert [c.get("getport") for c in calls] == [[100005, 3, 17], [100003, 3, 17], None]
+    mnt = calls[2]
+    assert (mnt["prog"], mnt["vers"], mnt["proc"], mnt["flavor"]) == (100005, 3, 1, 1)  # MNT, AUTH_UNIX
+    assert mnt["path"] == "/srv/ramses/node/node01" and (mnt["uid"], mnt["gid"]) == (0, 0)
+    assert mnt["peer_port"] < 1024  # from a reserved port
