@@ -3,11 +3,12 @@
 
     bench/noderoots.py layers [--nodes 1000]     per-node layers: first render (keys made),
                                                  re-render of every node, a one-node change, a no-op
-    bench/noderoots.py root [--runs 1]           root-<class> build vs the same mmdebstrap by hand (root)
+    bench/noderoots.py root [--runs 2]           root-<class> build vs the same mmdebstrap by hand,
+                                                 interleaved (ours, hand, ours, hand, ...)
     bench/noderoots.py repro A B                 compare two built roots: what differs, and why
-    bench/noderoots.py noop [--nodes 1000]       no-op `doit` with node roots and N nodes vs the same
-                                                 project without node roots (needs a built project:
-                                                 --project DIR)
+    bench/noderoots.py noop --project DIR        no-op `doit` with node roots and 1,000 nodes vs the
+                                                 same project and nodes without node roots, interleaved;
+                                                 DIR: a project built with plain `doit` (client profile)
 
 Everything runs in a scratch directory under /var/tmp (removed afterwards); each line prints the
 load average, so a busy machine shows in the figures.
@@ -21,6 +22,7 @@ import ipaddress
 import os
 import shutil
 import stat
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -58,9 +60,9 @@ def nodes(n: int) -> tuple[NodeSpec, ...]:
 def row_layers(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(dir="/var/tmp", prefix="bench-layers-") as d:
         srv = Path(d)
-        fake_base(srv / "roots" / "client")
-        c = ClusterSpec(ipaddress.IPv4Network("198.18.0.0/16"), ipaddress.IPv4Address("198.18.0.1"), srv / "roots",
-                        srv / "nodes", srv / "keys", domain="cluster.example", node_overrides=srv / "over")
+        c = ClusterSpec(ipaddress.IPv4Network("198.18.0.0/16"), ipaddress.IPv4Address("198.18.0.1"), srv,
+                        domain="cluster.example", node_overrides=srv / "over")
+        fake_base(c.base("client"))
         spec = LayerSpec(c, nodes(args.nodes), {"client": RootSpec("client")})
         state = srv / "layers.json"
 
@@ -85,21 +87,27 @@ def row_layers(args: argparse.Namespace) -> None:
 
 
 def row_root(args: argparse.Namespace) -> None:
+    """Interleaved: our root-<class> build (mmdebstrap + finishing + rename) and the same
+    mmdebstrap command by hand, *runs* times each; every run from an empty directory."""
     spec = RootSpec("client")
+    ours, hand = [], []
     with tempfile.TemporaryDirectory(dir="/var/tmp", prefix="bench-root-") as d:
         for i in range(args.runs):
             t = time.monotonic()
             build.build(spec, Path(d) / f"p{i}" / "client")
-            ours = time.monotonic() - t
+            ours.append(time.monotonic() - t)
             shutil.rmtree(Path(d) / f"p{i}")
+            print(f"root    run {i + 1}: root-client {ours[-1]:6.1f} s  ({load()})", flush=True)
             target = Path(d) / f"h{i}"
             t = time.monotonic()
             subprocess.run(build.command(spec, target), env=build.environment(spec), check=True,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            hand = time.monotonic() - t
+            hand.append(time.monotonic() - t)
             shutil.rmtree(target)
-            print(f"root    root-client {ours:6.1f} s   mmdebstrap by hand {hand:6.1f} s   ratio {ours / hand:.2f} "
-                  f"({load()})", flush=True)
+            print(f"root    run {i + 1}: mmdebstrap by hand {hand[-1]:6.1f} s  ({load()})", flush=True)
+    print(f"root    root-client / mmdebstrap by hand: median {statistics.median(ours):.1f} s / "
+          f"{statistics.median(hand):.1f} s = {statistics.median(ours) / statistics.median(hand):.2f}  "
+          f"({load()})")
 
 
 def tree_index(top: Path) -> dict[str, tuple[object, ...]]:
@@ -130,29 +138,57 @@ def row_repro(args: argparse.Namespace) -> None:
         print(f"repro   differs ({', '.join(fields)}): {k}")
 
 
+NOOP_NODES = 1000
+
+
+def _copy_project(src: Path, dst: Path) -> None:
+    """A copy of a built project that shares the big files (hard links) but not doit's database
+    or anything a run rewrites in place (ramsesbuild writes aside and renames)."""
+    subprocess.run(["cp", "-al", str(src), str(dst)], check=True)
+    for db in (dst / "build").glob(".doit.db*"):
+        data = db.read_bytes()
+        db.unlink()
+        db.write_bytes(data)
+
+
 def row_noop(args: argparse.Namespace) -> None:
-    project = Path(args.project)
+    """No-op `doit` with node roots and 1,000 nodes vs the same project and nodes without node
+    roots: two copies of a built project, brought up to date once, then timed alternately."""
+    project = Path(args.project).resolve()
+    dodo = str(Path(__file__).resolve().parents[1] / "dodo.py")
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    roots = project / "roots.toml"
-    aside = project / "roots.toml.bench-off"
-    if not roots.exists():
-        raise SystemExit(f"{roots}: the project needs node roots configured (and built) for this row")
-    runs = []
-    for i in range(args.runs * 2):
-        with_roots = i % 2 == 0
-        if with_roots and aside.exists():
-            aside.rename(roots)
-        elif not with_roots:
-            roots.rename(aside)
-        t = time.monotonic()
-        subprocess.run([sys.executable, "-m", "doit"], cwd=project, env=env, check=True,
-                       stdout=subprocess.DEVNULL)
-        runs.append((with_roots, time.monotonic() - t))
-    if aside.exists():
-        aside.rename(roots)
-    on = min(t for w, t in runs if w)
-    off = min(t for w, t in runs if not w)
-    print(f"noop    doit with node roots {on:.2f} s, without {off:.2f} s: +{on - off:.2f} s ({load()})")
+    net = ipaddress.IPv4Network("198.18.0.0/16")
+    nodes_text = "[network]\nsubnet = \"198.18.0.0/16\"\nserver = \"198.18.0.1\"\n" + "".join(
+        f"[[node]]\nname = \"n{i:04d}\"\nmac = \"52:54:00:00:{i >> 8:02x}:{i & 255:02x}\"\nip = \"{net[10 + i]}\"\n"
+        for i in range(NOOP_NODES))
+    with tempfile.TemporaryDirectory(dir="/var/tmp", prefix="bench-noop-") as d:
+        copies = {"with": Path(d) / "with", "without": Path(d) / "without"}
+        for name, copy in copies.items():
+            _copy_project(project, copy)
+            (copy / "nodes.toml").write_text(nodes_text)  # ([paths] nodes and roots: their defaults)
+            if name == "with":
+                with open(copy / "ramses.toml", "a") as fh:
+                    fh.write("\n[profile.client.root]\n")
+            t = time.monotonic()
+            r = subprocess.run([sys.executable, "-m", "doit", "-f", dodo], cwd=copy,
+                               env={**env, "RAMSES_CONFIG": str(copy / "ramses.toml")}, capture_output=True, text=True)
+            if r.returncode != 0:
+                raise SystemExit(f"doit in {copy} failed:\n{r.stdout[-3000:]}{r.stderr[-3000:]}")
+            print(f"noop    {name} node roots: first doit (roots, {NOOP_NODES} layers, boot files) "
+                  f"{time.monotonic() - t:6.1f} s  ({load()})", flush=True)
+        times: dict[str, list[float]] = {"with": [], "without": []}
+        for _ in range(args.runs):
+            for name, copy in copies.items():
+                t = time.monotonic()
+                r = subprocess.run([sys.executable, "-m", "doit", "-f", dodo], cwd=copy,
+                                   env={**env, "RAMSES_CONFIG": str(copy / "ramses.toml")}, capture_output=True,
+                                   text=True, check=True)
+                times[name].append(time.monotonic() - t)
+                if "\n.  " in "\n" + r.stdout:
+                    raise SystemExit(f"not a no-op in {copy}:\n{r.stdout[-2000:]}")
+    on, off = statistics.median(times["with"]), statistics.median(times["without"])
+    print(f"noop    no-op doit, {NOOP_NODES} nodes: with node roots {on:.2f} s, without {off:.2f} s "
+          f"(medians of {args.runs}): +{on - off:.2f} s  ({load()})")
 
 
 def main() -> None:
@@ -161,13 +197,13 @@ def main() -> None:
     p = sub.add_parser("layers")
     p.add_argument("--nodes", type=int, default=1000)
     p = sub.add_parser("root")
-    p.add_argument("--runs", type=int, default=1)
+    p.add_argument("--runs", type=int, default=2)
     p = sub.add_parser("repro")
     p.add_argument("a")
     p.add_argument("b")
     p = sub.add_parser("noop")
     p.add_argument("--project", required=True)
-    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--runs", type=int, default=5)
     args = ap.parse_args()
     {"layers": row_layers, "root": row_root, "repro": row_repro, "noop": row_noop}[args.row](args)
 

@@ -184,13 +184,25 @@ def _seed_dir(base: Path, p: NodePath, dest: Path) -> None:
 
 
 def build(spec: LayerSpec, node: NodeSpec, files: Files, dest: Path) -> None:
-    """A pristine layer for *node* in the (new, empty) directory *dest*."""
+    """A pristine layer for *node* in the (new, empty, not yet visible) directory *dest*: plain
+    writes; the caller flushes them to disk once (:func:`flush`) before renaming it into place."""
     root = spec.root_of(node)
     base = spec.cluster.base(root.name)
     for p in root.node_paths:
         if p.kind == "dir":
             _seed_dir(base, p, dest / p.rel)
-    _write_files(dest, files)
+    for rel, (data, mode) in files.items():
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode), "wb") as fh:
+            fh.write(data)
+        os.chmod(target, mode)
+
+
+def flush() -> None:
+    """Put every written file on disk: one sync for a whole batch of new layers (or keys) instead
+    of one fsync per file, before they are renamed into place."""
+    os.sync()
 
 
 def _write_files(dest: Path, files: Files) -> list[str]:
@@ -237,51 +249,66 @@ def sync(spec: LayerSpec, state: Path, progress: Callable[[str], None] = lambda 
     hosts_digest = hashlib.sha256(hosts.encode()).hexdigest()
     rendered, created, new_state = [], [], {}
     _ensure_keys(spec)
-    for node in spec.nodes:
-        fp = fingerprint(spec, node, hosts_digest)
-        new_state[node.name] = fp
-        layer = c.node_dir(node.name)
-        if known.get(node.name) == fp and layer.is_dir():
-            continue
-        files = render(spec, node, hosts)
-        if layer.is_dir():
-            _write_files(layer, files)
-        else:
-            _build_aside(spec, node, files, layer)
-            created.append(node.name)
-        rendered.append(node.name)
-        if len(rendered) % 100 == 0:
-            progress(f"{len(rendered)} layers rendered")
+    aside: list[tuple[Path, Path]] = []  # new layers, built aside: renamed in after one flush
+    try:
+        for node in spec.nodes:
+            fp = fingerprint(spec, node, hosts_digest)
+            new_state[node.name] = fp
+            layer = c.node_dir(node.name)
+            if known.get(node.name) == fp and layer.is_dir():
+                continue
+            files = render(spec, node, hosts)
+            if layer.is_dir():
+                _write_files(layer, files)
+            else:
+                aside.append((_build_aside(spec, node, files, layer), layer))
+                created.append(node.name)
+            rendered.append(node.name)
+            if len(rendered) % 100 == 0:
+                progress(f"{len(rendered)} layers rendered")
+        if aside:
+            flush()
+        while aside:
+            tmp, layer = aside.pop()
+            os.rename(tmp, layer)
+    finally:
+        for tmp, _layer in aside:
+            shutil.rmtree(tmp, ignore_errors=True)
     removed = prune(spec, set(known) - set(new_state))
     atomic_write_text(state, json.dumps({"format": FORMAT, "nodes": new_state}, indent=0, sort_keys=True) + "\n")
     return SyncResult(tuple(rendered), tuple(created), tuple(removed), len(spec.nodes) - len(rendered))
 
 
 def _ensure_keys(spec: LayerSpec) -> None:
-    """Make the missing keys of every node, ssh-keygen processes in parallel (a first run on a
-    large cluster is one ssh-keygen per node)."""
+    """Make the keys of the nodes that have none: ssh-keygen processes in parallel (a first run
+    on a large cluster is one per node), each node's store made aside, one flush, then renamed in."""
     from concurrent.futures import ThreadPoolExecutor
 
     c = spec.cluster
     missing = [n for n in spec.nodes if not c.key_dir(n.name).is_dir()]
-    with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 1)) as pool:
-        list(pool.map(lambda n: keys.ensure(c.key_dir(n.name), n.name, ssh=spec.root_of(n).kind is RootKind.DEBIAN),
-                      missing))
-    for node in spec.nodes:  # (a half-made store: finish it)
+    if missing:
+        with ThreadPoolExecutor(max_workers=2 * (os.cpu_count() or 1)) as pool:
+            made = list(pool.map(lambda n: keys.make_aside(c.key_dir(n.name), n.name,
+                                                            ssh=spec.root_of(n).kind is RootKind.DEBIAN), missing))
+        flush()
+        for tmp, node in zip(made, missing, strict=True):
+            os.rename(tmp, c.key_dir(node.name))
+    for node in spec.nodes:  # (a store an older version made, or one a key was deleted from: finish it)
         keys.ensure(c.key_dir(node.name), node.name, ssh=spec.root_of(node).kind is RootKind.DEBIAN)
 
 
-def _build_aside(spec: LayerSpec, node: NodeSpec, files: Files, layer: Path) -> None:
+def _build_aside(spec: LayerSpec, node: NodeSpec, files: Files, layer: Path) -> Path:
+    """*node*'s new layer in a directory beside *layer* (not flushed, not renamed in yet)."""
     tmp = layer.with_name(f".{layer.name}.new.ramses-tmp")
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True, mode=0o755)
     try:
         build(spec, node, files, tmp)
-        os.rename(tmp, layer)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    return tmp
 
 
 def prune(spec: LayerSpec, gone: set[str]) -> list[str]:
@@ -313,7 +340,9 @@ def reset(spec: LayerSpec, name: str) -> Path:
     files = render(spec, node, hosts_text(spec))
     layer = c.node_dir(name)
     if not layer.is_dir():
-        _build_aside(spec, node, files, layer)
+        tmp = _build_aside(spec, node, files, layer)
+        flush()
+        os.rename(tmp, layer)
         return layer
     tmp = layer.with_name(f".{layer.name}.reset.ramses-tmp")
     if tmp.exists():
@@ -321,6 +350,7 @@ def reset(spec: LayerSpec, name: str) -> Path:
     tmp.mkdir(mode=0o755)
     try:
         build(spec, node, files, tmp)
+        flush()
         for entry in os.scandir(layer):
             p = Path(entry.path)
             if entry.is_dir(follow_symlinks=False):
