@@ -21,6 +21,8 @@ from .finish import finish
 from .spec import RootKind, RootSpec
 
 DIVERT_INIT = 'chroot "$1" dpkg-divert --quiet --local --rename --add /sbin/init'
+DEBS_LIST = ".ramses-debs"  # an extract-only root has no dpkg status: the .deb names say what is in it
+LIST_DEBS = f'cd "$1"/var/cache/apt/archives && ls *.deb > "$1"/{DEBS_LIST}'
 
 
 def command(spec: RootSpec, target: Path) -> list[str]:
@@ -28,7 +30,8 @@ def command(spec: RootSpec, target: Path) -> list[str]:
     cmd = ["mmdebstrap", f"--architectures={spec.architecture}",
            f"--include={','.join(spec.package_list)}"]
     if spec.kind is RootKind.KLIBC:
-        cmd.append("--variant=extract")  # unpacked only: no maintainer script needs to run
+        # unpacked only: no maintainer script needs to run
+        cmd += ["--variant=extract", f"--extract-hook={LIST_DEBS}"]
     else:
         cmd += ["--variant=minbase", f"--customize-hook={DIVERT_INIT}"]
     return [*cmd, spec.suite, str(target), spec.mirror]
@@ -103,8 +106,8 @@ def build(spec: RootSpec, dest: Path, log: Callable[[str], None] = lambda s: Non
         status, output = runner(cmd, environment(spec), log)
         if status != 0:
             raise RootError(f"root {spec.name!r}: mmdebstrap: {explain(spec, output)}")
+        packages = installed(tmp)
         finish(tmp, spec)
-        packages = installed(tmp, spec)
         replace_dir(tmp, dest)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -116,11 +119,17 @@ def build(spec: RootSpec, dest: Path, log: Callable[[str], None] = lambda s: Non
     return Built(dest, packages)
 
 
-def installed(tree: Path, spec: RootSpec) -> dict[str, str]:
+def installed(tree: Path) -> dict[str, str]:
     """Package versions in the tree (what the build's inputs resolved to), from dpkg's status or,
-    for an extract-only root, from the .deb names mmdebstrap records."""
+    for an extract-only root, from the .deb names the extract hook listed (then removed)."""
     status = tree / "var/lib/dpkg/status"
     out: dict[str, str] = {}
+    debs = tree / DEBS_LIST
+    if debs.exists():
+        for name in debs.read_text().split():
+            pkg, version, _arch = name.removesuffix(".deb").split("_")
+            out[pkg] = version.replace("%3a", ":")
+        debs.unlink()
     if status.exists():
         name = ""
         for line in status.read_text(errors="replace").splitlines():

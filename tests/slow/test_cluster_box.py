@@ -75,6 +75,8 @@ PROBE_DONE = "RAMSES-PROBE-DONE"
 RC_COMMAND = """echo "RAMSES-RC-HOST $(uname -n)"
 echo RAMSES-RC-HOSTS
 cat /etc/hosts
+echo "written by $(uname -n)" > /var/tmp/ramses-mark
+echo "RAMSES-RC-WROTE $(cat /var/tmp/ramses-mark)"
 echo RAMSES-RC-CMDLINE $(cat /proc/cmdline)
 echo RAMSES-RC-DONE
 reboot"""
@@ -247,6 +249,9 @@ def assert_rc_ran(out: str, node: Node, box: Box) -> None:
     for other in K24_NODES:
         assert f"{other.ip}\t{other.name}.box.example {other.name}\n" in hosts, hosts
     assert f"{SERVER}\tserver.box.example server\n" in hosts, hosts
+    # /var/tmp is the node's own directory on the server, writable
+    assert f"RAMSES-RC-WROTE written by {node.name}\n" in text, out[-4000:]
+    assert (box.layer(node) / "var/tmp/ramses-mark").read_text() == f"written by {node.name}\n"
 
 
 def kernel_cmdline(out: str) -> str:

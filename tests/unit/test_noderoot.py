@@ -298,6 +298,7 @@ def test_a_nodes_class_is_the_profile_it_names_or_whose_image_it_boots(tmp_path:
 def klibc_tree(tree: Path) -> None:
     (tree / "usr/lib/klibc/bin").mkdir(parents=True)
     (tree / "usr/lib/klibc/bin/sh").write_text("#!fake klibc sh\n")
+    (tree / ".ramses-debs").write_text("klibc-utils_2.0.12-1_i386.deb\nlibklibc_1%3a2.0.12-1_i386.deb\n")
 
 
 def test_a_2_4_root_gets_our_init_rc_and_nfs_mounter(tmp_path: Path) -> None:
@@ -305,14 +306,16 @@ def test_a_2_4_root_gets_our_init_rc_and_nfs_mounter(tmp_path: Path) -> None:
         pytest.skip("gcc missing: apt-get install gcc (compiles the 2.4 root's NFS mounter)")
 
     def run(cmd, env, log):
-        assert "--variant=extract" in cmd
+        assert "--variant=extract" in cmd and any(c.startswith("--extract-hook=") for c in cmd)
         klibc_tree(Path(cmd[-2]))
         return 0, ""
 
     spec = RootSpec("old", kind=RootKind.KLIBC, command="cat /etc/hosts")
     a, b = tmp_path / "a", tmp_path / "b"
-    build.build(spec, a, runner=run)
+    built = build.build(spec, a, runner=run)
     build.build(spec, b, runner=run)
+    assert built.packages == {"klibc-utils": "2.0.12-1", "libklibc": "1:2.0.12-1"}  # from the .deb names
+    assert not (a / ".ramses-debs").exists()
     helper = a / "sbin/ramses-nfsmount"
     head = helper.read_bytes()[:20]
     assert head[:4] == b"\x7fELF" and head[4] == 1 and head[18] == 3  # ELF32, EM_386
