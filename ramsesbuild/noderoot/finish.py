@@ -104,6 +104,8 @@ def _debian_layout(tree: Path, spec: RootSpec) -> None:
     if (tree / "etc/ssh").is_dir():
         (tree / "etc/ssh/sshd_config.d").mkdir(exist_ok=True)
         atomic_write_text(tree / "etc/ssh/sshd_config.d/ramses.conf", SSHD_CONF, 0o644)
+    for d in ("etc", "var"):  # systemd's ConditionNeedsUpdate: nothing to update in a read-only root
+        (tree / d / ".updated").write_text("# made by ramsesbuild: systemd-update-done has nothing to do\n")
     _command(tree, spec)
     if spec.command:
         units = tree / "etc/systemd/system"
