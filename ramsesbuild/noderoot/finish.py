@@ -15,6 +15,7 @@ from . import escape, helper24
 from .spec import CLUSTER_FILE, COMMAND_FILE, MOUNT_POINT, SKEL, ClusterSpec, RootKind, RootSpec
 
 SCRIPTS = DATA / "noderoot"
+FORMAT = 2  # bump when what finish() does changes: every root is rebuilt
 NO_DNS = "# No DNS on the cluster network: every name is in /etc/hosts (rendered from nodes.toml).\n"
 SSHD_CONF = "# ramsesbuild: each node has its own host key, in its own directory (docs/node-roots.md)\n" \
             "HostKey /etc/ssh/ssh_host_ed25519_key\n"
@@ -48,6 +49,15 @@ def finish(tree: Path, spec: RootSpec) -> None:
     (tree / MOUNT_POINT.lstrip("/")).mkdir(parents=True, exist_ok=True)
     atomic_write_text(tree / "etc/resolv.conf", NO_DNS, 0o644)
     clamp_times(tree, spec.source_date_epoch)
+
+
+def inputs() -> dict[str, object]:
+    """What ramsesbuild itself puts into every root (a change rebuilds the roots): this step's
+    format and our scripts and sources (init, rc, the 2.4 NFS mounter)."""
+    import hashlib
+
+    return {"format": FORMAT, **{p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+                                 for p in sorted(SCRIPTS.iterdir()) if p.is_file()}}
 
 
 def apply_overrides(tree: Path, src: Path) -> None:

@@ -120,7 +120,7 @@ def root_stamp(cfg: RootsConfig, cls: str) -> Path:
 
 
 def task_root(settings: Settings, cfg: RootsConfig, spec: RootSpec) -> dict[str, Any]:
-    from ..noderoot import build
+    from ..noderoot import build, finish
 
     stamp = root_stamp(cfg, spec.name)
     dest = cfg.base(spec.name)
@@ -137,7 +137,7 @@ def task_root(settings: Settings, cfg: RootsConfig, spec: RootSpec) -> dict[str,
         "doc": f"the {spec.name} node class's base root in {dest} ({spec.kind}; mmdebstrap, built aside)",
         "actions": [logged(settings, f"root-{spec.name}", body, stamps=(stamp,))],
         "targets": [stamp],
-        "uptodate": [config_changed({"spec": spec.identity(), "dest": str(dest),
+        "uptodate": [config_changed({"spec": spec.identity(), "dest": str(dest), "ours": finish.inputs(),
                                      "overrides": _tree_signature(spec.overrides)})],
         "clean": [remover([stamp])],
     }

@@ -14,6 +14,7 @@ import re
 import pytest
 
 from ramsesbuild import cli
+from ramsesbuild.noderoot import finish
 
 from ..lib.support import DATA, nodes_toml
 
@@ -33,7 +34,7 @@ def rooted(modern_project, tmp_path):
     return p
 
 
-def test_roots_are_doit_tasks_and_only_a_change_reruns_them(rooted, tmp_path, capsys) -> None:
+def test_roots_are_doit_tasks_and_only_a_change_reruns_them(rooted, tmp_path, capsys, monkeypatch) -> None:
     p, srv = rooted, tmp_path / "srv"
     # node03 boots the server's image: no root for it
     p.set("netboot.profiles", ["client", "server"]).set("netboot.output", "vmlinuz-{version}-{profile}")
@@ -61,6 +62,8 @@ def test_roots_are_doit_tasks_and_only_a_change_reruns_them(rooted, tmp_path, ca
     assert "0 layers rendered" in (p.dir / "build" / "logs" / "node-layers.log").read_text()
     assert (tmp_path / "mmdebstrap.log").read_text().splitlines()[-1].startswith(
         "--architectures=i386 --include=systemd-sysv,nfs-common --variant=minbase")
+    monkeypatch.setattr(finish, "FORMAT", finish.FORMAT + 1)  # what ramsesbuild puts into a root changed
+    assert ran(p.doit("root-client")) == ["root-client"]
 
     (own / "var/tmp/mark").write_text("written by node01\n")
     assert cli.main(["node-reset", "--config", str(p.settings_path), "node01"]) == 0
