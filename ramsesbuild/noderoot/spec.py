@@ -31,10 +31,13 @@ class RootKind(StrEnum):
 KIND_OF_FAMILY: dict[str, RootKind] = {"k24": RootKind.KLIBC}  # every other family: DEBIAN
 # [kernel] arch -> Debian architecture of the root
 DEBIAN_ARCH: dict[str, str] = {"i386": "i386", "x86_64": "amd64"}
-# A node gets: systemd's multi-user target (systemd-sysv), an NFS client (mount.nfs for its own
-# directory), a serial getty (systemd starts one on the console= port), an ssh server.
+# A node gets: systemd's multi-user target (systemd-sysv), udev (systemd waits for its device
+# units: without udev the serial getty's dev-ttyS0.device times out), an NFS client (nfs-common:
+# umount.nfs, rpcbind), /etc/protocols and /etc/services (netbase: without them nfs-common's
+# tools fail with "Failed to find 'udp' protocol"), a serial getty (systemd starts one on the
+# console= port), an ssh server.
 DEFAULT_PACKAGES: dict[RootKind, tuple[str, ...]] = {
-    RootKind.DEBIAN: ("systemd-sysv", "nfs-common", "openssh-server", "iproute2", "procps"),
+    RootKind.DEBIAN: ("systemd-sysv", "udev", "nfs-common", "netbase", "openssh-server", "iproute2", "procps"),
     RootKind.KLIBC: ("klibc-utils", "libklibc"),
 }
 DEFAULT_SUITE = "bookworm"

@@ -22,7 +22,8 @@ tftpd-hpa and nfs-ganesha (+ rpcbind) from exactly the files `doit boot-config` 
   mknbi-linux`). node03 and node05 boot at once (e1000) to systemd's multi-user target; the
   class's command (a probe in its override files) prints the host name, address, what
   /etc/hosts resolves, whether a mark is under /var/tmp, then writes one; after `ramsesbuild
-  node-reset node03` and a reboot node03's mark is gone (its ssh host key and machine-id stay).
+  node-reset node03` both boot again: node03's mark is gone (its ssh host key and machine-id
+  stay), node05 finds its own mark, never node03's.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from ramsesbuild.noderoot.spec import DEFAULT_PACKAGES, RootKind
 
 from ..lib import tomlw
 from ..lib.guest import QemuResult, run_qemu
@@ -90,6 +93,7 @@ else echo "RAMSES-PROBE mark absent"; fi
 echo "written by $(hostname)" > /var/tmp/ramses-mark
 echo "RAMSES-PROBE machine-id $(cat /etc/machine-id)"
 echo "RAMSES-PROBE ssh $(systemctl is-active ssh.service)"
+echo "RAMSES-PROBE getty $(systemctl is-active serial-getty@ttyS0.service)"
 echo "RAMSES-PROBE system $(systemctl is-system-running)"
 echo "RAMSES-PROBE root $(findmnt -n -o SOURCE,OPTIONS /)"
 echo "RAMSES-PROBE own $(findmnt -n -o SOURCE /ramses/node)"
@@ -324,11 +328,12 @@ def boot_modern(box: Box, nodes: list[Node], tag: str = "") -> list[str]:
         text = lines(out)
         assert "Linux version 6.1" in text and "ramses-init:" not in text, text[-5000:]
         assert "Reached target" in text and "Multi-User System" in text, text[-5000:]
+        assert "FAILED" not in text and "Timed out" not in text, text[-5000:]  # every unit started
         assert probe(out, "host") == f"{node.name} {node.name}"
         assert probe(out, "addr") == f"{node.ip}/24"
         assert probe(out, "resolve node03") == MODERN[0].ip and probe(out, "resolve node05") == MODERN[1].ip
         assert probe(out, "resolve server") == SERVER
-        assert probe(out, "ssh") == "active"
+        assert probe(out, "ssh") == "active" and probe(out, "getty") == "active"
         assert probe(out, "root").startswith(f"{SERVER}:{box.srv}/base/client ro,"), probe(out, "root")
         assert probe(out, "own") == f"{SERVER}:{box.layer(node)}"
         outs.append(out)
@@ -341,10 +346,10 @@ def test_modern_nodes_reach_multi_user_from_the_shared_root_and_keep_var_apart(b
     key = box61.layer(first) / "etc/ssh/ssh_host_ed25519_key.pub"
     key_before = key.read_bytes()
 
-    out1, out2 = boot_modern(box61, MODERN)
+    out1, out2 = boot_modern(box61, MODERN)  # both at once
     assert probe(out1, "mark") == "absent" and probe(out2, "mark") == "absent"
-    machine_id = probe(out1, "machine-id")
-    assert probe(out2, "machine-id") != machine_id
+    ids = probe(out1, "machine-id"), probe(out2, "machine-id")
+    assert ids[0] != ids[1]
     assert mark.read_text() == "written by node03\n"  # in node03's own directory on the server
     assert (box61.layer(second) / "var/tmp/ramses-mark").read_text() == "written by node05\n"
 
@@ -352,14 +357,15 @@ def test_modern_nodes_reach_multi_user_from_the_shared_root_and_keep_var_apart(b
     assert reset.returncode == 0 and not mark.exists(), reset.stdout + reset.stderr
     assert key.read_bytes() == key_before
 
-    (out3,) = boot_modern(box61, [first], tag="-after-reset")
-    assert probe(out3, "mark") == "absent"  # gone with the reset
-    assert probe(out3, "machine-id") == machine_id  # the same node: identity kept
+    out3, out4 = boot_modern(box61, MODERN, tag="-after-reset")  # both again
+    assert probe(out3, "mark") == "absent"  # node03's was gone with the reset
+    assert probe(out4, "mark") == "present written by node05"  # node05 kept its own, never saw node03's
+    assert (probe(out3, "machine-id"), probe(out4, "machine-id")) == ids  # the same nodes: identity kept
     status = box61.cli("status")
     assert f"root client: {box61.srv}/base/client + {box61.layer(first)}" in status.stdout
 
 
 def test_the_root_records_what_it_was_built_from(box61: Box) -> None:
     stamp = json.loads((box61.project.dir / "build/noderoots/root-client.json").read_text())
-    assert stamp["identity"]["packages"] == ["systemd-sysv", "nfs-common", "openssh-server", "iproute2", "procps"]
+    assert stamp["identity"]["packages"] == list(DEFAULT_PACKAGES[RootKind.DEBIAN])
     assert stamp["packages"]["systemd"] and stamp["packages"]["openssh-server"]

@@ -12,7 +12,8 @@ read -r name < /proc/sys/kernel/hostname
 own="$server:$nodes/$name"
 if [ -z "$name" ] || [ "$name" = "(none)" ]; then
     echo "ramses-init: the kernel has no host name (DHCP option 12 / ip=): cannot find this node's directory"
-elif mount -t nfs -o "rw,$nfs_options" "$own" /ramses/node; then
+# the kernel's own NFS mount (-i: no mount.nfs helper, no user-space RPC before init runs)
+elif mount -i -t nfs -o "rw,$nfs_options,addr=$server" "$own" /ramses/node; then
     exec /sbin/init.distrib "$@"
 else
     echo "ramses-init: cannot mount $own (is $name in nodes.toml, and its layer exported to this address?)"
