@@ -82,7 +82,8 @@ def config(settings: Settings) -> RootsConfig | None:
 def layer_spec(cfg: RootsConfig, inv: bootconf.Inventory) -> LayerSpec:
     """Every node of a class with a root, and what their layers share."""
     net = inv.network
-    transport = "tcp" if "tcp" in (inv.nfs_options or "").split(",") else "udp"
+    opts = (inv.nfs_options or "").split(",")
+    transport = "tcp" if "tcp" in opts or "proto=tcp" in opts else "udp"
     cluster = ClusterSpec(subnet=net.subnet, server=net.server, roots=cfg.roots, gateway=net.gateway,
                           domain=net.domain, server_name=net.server_name, transport=transport,
                           node_overrides=cfg.node_overrides)
