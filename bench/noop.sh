@@ -41,8 +41,8 @@ run_or_die() {  # run "$@" quietly; on failure show its exit code and output, th
 
 # The pipeline must be up to date before its no-op is timed.
 run_or_die "$py" -m doit -f "$here/dodo.py" kernel-client
-read -r image family < <("$py" -c 'from ramsesbuild import settings; from ramsesbuild.tasks.layout import Layout
-s = settings.load(); lay = Layout(s); print(lay.profile("client").image, lay.family.name)')
+read -r image family < <("$py" -c 'from ramsesbuild import settings; from ramsesbuild.paths import BuildPaths
+s = settings.load(); lay = BuildPaths(s); print(lay.profile("client").image, lay.family.name)')
 before=$(sha256sum "$image")
 
 mapfile -d '' make_cmd < <("$py" "$here/bench/pipeline_make.py" client "$scratch/tree" bzImage)

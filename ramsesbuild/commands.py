@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "status": ("ramsesbuild.status:main", "what tftpboot holds and which node boots what"),
     "boot-test": ("ramsesbuild.boottest:main", "boot a netboot image in qemu and report how far it got"),
     "ipxe-rom": ("ramsesbuild.ipxerom:main", "build NBI-capable iPXE boot ROMs from an iPXE tarball (cached)"),
+    "node-reset": ("ramsesbuild.noderoot.cli:main", "return nodes' own directories to pristine (keys kept)"),
 }
 
 

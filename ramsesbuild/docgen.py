@@ -293,12 +293,17 @@ method = "ipxe"
 def _sample_settings(root: Path, version: str) -> Settings:
     """Settings in *root* with placeholders for every name a user chooses (<profile>,
     <output>, ...), for one family: what the tasks page shows."""
-    from .settings import Netboot, Profile, Settings, Source
+    from .settings import Netboot, NodeRoot, Profile, Settings, Source
     from .vocabulary import ImageFormat
 
     nb = Netboot(profile="<profile>", format=ImageFormat.NBI, output=SAMPLE_OUTPUT, append="", ip=None, rootdir=None,
                  tftpboot=root / "tftpboot", mba=True)
-    prof = Profile(name="<profile>", base="defconfig", fragments=(root / "kconfigs" / "<fragment>",), netboot=nb)
+    from .noderoot.spec import DEFAULT_EPOCH, DEFAULT_MIRROR, DEFAULT_SUITE
+
+    node_root = NodeRoot(suite=DEFAULT_SUITE, mirror=DEFAULT_MIRROR, packages=None, source_date_epoch=DEFAULT_EPOCH,
+                         node_dirs=(), command="")
+    prof = Profile(name="<profile>", base="defconfig", fragments=(root / "kconfigs" / "<fragment>",), netboot=nb,
+                   root=node_root)
     source = Source(version=version, tarball="<tarball>", mirrors=("https://<mirror>/",), sha256="0" * 64,
                     signature="<signature>")
     (root / "nodes.toml").write_text(SAMPLE_NODES)

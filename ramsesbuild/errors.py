@@ -94,6 +94,10 @@ class BootTestError(RamsesError):
     """A boot test cannot run: qemu, a boot ROM or the image is missing or unusable."""
 
 
+class RootError(RamsesError):
+    """A node root or a node's per-node layer could not be built, written or reset."""
+
+
 class WrapperError(RamsesError):
     """A compiler-wrapper file (wrappers.toml) is malformed."""
 

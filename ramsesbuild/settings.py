@@ -21,6 +21,7 @@ from .schemas.ramses import (
     NetbootTable,
     PathsTable,
     ProfileNetbootTable,
+    ProfileRootTable,
     ProfileTable,
     RamsesToml,
     SourceTable,
@@ -81,6 +82,18 @@ class Netboot:
 
 
 @dataclass(frozen=True)
+class NodeRoot:
+    """[profile.X.root]: the node root of a profile's nodes (ramsesbuild.noderoot builds it)."""
+
+    suite: str
+    mirror: str
+    packages: tuple[str, ...] | None  # None: the family's default list
+    source_date_epoch: int
+    node_dirs: tuple[str, ...]
+    command: str
+
+
+@dataclass(frozen=True)
 class Profile:
     """One kernel flavour (server, client, or any node class), built in its own tree."""
 
@@ -89,6 +102,7 @@ class Profile:
     fragments: tuple[Path, ...]
     netboot: Netboot | None = None  # set for profiles whose kernel is wrapped for netbooting
     arch: str = "i386"  # ARCH for make: [profile.X] arch, else [kernel] arch
+    root: NodeRoot | None = None  # set for profiles whose nodes run a generated node root
 
 
 @dataclass(frozen=True)
@@ -119,6 +133,8 @@ class Settings:
     wrapper: str | None = None  # compiler wrapper (data/wrappers.toml): not part of the build's identity
     distcc_hosts: tuple[str, ...] = ()  # DISTCC_HOSTS words for the distcc wrappers
     unpack_limits: UnpackLimits = UnpackLimits()
+    roots_dir: Path = Path("roots")  # node roots on the server: base/<profile>, node/<name>, keys/<name>
+    overrides_dir: Path = Path("overrides")  # the admin's files: class/<profile>/..., node/<name>/...
 
     @property
     def log_dir(self) -> Path:
@@ -133,6 +149,11 @@ class Settings:
     @property
     def netboot_profiles(self) -> list[Profile]:
         return [p for p in self.profiles.values() if p.netboot is not None]
+
+    @property
+    def root_profiles(self) -> list[Profile]:
+        """Profiles whose nodes run a generated node root."""
+        return [p for p in self.profiles.values() if p.root is not None]
 
     def patch_dir(self) -> Path:
         """Where this version's `series` lives: [source] patches, else <patches>/<version>/."""
@@ -188,6 +209,7 @@ def parse(top: Table, path: Path) -> Settings:
         source=sources[version], profiles=profiles, make_vars=kernel.get(KernelTable.make_vars),
         wrapper=kernel.get(KernelTable.wrapper), distcc_hosts=kernel.get(KernelTable.distcc_hosts),
         unpack_limits=_unpack_limits(top.table("unpack") or top.empty("unpack")),
+        roots_dir=paths.get(PathsTable.roots), overrides_dir=paths.get(PathsTable.overrides),
     )
 
 
@@ -257,8 +279,21 @@ def _profile(t: Table, kernel: Table, name: str, defaults: Table, netbooted: boo
     layers = ProfileTable.layers(t, kernel)  # [profile.X] keys over the [kernel] keys it inherits (arch)
     own = t.table("netboot") or t.empty("netboot")
     netboot = _netboot(ProfileNetbootTable.layers(own, defaults), name, tftpboot, version) if netbooted else None
+    root = None
+    if (rt := t.table("root")) is not None:
+        if netboot is None:
+            raise rt.fail(f"profile {name!r} has a node root but no netboot image, so no node can boot it; add "
+                          f"{name!r} to [netboot] profiles (or give it a [profile.{name}.netboot])")
+        root = _root(ProfileRootTable.check(rt))
     return Profile(name=name, base=t.get(ProfileTable.base), fragments=t.get(ProfileTable.fragments), netboot=netboot,
-                   arch=layers.get(KernelTable.arch))
+                   arch=layers.get(KernelTable.arch), root=root)
+
+
+def _root(t: Table) -> NodeRoot:
+    k = ProfileRootTable
+    return NodeRoot(suite=t.get(k.suite), mirror=t.get(k.mirror), packages=t.get(k.packages),
+                    source_date_epoch=t.get(k.source_date_epoch), node_dirs=t.get(k.node_dirs),
+                    command=t.get(k.command))
 
 
 def _netboot(layers: Layers, profile: str, tftpboot: Path, version: str) -> Netboot:

@@ -108,6 +108,23 @@ class ModulesStamp:
 
 
 @dataclass(frozen=True)
+class RootStamp:
+    """build/noderoots/root-<class>.json: a node class's base root (ramsesbuild.noderoot.build)."""
+
+    root: str  # the base root, relative to the project root when inside it
+    identity: str  # digest of what the tree is made of (the class's spec, our init/rc, the overrides)
+    packages: dict[str, str]  # name -> version installed in it
+    built_at: int  # a new tree: node-layers writes the cluster file into it again
+
+
+@dataclass(frozen=True)
+class RootModulesStamp:
+    """build/noderoots/root-modules-<class>.json: the kernel modules copied into a base root."""
+
+    versions: tuple[str, ...]  # /lib/modules/<version> trees installed
+
+
+@dataclass(frozen=True)
 class NetbootStamp:
     """build/<profile>/state/netboot.json: the image installed into the tftp root."""
 

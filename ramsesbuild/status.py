@@ -83,6 +83,14 @@ class NodeProblem:
 
 
 @dataclass(frozen=True)
+class NodeRoot:
+    node_class: str = field(metadata=doc("its class: the profile whose [profile.X.root] it runs"))
+    base: str = field(metadata=doc("the class's base root (exported read-only), absolute"))
+    own: str = field(metadata=doc("the node's own directory (exported to it alone), absolute"))
+    built: bool = field(metadata=doc("false until root-<class> has built the base root"))
+
+
+@dataclass(frozen=True)
 class NodeStatus:
     name: str = field(metadata=doc("nodes.toml name"))
     mac: str = field(metadata=doc("lower case, colon separated"))
@@ -91,6 +99,7 @@ class NodeStatus:
     boots: str = field(metadata=doc("the file DHCP names (its iPXE script for ipxe nodes)"))
     image: str = field(metadata=doc("the netboot image it ends up running"))
     problems: tuple[NodeProblem, ...] = field(metadata=doc("empty when it boots what the settings say"))
+    root: NodeRoot | None = field(default=None, metadata=doc("its node root (null: its class has none)"))
 
 
 @dataclass(frozen=True)
@@ -236,6 +245,20 @@ def _problems(inv: Inventory, node: Node, present: dict[str, str], done: dict[st
     return tuple(out)
 
 
+# ---------------------------------------------------------------- node roots
+
+def _roots(s: Settings, inv: Inventory) -> dict[str, NodeRoot]:
+    """Each node of a class with a node root: where its system is, and whether it is built."""
+    from .noderoot.project import config, layer_spec
+
+    cfg = config(s)
+    if cfg is None:
+        return {}
+    spec = layer_spec(cfg, inv)
+    return {n.name: NodeRoot(n.root, str(spec.cluster.base(n.root)), str(spec.cluster.node_dir(n.name)),
+                             cfg.root_stamp(n.root).exists()) for n in spec.nodes}
+
+
 # ---------------------------------------------------------------- the whole answer
 
 def _last_run(s: Settings, notes: list[str]) -> LastRun | None:
@@ -264,8 +287,10 @@ def collect(settings_path: Path) -> Status:
     uses = users(inv, present.__contains__) if inv is not None else {}
     images = {name: _image(path, done.get(name), name in expected.wanted, present[name], uses.get(name, ()))
               for name, path in files.items()}
+    roots = _roots(s, inv) if inv is not None else {}
     nodes = tuple(NodeStatus(node.name, node.mac, str(node.ip), node.method.value, inv.boot_filename(node), node.image,
-                             _problems(inv, node, present, done, expected)) for node in inv.nodes) if inv else ()
+                             _problems(inv, node, present, done, expected), roots.get(node.name))
+                  for node in inv.nodes) if inv else ()
     root = s.tftpboot
     return Status(schema=STATUS_SCHEMA, settings=str(s.path), tftpboot=str(root), tftpboot_exists=root.is_dir(),
                   images=images, nodes_file=str(s.nodes) if inv is not None else None, nodes=nodes,
@@ -297,6 +322,9 @@ def render(st: Status) -> str:
             boots = n.boots if n.boots == n.image else f"{n.boots} -> {n.image}"
             lines.append(f"  {n.name:<12} {n.ip:<15} {n.mac}  {n.method:<6} {boots}")
             lines += [f"  {'':<12} {_FLAG[p.problem]}: {p.detail}" for p in n.problems]
+            if nr := n.root:
+                unbuilt = "" if nr.built else f"  (not built yet: doit root-{nr.node_class})"
+                lines.append(f"  {'':<12} root {nr.node_class}: {nr.base} + {nr.own}{unbuilt}")
     else:
         lines.append("nodes: no nodes.toml")
     if st.last_run:

@@ -28,6 +28,7 @@ class Network:
     gateway: ipaddress.IPv4Address | None
     domain: str | None
     interface: str | None = None  # the server's interface on the cluster network; None: every one
+    server_name: str = "server"  # the server in the nodes' /etc/hosts (node roots)
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class Node:
     rom: RomKind = RomKind.ETHERBOOT
     firmware: Firmware = Firmware.BIOS  # UEFI: method ipxe and an EFI-stub (x86_64) kernel
     transfer: Transfer = Transfer.TFTP  # how an ipxe node fetches its script and what it loads
+    profile: str | None = None  # its class: the ramses.toml profile it names or whose image it boots
 
     @property
     def boot_image(self) -> str:
@@ -181,7 +183,8 @@ def _network(top: Table) -> Network:
     _in_subnet(server, subnet, "server", t)
     if gateway is not None:
         _in_subnet(gateway, subnet, "gateway", t)
-    return Network(subnet, server, gateway, t.get(NetworkTable.domain), t.get(NetworkTable.interface))
+    return Network(subnet, server, gateway, t.get(NetworkTable.domain), t.get(NetworkTable.interface),
+                   t.get(NetworkTable.server_name))
 
 
 def _in_subnet(addr: ipaddress.IPv4Address, subnet: ipaddress.IPv4Network, key: str, t: Table) -> None:
@@ -217,9 +220,10 @@ def _node(i: int, t: Table, boot: Table, network: Network, images: _Images) -> t
     initrds = tuple(f.format(name=name, ip=ip, mac=mac.replace(":", "-")) for f in layers.get(BootTable.initrd))
     if firmware is Firmware.UEFI:
         _check_efi_names(layers, initrds)
-    return Node(name, mac, ip, _image(layers, images), method, _nfsroot(layers, name, mac, ip),
+    image = _image(layers, images)
+    return Node(name, mac, ip, image, method, _nfsroot(layers, name, mac, ip),
                 " ".join(layers.get(BootTable.append).split()), initrds, rom, firmware,
-                _transfer(t, layers, method)), layers
+                _transfer(t, layers, method), _profile(layers, image, images)), layers
 
 
 def _method(layers: Layers, firmware: Firmware, rom: RomKind) -> BootMethod:
@@ -262,6 +266,14 @@ def _check_efi_names(layers: Layers, initrds: tuple[str, ...]) -> None:
                                             "names")
 
 
+def _profile(layers: Layers, image: str, images: _Images) -> str | None:
+    """The node's class: the profile it (or [boot]) names, else the profile whose image it boots."""
+    if layers.sets(BootTable.profile):
+        t = layers.source(BootTable.profile)
+        return _known_profile(t, t.get(BootTable.profile) or "", images)
+    return next((p for p, img in images.by_profile.items() if img == image), None)
+
+
 def _image(layers: Layers, images: _Images) -> str:
     """image, else the image of profile (node first, then [boot]), else the default image."""
     from ..valuerules import is_tftp_file
@@ -272,16 +284,19 @@ def _image(layers: Layers, images: _Images) -> str:
             assert image is not None
             return image
         if t.has(BootTable.profile.name):
-            prof = t.get(BootTable.profile) or ""
-            if prof not in images.by_profile:
-                known = ", ".join(sorted(images.by_profile)) or "none"
-                raise t.fail(f"profile {prof!r} has no netboot image in ramses.toml (netboot profiles: {known})"
-                             f"{suggest(prof, images.by_profile)}", "profile")
-            return images.by_profile[prof]
+            return images.by_profile[_known_profile(t, t.get(BootTable.profile) or "", images)]
     if not is_tftp_file(images.default):
         raise layers.tables[0].fail(f"boots the default image {images.default!r}, which is not a file name in "
                                     "the tftp root; set image (or ramses.toml [netboot] for a client image)")
     return images.default
+
+
+def _known_profile(t: Table, prof: str, images: _Images) -> str:
+    if prof not in images.by_profile:
+        known = ", ".join(sorted(images.by_profile)) or "none"
+        raise t.fail(f"profile {prof!r} has no netboot image in ramses.toml (netboot profiles: {known})"
+                     f"{suggest(prof, images.by_profile)}", "profile")
+    return prof
 
 
 def _nfsroot(layers: Layers, name: str, mac: str, ip: ipaddress.IPv4Address) -> str:

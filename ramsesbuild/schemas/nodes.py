@@ -142,6 +142,8 @@ class NetworkTable(Section):
     interface = Key(Opt(Text()), "the boot server's interface on the cluster network: Kea listens only there "
                     "(ISC dhcpd takes it on its command line: INTERFACESv4 in /etc/default/isc-dhcp-server)", None,
                     default_doc="every interface", reaches=(KEA_INTERFACE,))
+    server_name = Key(Text(), "the server's host name in the nodes' /etc/hosts (node roots)", "server",
+                      check=lambda n: _host_name(n) and f"server_{_host_name(n)}", reaches=())
 
 
 class BootTable(Section):
@@ -150,8 +152,9 @@ class BootTable(Section):
     image = Key(Opt(TftpFile()), "the image a node boots", None,
                 default_doc="the pipeline's client image (ramses.toml [netboot] output)",
                 reaches=(*BOOT_FILE, *FETCHED))
-    profile = Key(Opt(Text()), "instead of image: the netboot image of this ramses.toml profile (a node class)",
-                  None, reaches=())
+    profile = Key(Opt(Text()), "the node's class: a ramses.toml profile, whose netboot image it boots (unless "
+                  "image is set) and whose node root it runs", None,
+                  default_doc="the profile whose netboot image the node boots", reaches=())
     firmware = Key(Choice(Firmware), "what the node boots with: DHCP answers a UEFI node's firmware by client "
                    "architecture with the EFI iPXE (docs/boot.md)", Firmware.BIOS, reaches=())
     method = Key(Opt(Choice(BootMethod)), "what the node's boot ROM loads", None,

@@ -9,7 +9,23 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ..kinds import Choice, Flag, Integer, Kind, OneOf, Opt, PathKind, Paths, Size, Strings, StrMap, Template, Text
+from ..kinds import (
+    Choice,
+    Flag,
+    Integer,
+    Kind,
+    OneOf,
+    Opt,
+    PathKind,
+    Paths,
+    Size,
+    Strings,
+    StrMap,
+    Template,
+    Text,
+    toml_literal,
+)
+from ..noderoot.spec import DEFAULT_EPOCH, DEFAULT_MIRROR, DEFAULT_PACKAGES, DEFAULT_SUITE, RootKind
 from ..paths import RESERVED_NAMES
 from ..schema import FileSchema, Inherit, Key, Section, Shape, Sub
 from ..tomlload import Table
@@ -18,8 +34,11 @@ from ..valuerules import (
     CMDLINE_PARAMETERS,
     CMDLINE_WORD,
     DHCPD_FILENAME,
+    DHCPD_ROOT_PATH,
+    EXPORTS_PATH,
     IPXE_FILE,
     KEA_BOOT_FILE,
+    KEA_OPTION,
     NGINX_PATH,
     TFTPD_DIRECTORY,
     visible_ascii,
@@ -152,6 +171,13 @@ class PathsTable(Section):
                 Path("nodes.toml"), reaches=())
     tftpboot = Key(PathKind(), "where netboot images are installed (set /tftpboot on the boot server)",
                    Path("tftpboot"), reaches=(TFTPD_DIRECTORY, NGINX_PATH))
+    roots = Key(PathKind(), "node roots on the boot server (set e.g. /srv/ramses there): base/<profile> "
+                "(exported read-only), node/<name> (each node's own, exported to it alone), keys/<name> "
+                "(its ssh host key and machine-id, never exported)", Path("roots"),
+                reaches=(EXPORTS_PATH, DHCPD_ROOT_PATH, KEA_OPTION))
+    overrides = Key(PathKind(), "the admin's files for node roots: class/<profile>/<path> goes over that "
+                    "profile's base root, node/<name>/<path> into one node's own directory", Path("overrides"),
+                    reaches=())
 
 
 class SourceTable(Section):
@@ -229,6 +255,57 @@ class BaseConfig(Kind[str]):
         return (*((b.value, b.doc) for b in NamedBase), ("<path>", "a full .config file of your own"))
 
 
+_PACKAGE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
+_SUITE = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
+
+
+def _packages(packages: tuple[str, ...] | None) -> str | None:
+    bad = next((p for p in packages or () if not _PACKAGE.match(p)), None)
+    return f"packages: {bad!r} is not a Debian package name (lower-case letters, digits, + - .)" if bad else None
+
+
+def _suite(suite: str) -> str | None:
+    return None if _SUITE.match(suite) else f"suite {suite!r} is not a Debian suite name (e.g. \"bookworm\")"
+
+
+def _root_mirror(mirror: str) -> str | None:
+    if re.match(r"^(https?|file)://[^\s,]+$", mirror):
+        return None
+    return f"mirror {mirror!r} must be one http://, https:// or file:// URL of a Debian archive"
+
+
+def _node_dirs(dirs: tuple[str, ...]) -> str | None:
+    for d in dirs:
+        if not d.startswith("/") or d == "/" or ".." in d.split("/") or any(c.isspace() or c in "\\,#" for c in d):
+            return (f"node_dirs: {d!r} must be an absolute directory below / (no .., spaces, commas, # or "
+                    "backslashes)")
+    return None
+
+
+class ProfileRootTable(Section):
+    TITLE = "[profile.<name>.root]"
+    DOC = ("The node root of this profile's nodes (docs/node-roots.md): one shared base root, built with "
+           "mmdebstrap (a Debian root with systemd for modern kernels; klibc-utils and a diskless rc for "
+           "Linux 2.4, which cannot run glibc), and a small directory of its own per node. Its presence "
+           "(even empty) gives the profile's nodes a root; the profile must be netbooted.")
+    suite = Key(Text(), "Debian suite the root is built from", DEFAULT_SUITE, check=_suite, reaches=())
+    mirror = Key(Text(), "Debian archive to build from (apt checks its signatures against Debian's keyring); "
+                 "point it at a snapshot to pin the package versions", DEFAULT_MIRROR,
+                 check=_root_mirror, reaches=())
+    packages = Key(Opt(Strings(nonempty=True)), "the packages of the root (mmdebstrap --include)", None,
+                   check=_packages,
+                   default_doc=f"modern kernels: {toml_literal(DEFAULT_PACKAGES[RootKind.DEBIAN])}; Linux 2.4: "
+                               f"{toml_literal(DEFAULT_PACKAGES[RootKind.KLIBC])}", reaches=())
+    source_date_epoch = Key(Integer(minimum=0), "SOURCE_DATE_EPOCH of the build; every time stamp in the root "
+                            "is clamped to it (default: 2023-06-10, bookworm's release)", DEFAULT_EPOCH,
+                            reaches=())
+    node_dirs = Key(Strings(), "more directories each node writes its own copy of (besides /var/log, /var/tmp, "
+                    "/root, ...: docs/node-roots.md)", (), check=_node_dirs, reaches=())
+    command = Key(Text(nonempty=False), "shell command every node of the profile runs once it is up (Linux "
+                  "2.4: last thing of the rc; modern: a systemd unit after multi-user.target), output to the "
+                  "console", "", reaches=())
+
+
 class ProfileTable(Section):
     TITLE = "[profile.<name>]"
     DOC = ("One kernel (server, client, or any node class), built in its own tree with its own tasks "
@@ -236,7 +313,7 @@ class ProfileTable(Section):
     base = Key(BaseConfig(), "base .config the fragments are merged onto (named bases as the family "
                "provides them: families.toml bases)", NamedBase.DEFCONFIG.value)
     fragments = Key(Paths(), "kconfig fragments merged onto the base, in order (every option must land)", ())
-    TABLES = (Sub("netboot", ProfileNetbootTable),)
+    TABLES = (Sub("netboot", ProfileNetbootTable), Sub("root", ProfileRootTable))
     INHERITS = Inherit(KernelTable, (KernelTable.arch,))  # e.g. an x86_64 UEFI node class beside i386 ones
 
 

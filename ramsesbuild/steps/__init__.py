@@ -6,6 +6,7 @@ them; the summary, `ramsesbuild status` and the tasks reference read them too.
           -> config-<p> -> compile-<p> -> modules-<p>     (kernel-<p>: the three)
           -> netboot-image:<p>, netboot-retire             (netboot profiles)
           -> boot-config, boot-tftp                        (with a nodes.toml)
+          -> root-<c>, root-modules-<c>, node-layers       (node classes: [profile.<c>.root])
 """
 
 from __future__ import annotations
@@ -45,16 +46,28 @@ def pipeline(settings: Settings) -> Pipeline:
     groups.append(Group(TaskName(Stage.NETBOOT), netboot_doc(settings), tuple(s.name for s in netboot)))
     if settings.nodes.exists():
         steps += [BootConfig(settings, settings.nodes), BootTftp(settings, settings.nodes)]
+    if settings.root_profiles:
+        from ..noderoot.project import config
+        from .roots import root_steps
+
+        cfg = config(settings)
+        assert cfg is not None
+        steps += root_steps(settings, cfg)
     return Pipeline(tuple(steps), tuple(groups), default_names(settings))
 
 
 def default_names(settings: Settings) -> tuple[TaskName, ...]:
-    """What a bare `doit` runs: every profile's kernel, the netboot images, the boot files."""
+    """What a bare `doit` runs: every profile's kernel, the netboot images, the boot files, the
+    node roots."""
     names = [TaskName(Stage.KERNEL, name) for name in settings.profiles]
     names += [TaskName(Stage.NETBOOT)] if settings.netboot_profiles else []
     names.append(TaskName(Stage.RETIRE))
     if settings.nodes.exists():
         names += [TaskName(Stage.BOOT_CONFIG), TaskName(Stage.BOOT_TFTP)]
+    for prof in settings.root_profiles:
+        names += [TaskName(Stage.ROOT, prof.name), TaskName(Stage.ROOT_MODULES, prof.name)]
+    if settings.root_profiles and settings.nodes.exists():
+        names.append(TaskName(Stage.NODE_LAYERS))
     return tuple(names)
 
 

@@ -52,6 +52,9 @@ class Stage(StrEnum):
     RETIRE = "netboot-retire"
     BOOT_CONFIG = "boot-config"
     BOOT_TFTP = "boot-tftp"
+    ROOT = "root"
+    ROOT_MODULES = "root-modules"
+    NODE_LAYERS = "node-layers"
 
     @property
     def subtasks(self) -> bool:

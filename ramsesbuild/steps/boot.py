@@ -10,7 +10,6 @@ when doit checks them: after the run's netboot-image tasks). A broken nodes.toml
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
@@ -26,9 +25,6 @@ from .netboot import installed_stamps, stamp_files
 
 FORMAT = 1  # bump when the generated text changes, so existing outputs are rewritten
 
-Files = Callable[[bootconf.Inventory, Path], dict[Path, str]]
-
-
 def installed_images(settings: Settings) -> dict[str, str | None]:
     """Each image the build directory installed into the tftp root -> its sha256 (None: not there)."""
     out: dict[str, str | None] = {}
@@ -41,7 +37,6 @@ def installed_images(settings: Settings) -> dict[str, str | None]:
 
 
 class _BootStep(Step):
-    files: Files
     identity_doc: ClassVar[dict[str, str]] = {
         "format": "the text ramsesbuild generates (a new version)", "images": "each netboot profile's image name",
         "default": "the image of nodes that name none", "tftpboot": "[paths] tftpboot",
@@ -76,22 +71,51 @@ class _BootStep(Step):
         log.line(f"{self.nodes}: {len(inv.nodes)} nodes on {inv.network.subnet}, server {inv.network.server}")
         self.write(inv, self.settings.tftpboot, log)
 
+    def files(self, inv: bootconf.Inventory, tftp_root: Path) -> dict[Path, str]:
+        """What it writes for *inv*: path -> text."""
+        raise NotImplementedError
+
     def write(self, inv: bootconf.Inventory, tftp_root: Path, log: TaskLog) -> None:
         raise NotImplementedError
 
 
 class BootConfig(_BootStep):
-    """dhcpd.conf, exports and tftpd-hpa for the nodes in nodes.toml."""
+    """dhcpd.conf (or kea-dhcp4.conf), exports, tftpd-hpa and the nginx site for the nodes in
+    nodes.toml. With node roots, a node of a class with a root boots its class's base root and
+    the exports give each node its own directory alone (ramsesbuild.noderoot.project)."""
 
-    files = staticmethod(bootconf.config_files)
+    identity_doc: ClassVar[dict[str, str]] = {
+        **_BootStep.identity_doc, "roots": "[paths] roots (node roots)", "classes": "the node classes with a root"}
 
     def __init__(self, settings: Settings, nodes: Path):
+        from ..noderoot.project import config
+
+        self.roots = config(settings)
         super().__init__(settings, nodes, Stage.BOOT_CONFIG,
-                         "dhcpd.conf, /etc/exports and tftpd-hpa settings for the nodes in nodes.toml")
+                         "dhcpd.conf, /etc/exports and tftpd-hpa settings for the nodes in nodes.toml"
+                         + (" (node roots)" if self.roots else ""))
+
+    def files(self, inv: bootconf.Inventory, tftp_root: Path) -> dict[Path, str]:
+        if self.roots is None:
+            return bootconf.config_files(inv, tftp_root)
+        from ..noderoot.project import boot_files
+
+        return boot_files(self.roots, inv, tftp_root)
+
+    def identity(self) -> Identity:
+        if self.roots is None:
+            return super().identity()
+        return {**super().identity(), "roots": rel(self.settings.root, self.roots.roots),
+                "classes": sorted(self.roots.classes)}
 
     def write(self, inv: bootconf.Inventory, tftp_root: Path, log: TaskLog) -> None:
-        for path in bootconf.write_config(inv, tftp_root):
-            log.line(f"wrote {path}" if path.exists() else f"removed {path} (no longer generated)")
+        from ..bootconf.write import prune_config, write_files
+
+        files = self.files(inv, tftp_root)
+        for path in write_files(files):
+            log.line(f"wrote {path}")
+        for path in prune_config(inv, set(files)):
+            log.line(f"removed {path} (no longer generated)")
         for missing in bootconf.missing_files(inv, tftp_root):
             log.line(f"warning: {missing}")
             say(f"warning: {missing}")
@@ -100,7 +124,8 @@ class BootConfig(_BootStep):
 class BootTftp(_BootStep):
     """Per-node iPXE scripts under tftpboot/ipxe/ for nodes.toml's ipxe nodes."""
 
-    files = staticmethod(bootconf.tftp_files)
+    def files(self, inv: bootconf.Inventory, tftp_root: Path) -> dict[Path, str]:
+        return bootconf.tftp_files(inv, tftp_root)
 
     def __init__(self, settings: Settings, nodes: Path):
         super().__init__(settings, nodes, Stage.BOOT_TFTP,
