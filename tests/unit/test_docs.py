@@ -111,9 +111,13 @@ def shell_lines(page: Path) -> list[str]:
     return lines
 
 
-def test_every_ramsesbuild_command_in_a_recipe_exists():
-    unknown = [(str(p.relative_to(REPO)), cmd) for p in pages() for line in shell_lines(p)
-               for cmd in re.findall(r"(?:^|&& |\$ )ramsesbuild ([a-z][\w-]*)", line) if cmd not in COMMANDS]
+def test_every_ramsesbuild_command_the_docs_name_exists():
+    """In ```sh blocks and in inline code (`ramsesbuild status`)."""
+    unknown = []
+    for page in pages():
+        lines = shell_lines(page) + re.findall(r"`(ramsesbuild [^`]+)`", page.read_text())
+        unknown += [(str(page.relative_to(REPO)), cmd) for line in lines
+                    for cmd in re.findall(r"(?:^|&& |\$ )ramsesbuild ([a-z][\w-]*)", line) if cmd not in COMMANDS]
     assert unknown == []
 
 
