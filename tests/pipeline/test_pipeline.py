@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import shutil
+import tomllib
 
 from ramsesbuild import commands
 from ramsesbuild.fsutil import sha256_file
 from ramsesbuild.nbi import inspect_image
 
+from ..lib.docs import DOCS, fenced_block
 from ..lib.support import SHIPPED
 
 
@@ -248,9 +251,10 @@ def test_netboot_settings_change_rewraps_without_rebuilding(k24_project):
     assert installed.with_name(installed.name + ".old").read_bytes() == first
 
 
-def test_mba_setting_installs_the_3com_image_next_to_the_nbi_image(k24_project, tmp_path):
-    """[netboot] mba = true: <output>-imggen is `ramsesbuild imggen -a <output> ...`, installed with it,
-    and boot-config gives nodes.toml's 3Com node (node03, rom = "3com") that file."""
+def test_mba_setting_installs_the_3com_image_next_to_the_nbi_image(k24_project, tmp_path, monkeypatch):
+    """[netboot] mba = true: <output>-imggen is what docs/howto/3com-mba.md's recipe by hand (`cd tftpboot
+    && ramsesbuild imggen -a <output> <output>-imggen`, run as copied) makes, installed with it, and
+    boot-config gives nodes.toml's 3Com node (node03, rom = "3com", as the page shows it) that file."""
     p = k24_project
     p.settings_path.write_text(p.settings_path.read_text().replace('rootdir = "rom"', 'rootdir = "rom"\nmba = true'))
     shutil.copy(SHIPPED / "nodes.toml", p.dir / "nodes.toml")
@@ -258,9 +262,18 @@ def test_mba_setting_installs_the_3com_image_next_to_the_nbi_image(k24_project, 
     tftp = p.dir / "tftpboot"
     nbi, mba = tftp / "vmlinuz-2.4.18-cluster", tftp / "vmlinuz-2.4.18-cluster-imggen"
     assert "netboot-image:client" in ran(out)
-    by_hand = tmp_path / "by-hand"
-    assert commands.main(["imggen", "-a", str(nbi), str(by_hand)]) == 0
+    cd, _, command = fenced_block(DOCS / "howto/3com-mba.md", "3Com MBA ROMs", "sh").strip().partition(" && ")
+    copy = tmp_path / cd.removeprefix("cd ")  # a copy of tftpboot, to run the recipe in
+    copy.mkdir()
+    shutil.copy(nbi, copy / nbi.name)
+    argv = shlex.split(command)
+    with monkeypatch.context() as m:
+        m.chdir(copy)
+        assert argv[:3] == ["ramsesbuild", "imggen", "-a"] and commands.main(argv[1:]) == 0
+    by_hand = copy / argv[-1]
     assert mba.read_bytes() == by_hand.read_bytes()
+    node = fenced_block(DOCS / "howto/3com-mba.md", "In the pipeline", "toml")
+    assert tomllib.loads(node)["node"][0] in tomllib.loads((SHIPPED / "nodes.toml").read_text())["node"]
     assert "(nbi mode: ramsesbuild NBI (layout ramses), 32-bit entry" in (p.dir / "build/logs/netboot-image-client.log").read_text()
     assert 'filename "vmlinuz-2.4.18-cluster-imggen";' in (p.dir / "build/bootconf/dhcpd.conf").read_text()
     assert "node03 boots" not in (p.dir / "build/logs/boot-config.log").read_text()  # it is there

@@ -1,7 +1,7 @@
 """The Linux 2.4.18 patch series against the real tree (slow: it unpacks the real 2.4.18).
 
 With RAMSES_K24_TARBALL=/path/to/linux-2.4.18.tar.bz2 (CI cannot download kernel.org; see
-README): the series applies to a freshly extracted tree with no fuzz and no offsets and
+docs/howto/linux-2.4.18.md): the series applies to a freshly extracted tree with no fuzz and no offsets and
 reverses cleanly, and the rewriters in tools/k24/ regenerate the mechanical patches 0002-0004
 exactly (0003/0004 scan the whole tree: minutes).
 """

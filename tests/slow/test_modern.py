@@ -50,7 +50,7 @@ def test_installed_netboot_image_is_the_client_kernel(modern_client_project):
 
 
 def test_plain_doit_builds_everything_with_the_shipped_kconfigs(modern_real_project):
-    """The README's 6.1 recipe: a plain `doit` gives both kernels, modules, image, boot config."""
+    """docs/howto/debian-6.1.md's recipe: a plain `doit` gives both kernels, modules, image, boot config."""
     p = modern_real_project
     out = p.run.stdout
     for task in ("compile-server", "compile-client", "modules-server", "modules-client",

@@ -1,5 +1,5 @@
 """The CI files `ramsesbuild init --ci` writes (package data data/ci/): they parse, every command
-they run is one the README shows for CI (so the two cannot drift apart), their cache survives
+they run is one docs/howto/ci.md shows for CI (so the two cannot drift apart), their cache survives
 settings edits and names no version-specific path, and the GitHub actions run on Node.js 24.
 (The GitLab file really runs through gitlab-ci-local in tests/test_gitlab_ci.py.)"""
 
@@ -12,7 +12,7 @@ import yaml
 
 from ramsesbuild import scaffold
 
-from ..lib.support import REPO
+from ..lib.docs import DOCS, fenced_block
 
 # Runner glue that has no meaning outside the CI service itself.
 GLUE = re.compile(r"GITHUB_PATH|^export PATH=|^apt-get update")
@@ -23,12 +23,9 @@ ACTIONS = {"actions/checkout": "v7", "actions/cache/restore": "v5", "actions/cac
            "actions/upload-artifact": "v7"}
 
 
-def readme_ci_commands() -> set[str]:
-    text = (REPO / "README.md").read_text()
-    section = text[text.index("## Your own repository and CI"):]
-    block = re.search(r"```sh\n(.*?)```", section, re.S)
-    assert block, "README: the CI section has no ```sh block"
-    return {line.split("  #")[0].strip() for line in block.group(1).splitlines() if line.strip()
+def documented_ci_commands() -> set[str]:
+    block = fenced_block(DOCS / "howto/ci.md", "The CI job", "sh")
+    return {line.split("  #")[0].strip() for line in block.splitlines() if line.strip()
             and not line.startswith("#")}
 
 
@@ -52,7 +49,7 @@ def test_github_actions_workflow(kernel):
     job = wf["jobs"]["kernels"]
     steps = job["steps"]
     runs = commands([s["run"] for s in steps if "run" in s])
-    assert set(runs) <= readme_ci_commands(), set(runs) - readme_ci_commands()
+    assert set(runs) <= documented_ci_commands(), set(runs) - documented_ci_commands()
     assert "doit" in runs and "ramsesbuild status" in runs
     uses = {s["uses"].split("@")[0]: s["uses"].split("@")[1] for s in steps if "uses" in s}
     assert uses == ACTIONS
@@ -73,7 +70,7 @@ def test_github_actions_workflow(kernel):
 def test_gitlab_ci_file(kernel):
     job = yaml.safe_load(scaffold.ci_text("gitlab-ci.yml", kernel))["kernels"]
     runs = commands(job["before_script"] + job["script"])
-    assert set(runs) <= readme_ci_commands(), set(runs) - readme_ci_commands()
+    assert set(runs) <= documented_ci_commands(), set(runs) - documented_ci_commands()
     assert job["script"] == ["doit", "ramsesbuild status"]
     cache = job["cache"]
     assert {p.rstrip("/") for p in cache["paths"]} == CACHED

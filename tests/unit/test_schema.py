@@ -17,6 +17,8 @@ from ramsesbuild.schemas.nodes import NODES_TOML
 from ramsesbuild.schemas.ramses import RAMSES_TOML
 from ramsesbuild.tomlload import parse_document
 
+from ..lib.docs import fenced_blocks
+from ..lib.docs import pages as doc_pages
 from ..lib.support import REPO, SHIPPED
 
 REFERENCE = REPO / "docs" / "reference"
@@ -104,9 +106,10 @@ def test_shipped_examples_use_only_declared_keys(path, schema):
     assert undeclared_keys(path.read_text(), schema) == []
 
 
-def test_readme_toml_snippets_use_only_declared_keys():
-    for block in re.findall(r"```toml\n(.*?)```", (REPO / "README.md").read_text(), re.S):
-        schema = NODES_TOML if re.search(r"^\[\[node\]\]|^\[network\]", block, re.M) else RAMSES_TOML
+@pytest.mark.parametrize("page", doc_pages(), ids=lambda p: str(p.relative_to(REPO)))
+def test_toml_snippets_of_readme_and_docs_use_only_declared_keys(page):
+    for block in fenced_blocks(page, lang="toml"):
+        schema = NODES_TOML if re.search(r"^\[\[node\]\]|^\[network\]|^\[boot\]", block, re.M) else RAMSES_TOML
         assert undeclared_keys(block, schema) == [], block
 
 

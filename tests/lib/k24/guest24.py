@@ -22,7 +22,7 @@ def real_tarball(purpose: str) -> Path:
     value = os.environ.get("RAMSES_K24_TARBALL")
     if not value:
         pytest.skip(f"set RAMSES_K24_TARBALL=/path/to/linux-2.4.18.tar.bz2 to {purpose} "
-                    "(kernel.org is not reachable from CI; see README 'Linux 2.4.18')")
+                    "(kernel.org is not reachable from CI; see docs/howto/linux-2.4.18.md)")
     path = Path(value)
     if not path.is_file():
         pytest.fail(f"RAMSES_K24_TARBALL={value}: no such file")
