@@ -50,8 +50,14 @@ def private_home(tmp_path_factory):
         (cache / "ramsesbuild" / "ipxe").symlink_to(roms)
     except OSError:
         pass  # a read-only real home: the ROMs get built in this session's cache instead
-    saved = {k: os.environ.get(k) for k in ("HOME", "XDG_CACHE_HOME")}
+    saved = {k: os.environ.get(k) for k in ("HOME", "XDG_CACHE_HOME", "PYTHONPYCACHEPREFIX", "PYTHONDONTWRITEBYTECODE")}
     os.environ.update(HOME=str(home), XDG_CACHE_HOME=str(cache))
+    # The Python processes the tests start (doit, ramsesbuild, bench) keep their bytecode in this
+    # session's cache, as an installed package has its .pyc: without it (PYTHONDONTWRITEBYTECODE
+    # set, a read-only checkout) every one of them would compile all of ramsesbuild again, and
+    # nothing is written next to the sources either way
+    os.environ["PYTHONPYCACHEPREFIX"] = str(cache / "pycache")
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     yield home
     for k, v in saved.items():
         if v is None:

@@ -15,6 +15,9 @@ terminal, a traceback printed by the interpreter) stays with a subprocess:
 from __future__ import annotations
 
 import contextlib
+import functools
+import gc
+import importlib.metadata
 import io
 import os
 import runpy
@@ -41,11 +44,14 @@ def run(dodo: Path, args: list[str], cwd: Path, env: dict[str, str], timeout: fl
 
 def _main(dodo: Path, args: list[str], stdout: io.TextIOBase) -> int:
     import doit.cmd_run
+    import doit.plugin
     from doit.doit_cmd import DoitMain
 
     # `doit run` binds its output stream to sys.stdout when doit is imported: point it here
     saved = doit.cmd_run.opt_outfile["default"]
     doit.cmd_run.opt_outfile["default"] = stdout
+    saved_plugins = doit.plugin.entry_points_impl
+    doit.plugin.entry_points_impl = lambda: _entry_points
     try:
         rc = DoitMain(_loader(dodo), config_filenames=("pyproject.toml", "doit.cfg")).run(args)
         return int(rc or 0)  # `python -m doit` exits with sys.exit(rc): None (doit clean) is 0
@@ -58,6 +64,16 @@ def _main(dodo: Path, args: list[str], stdout: io.TextIOBase) -> int:
         return 1
     finally:
         doit.cmd_run.opt_outfile["default"] = saved
+        doit.plugin.entry_points_impl = saved_plugins
+
+
+@functools.cache
+def _entry_points(group: str) -> tuple[importlib.metadata.EntryPoint, ...]:
+    """doit's plugin entry points (commands, loaders, backends, reporters), read from the installed
+    packages' metadata once per test process, not 8 times per run (a scan of every installed
+    distribution, most of an in-process run's own time): a `doit` process reads them once at its
+    start, and what is installed does not change while the tests run."""
+    return tuple(importlib.metadata.entry_points(group=group))
 
 
 def _loader(dodo: Path):  # -> doit.cmd_base.NamespaceTaskLoader
@@ -78,6 +94,7 @@ def _process_like(cwd: Path, env: dict[str, str], argv: list[str]) -> Iterator[N
     saved_env, saved_argv, saved_cwd = dict(os.environ), sys.argv, os.getcwd()
     saved_handlers = {s: signal.getsignal(s) for s in SIGNALS}
     open_before = _open_fds()
+    gc.freeze()  # what exists before the run stays out of the collection at its end (see below)
     os.environ.clear()
     os.environ.update(env)
     sys.argv = argv
@@ -92,6 +109,7 @@ def _process_like(cwd: Path, env: dict[str, str], argv: list[str]) -> Iterator[N
         for s, handler in saved_handlers.items():
             signal.signal(s, handler)
         _drop_doit_globals()  # before the sweep below: sqlite closes its own descriptors
+        gc.unfreeze()
         for fd in _open_fds() - open_before:  # the process would end here: its files close
             with contextlib.suppress(OSError):
                 if os.readlink(f"/proc/self/fd/{fd}").startswith("/"):  # not a socket or pipe: the
@@ -102,9 +120,10 @@ def _drop_doit_globals() -> None:
     """doit keeps the run's dependency manager (and so its sqlite connection) in a global: a
     command that does not close it (`doit list`) would leave a connection whose descriptor the
     sweep closes by number; when the next run replaces the global, sqlite closes that number
-    again, and it may then be the next run's database (sqlite3 "disk I/O error")."""
-    import gc
+    again, and it may then be the next run's database (sqlite3 "disk I/O error").
 
+    The collection looks at the objects the run made: everything older was frozen when the run
+    started (gc.freeze), so it costs a few milliseconds, not a walk over the whole test process."""
     from doit.globals import Globals
 
     Globals.dep_manager = None

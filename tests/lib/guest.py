@@ -12,6 +12,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 INIT_C = r"""
 /* Minimal i386 init: print a marker on the console, then reboot (qemu -no-reboot exits). */
@@ -74,6 +75,19 @@ def initramfs(workdir: Path, marker: str) -> Path:
     return out
 
 
+def _after_marker(stream: IO[bytes], buf: bytes, marker: bytes, rest_of_line: bool, settle: float = 0.5) -> bytes:
+    """What the guest prints within *settle* seconds after the marker (the marker's line once it
+    ends, with *rest_of_line*)."""
+    more = b""
+    deadline = time.monotonic() + settle
+    while time.monotonic() < deadline:
+        if rest_of_line and b"\n" in (buf + more)[(buf + more).index(marker):]:
+            break
+        time.sleep(0.02)
+        more += stream.read() or b""
+    return more
+
+
 @dataclass(frozen=True)
 class QemuResult:
     output: str
@@ -81,9 +95,13 @@ class QemuResult:
     seconds: float
 
 
-def run_qemu(args: list[str], marker: str, timeout: float, log: Path | None = None) -> QemuResult:
+def run_qemu(args: list[str], marker: str, timeout: float, log: Path | None = None,
+             rest_of_line: bool = False) -> QemuResult:
     """Run the qemu command *args* (serial console on stdout) under a hard timeout, until
-    *marker* appears or qemu exits; the whole serial output is kept (and written to *log*)."""
+    *marker* appears or qemu exits; the whole serial output is kept (and written to *log*).
+    After the marker, the output is read for another half second (the lines after it, and time
+    for what must not come); with *rest_of_line*, only until the marker's line ends (at most
+    that half second), for a caller that reads nothing past that line."""
     if shutil.which(args[0]) is None:
         raise FileNotFoundError(f"{args[0]} is not installed (apt-get install qemu-system-x86)")
     cmd = ["timeout", "-k", "5", str(int(timeout) + 5), *args]
@@ -102,8 +120,7 @@ def run_qemu(args: list[str], marker: str, timeout: float, log: Path | None = No
                 buf += chunk
                 if marker.encode() in buf:
                     found = True
-                    time.sleep(0.5)  # let the lines after the marker arrive
-                    buf += proc.stdout.read() or b""
+                    buf += _after_marker(proc.stdout, buf, marker.encode(), rest_of_line)
                     break
             elif proc.poll() is not None:
                 buf += proc.stdout.read() or b""

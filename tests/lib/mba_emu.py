@@ -76,9 +76,11 @@ def disk(work: Path, image: Path, bootp: bytes, *, rom_seg: int = 0x0060, rom_of
 
 def boot(work: Path, image: Path, bootp: bytes, marker: str, timeout: float, *, memory: int = 128,
          rom_seg: int = 0x0060, rom_off: int = 0, a20_off: bool = False, nic: list[str] | None = None,
-         extra: list[str] | None = None) -> QemuResult:
-    """Boot *image* through the emulated hand-off until *marker* (or qemu exits, or *timeout*)."""
+         extra: list[str] | None = None, rest_of_line: bool = False) -> QemuResult:
+    """Boot *image* through the emulated hand-off until *marker* (or qemu exits, or *timeout*);
+    *rest_of_line*: see guest.run_qemu."""
     hd = disk(work, image, bootp, rom_seg=rom_seg, rom_off=rom_off, a20_off=a20_off)
     return run_qemu([QEMU, "-m", str(memory), "-nographic", "-no-reboot", "-monitor", "none",
                      *(nic or ["-nic", "none"]), "-drive", f"file={hd},format=raw,if=ide", "-boot", "c",
-                     *(extra or [])], marker, timeout, log=work / f"{image.name}.serial.log")
+                     *(extra or [])], marker, timeout, log=work / f"{image.name}.serial.log",
+                    rest_of_line=rest_of_line)

@@ -127,7 +127,10 @@ class Mirror:
         self.httpd.ranges = ranges
         self.httpd.truncate_first = truncate_first
         self.httpd.truncated = set()
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        # shutdown() waits for the serving loop to look at its flag, once per poll interval: the
+        # default 0.5 s would be half a second of idle in every test that uses a mirror
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02},
+                                       daemon=True)
         self.thread.start()
 
     @property
@@ -168,9 +171,12 @@ class Signer:
                                        capture_output=True).stdout)
         return cls(home, fpr, pub)
 
-    def sign(self, data: bytes, out: Path) -> Path:
+    def sign(self, data: bytes, out: Path, at: int | None = None) -> Path:
+        """A detached armored signature over *data*; *at* (seconds since the epoch) is gpg's clock
+        when it signs (``--faked-system-time``), e.g. while a key that has expired since was valid."""
         env = {**os.environ, "GNUPGHOME": str(self.home)}
-        sig = subprocess.run(["gpg", "--batch", "--pinentry-mode", "loopback", "--passphrase", "", "--armor",
+        clock = [] if at is None else ["--faked-system-time", str(at)]
+        sig = subprocess.run(["gpg", "--batch", *clock, "--pinentry-mode", "loopback", "--passphrase", "", "--armor",
                               "--detach-sign", "-u", self.fingerprint, "-o", "-", "-"],
                              input=data, env=env, check=True, capture_output=True).stdout
         out.write_bytes(sig)

@@ -36,7 +36,9 @@ def test_two_builds_in_two_directories_are_identical(kind, wrapper, request, tmp
         second.extra_env = {**second.extra_env, "CCACHE_DIR": str(tmp_path / "ccache")}
         second.set("kernel.wrapper", wrapper)
     first.doit("kernel-client", "modules-client", "netboot-image")
-    time.sleep(1.1)  # a second later: anything taken from the clock would differ
+    # into the next whole second: every clock reading of the second build (date, gzip's mtime, in
+    # whole seconds) differs from every reading of the first
+    time.sleep(1.02 - time.time() % 1)
     second.doit("kernel-client", "modules-client", "netboot-image")
     a, b = image_digests(first), image_digests(second)
     assert any("/staging/" in k for k in a) and any(k.startswith("tftpboot/") for k in a), a

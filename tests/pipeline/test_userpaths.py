@@ -256,8 +256,9 @@ def _pty_run(cmd: list[str], env: dict[str, str], cwd: Path, timeout: float = 12
 
 def test_progress_bars_render_in_a_terminal(k24_project):
     p = k24_project
+    # 40 units, 10 ms apart: the bar (drawn at once, then at most every 0.25 s) moves while make runs
     env = {**os.environ, "RAMSES_CONFIG": str(p.settings_path), "TERM": "xterm", "FAKE_UNITS": "40",
-           "FAKE_DELAY": "0.05"}
+           "FAKE_DELAY": "0.01"}
     cmd = [sys.executable, "-m", "doit", "-f", str(REPO / "dodo.py"), "kernel-client"]
     first = _pty_run(cmd, env, p.dir).decode(errors="replace")
     # first build: a bar against the estimate from the .config's options; the download shows bytes

@@ -315,7 +315,7 @@ def test_probe_kernel_boots_with_the_roms_bootp_reply(emu, name, opts, x, rom, a
     lands on 1000:0000 where the ROM put the header): the header must copy it first."""
     image = probe_image(emu, name, **opts)
     result = mba_emu.boot(emu["work"], image, mba_emu.bootp_reply(**BOOTP), "PROBE", 30,
-                          rom_seg=rom[0], rom_off=rom[1], a20_off=a20_off)
+                          rom_seg=rom[0], rom_off=rom[1], a20_off=a20_off, rest_of_line=True)
     out = result.output
     assert result.found, out[-3000:]
     assert f"A20={0 if a20_off else 1}" in out
@@ -396,9 +396,9 @@ def test_memory_checks_rom_and_header(emu):
     struct.pack_into("<H", data, 12, 1)  # a header asking for 1 KB: the ROM's check passes
     image.write_bytes(data)
     out = mba_emu.boot(emu["work"], image, mba_emu.bootp_reply(**BOOTP), "ramsesbuild MBA: not enough", 20,
-                       memory=16).output  # the 15 MiB kernel segment itself does not fit
+                       memory=16, rest_of_line=True).output  # the 15 MiB kernel segment itself does not fit
     assert re.search(r"ramsesbuild MBA: not enough memory for the NBI segment at 0x00100000\r\n", out), out[-2000:]
     out = mba_emu.boot(emu["work"], image, mba_emu.bootp_reply(**BOOTP), "ramsesbuild MBA: not enough", 20,
-                       memory=17).output  # the segments fit, the payload moved above them does not
+                       memory=17, rest_of_line=True).output  # the segments fit, the payload moved above them does not
     assert re.search(r"ramsesbuild MBA: not enough RAM to move the payload: it would end at 0x011[0-9A-F]{5}\r\n", out), \
         out[-2000:]

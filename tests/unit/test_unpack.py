@@ -559,7 +559,8 @@ def rich_entries() -> tuple[E, ...]:
 @pytest.mark.parametrize("comp", ["xz", "bz2", "gz", "tar"])
 def test_rich_tarball_extracts_exactly_like_gnu_tar(tmp_path, comp):
     need_unpacker(comp)
-    tb = write_tar(tmp_path / f"rich.tar.{comp}", rich_entries(), comp, fmt=tarfile.GNU_FORMAT)
+    tb = tmp_path / f"rich.tar.{comp}"
+    tb.write_bytes(rich_compressed(comp))
     gnu_tar(tb, tmp_path / "ref")
     with TaskLog(tmp_path / "log") as log:
         assert unpack(tb, tmp_path / "src", log) == "linux-6.1.99"
@@ -570,16 +571,28 @@ def _zstd(data: bytes) -> bytes:
     return subprocess.run(["zstd", "-q", "-c"], input=data, stdout=subprocess.PIPE, check=True).stdout
 
 
+@functools.cache
+def rich_tar() -> bytes:
+    """The rich tarball (GNU format, 8 MiB), built once per test process: every test that
+    extracts it reads the same bytes (building and compressing it cost more than extracting)."""
+    return tar_bytes(rich_entries(), tarfile.GNU_FORMAT)
+
+
+@functools.cache
+def rich_compressed(comp: str) -> bytes:
+    """rich_tar() compressed as *comp* (gz, bz2, xz, zst, or tar for none), once per test process."""
+    return _zstd(rich_tar()) if comp == "zst" else COMPRESS[comp](rich_tar())
+
+
 @pytest.mark.parametrize("command", [c for d in DECOMPRESSORS for c in d.commands], ids=lambda c: c[0])
 def test_every_decompressor_gives_the_same_tree(tmp_path, monkeypatch, command):
     """Each command the pipeline may pick (parallel ones first when installed), alone on PATH."""
     fmt = next(d for d in DECOMPRESSORS if command in d.commands)
     tool = shutil.which(command[0])
     need(command[0], *(["zstd"] if fmt.name == "zstd" else []))
-    raw = tar_bytes(rich_entries())
-    compress = {"xz": COMPRESS["xz"], "bzip2": COMPRESS["bz2"], "gzip": COMPRESS["gz"], "zstd": _zstd}[fmt.name]
+    raw = rich_tar()
     tb = tmp_path / f"rich.tar.{fmt.name}"
-    tb.write_bytes(compress(raw))
+    tb.write_bytes(rich_compressed({"xz": "xz", "bzip2": "bz2", "gzip": "gz", "zstd": "zst"}[fmt.name]))
     (tmp_path / "ref.tar").write_bytes(raw)
     gnu_tar(tmp_path / "ref.tar", tmp_path / "ref")
     only = tmp_path / "bin"

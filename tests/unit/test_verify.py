@@ -125,11 +125,15 @@ def test_expired_pinned_key_still_verifies_with_a_note(tmp_path, tarball, log, c
 
     from ..lib.support import Signer
 
+    # gpg's own clock set back an hour: the key is made then, valid for a minute, and signs ten
+    # seconds after it was made; at the real time below it has long expired (no sleeping for it)
+    made = int(time.time()) - 3600
     home = tmp_path / "exp"
     home.mkdir(mode=0o700)
     env = {**os.environ, "GNUPGHOME": str(home)}
-    subprocess.run(["gpg", "--batch", "--passphrase", "", "--quick-gen-key", "Expiring <e@example.invalid>",
-                    "ed25519", "sign", "seconds=3"], env=env, check=True, capture_output=True)
+    subprocess.run(["gpg", "--batch", "--faked-system-time", str(made), "--passphrase", "", "--quick-gen-key",
+                    "Expiring <e@example.invalid>", "ed25519", "sign", "seconds=60"],
+                   env=env, check=True, capture_output=True)
     out = subprocess.run(["gpg", "--batch", "--with-colons", "--list-keys"], env=env, check=True,
                          capture_output=True, text=True).stdout
     fpr = next(line.split(":")[9] for line in out.splitlines() if line.startswith("fpr:"))
@@ -137,9 +141,8 @@ def test_expired_pinned_key_still_verifies_with_a_note(tmp_path, tarball, log, c
     pub.write_bytes(subprocess.run(["gpg", "--batch", "--armor", "--export", fpr], env=env, check=True,
                                    capture_output=True).stdout)
     signer = Signer(home, fpr, pub)
-    sig = signer.sign(uncompressed(tarball), tmp_path / "linux-2.4.18.tar.sign")
+    sig = signer.sign(uncompressed(tarball), tmp_path / "linux-2.4.18.tar.sign", at=made + 10)
     signer.stop()
-    time.sleep(4)  # now the key has expired
     result = verify(source_for(tarball, signer), tarball, sig, log)
     assert result.signer == fpr
     assert "has expired since it made this signature" in capfd.readouterr().err
@@ -184,7 +187,7 @@ def test_large_signed_stream_passes_through_the_pipe(tmp_path, signer, log):
     with tarfile.open(plain, "w") as tf:
         tf.add(payload, "linux/big.bin")
     big = tmp_path / "linux-2.4.18.tar.xz"
-    big.write_bytes(lzma.compress(plain.read_bytes()))
+    big.write_bytes(lzma.compress(plain.read_bytes(), preset=0))  # random bytes: the fastest preset
     sig = signer.sign(plain.read_bytes(), tmp_path / "linux-2.4.18.tar.sign")
     src = Source(version="2.4.18", tarball=big.name, mirrors=("http://127.0.0.1:9/",), sha256=sha256_file(big),
                  signature=sig.name, signers=(signer.fingerprint,), keys=(signer.public_key,))
