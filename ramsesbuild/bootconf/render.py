@@ -106,8 +106,8 @@ def render_tftpd(inv: Inventory, tftp_root: Path) -> str:
 
 def kernel_args(inv: Inventory, node: Node) -> str:
     """Command line for an ipxe node: NFS root from the inventory (read-only for a node root's
-    shared base, else read-write), then (UEFI nodes) one
-    initrd=NAME per initrd, then the node's append.
+    shared base, else read-write), then (UEFI nodes) one initrd=NAME per initrd, then the node's
+    append.
 
     On UEFI the kernel's EFI stub loads the initrds: through iPXE's LoadFile2 initrd device
     (iPXE since 2023), else, as with Debian's 2019 snponly.efi, by the names given with
