@@ -45,6 +45,7 @@ class Node:
     firmware: Firmware = Firmware.BIOS  # UEFI: method ipxe and an EFI-stub (x86_64) kernel
     transfer: Transfer = Transfer.TFTP  # how an ipxe node fetches its script and what it loads
     profile: str | None = None  # its class: the ramses.toml profile it names or whose image it boots
+    shared_root: bool = False  # nfsroot is its class's base root (node roots): a read-only export, mounted ro
 
     @property
     def boot_image(self) -> str:

@@ -105,13 +105,15 @@ def render_tftpd(inv: Inventory, tftp_root: Path) -> str:
 
 
 def kernel_args(inv: Inventory, node: Node) -> str:
-    """Command line for an ipxe node: NFS root from the inventory, then (UEFI nodes) one
-    initrd=NAME per initrd, then the node's append.
+    """Command line for an ipxe node: NFS root from the inventory (read-only for a node root's
+    shared base, else read-write), then (UEFI nodes) one initrd=NAME per initrd, then the node's
+    append.
 
     On UEFI the kernel's EFI stub loads the initrds: through iPXE's LoadFile2 initrd device
     (iPXE since 2023), else, as with Debian's 2019 snponly.efi, by the names given with
     initrd= from iPXE's virtual file system, where each image is named after its file."""
-    args = f"root=/dev/nfs nfsroot={inv.root_path(node)} rw ip=dhcp"
+    mode = "ro" if node.shared_root else "rw"  # a node root's base is a read-only export
+    args = f"root=/dev/nfs nfsroot={inv.root_path(node)} {mode} ip=dhcp"
     if node.firmware is Firmware.UEFI:
         args += "".join(f" initrd={name}" for name in efi_initrd_names(node))
     return f"{args} {node.append}" if node.append else args

@@ -91,15 +91,25 @@ def layer_spec(cfg: RootsConfig, inv: bootconf.Inventory) -> LayerSpec:
     return LayerSpec(cluster, nodes, cfg.classes)
 
 
-def boot_files(cfg: RootsConfig, inv: bootconf.Inventory, tftp_root: Path) -> dict[Path, str]:
-    """boot-config's files with node roots: a node of a class with a root boots its class's base
-    root (DHCP root-path); the exports give each base read-only to the subnet and each node's
-    own directory to that node alone. Nodes of other classes keep their nfsroot and export."""
+def rooted_inventory(cfg: RootsConfig, inv: bootconf.Inventory) -> bootconf.Inventory:
+    """*inv* as its nodes boot: a node of a class with a root mounts its class's base root
+    (DHCP root-path, and nfsroot= in its iPXE script), read-only (`ro`: the base is a read-only
+    export). Nodes of other classes keep their nfsroot."""
     spec = layer_spec(cfg, inv)
     rooted = {n.name: str(spec.cluster.base(n.root)) for n in spec.nodes}
-    nodes = tuple(dataclasses.replace(n, nfsroot=rooted[n.name]) if n.name in rooted else n for n in inv.nodes)
-    out = bootconf.config_files(dataclasses.replace(inv, nodes=nodes), tftp_root)
-    others = tuple(n for n in inv.nodes if n.name not in rooted)
+    return dataclasses.replace(inv, nodes=tuple(
+        dataclasses.replace(n, nfsroot=rooted[n.name], shared_root=True) if n.name in rooted else n
+        for n in inv.nodes))
+
+
+def boot_files(cfg: RootsConfig, inv: bootconf.Inventory, tftp_root: Path) -> dict[Path, str]:
+    """boot-config's files with node roots (:func:`rooted_inventory`); the exports give each base
+    read-only to the subnet and each node's own directory to that node alone. Nodes of other
+    classes keep their nfsroot and export."""
+    spec = layer_spec(cfg, inv)
+    booted = rooted_inventory(cfg, inv)
+    out = bootconf.config_files(booted, tftp_root)
+    others = tuple(n for n in booted.nodes if not n.shared_root)
     text = exports.render_exports(spec)
     if others:
         text += "".join(line + "\n" for line in bootconf.render_exports(dataclasses.replace(inv, nodes=others))

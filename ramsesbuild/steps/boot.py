@@ -40,11 +40,15 @@ class _BootStep(Step):
     identity_doc: ClassVar[dict[str, str]] = {
         "format": "the text ramsesbuild generates (a new version)", "images": "each netboot profile's image name",
         "default": "the image of nodes that name none", "tftpboot": "[paths] tftpboot",
-        "installed": "each installed image's sha256 (an image installed anew, changed or retired)"}
+        "installed": "each installed image's sha256 (an image installed anew, changed or retired)",
+        "roots": "[paths] roots (node roots)", "classes": "the node classes with a root"}
 
     def __init__(self, settings: Settings, nodes: Path, stage: Stage, doc: str):
+        from ..noderoot.project import config
+
         self.settings = settings
         self.nodes = Path(nodes)
+        self.roots = config(settings)
         self.name = TaskName(stage)
         self.doc = doc
         try:  # the files it writes, for doit's targets and clean (the inventory is read again to run)
@@ -57,8 +61,21 @@ class _BootStep(Step):
 
     def identity(self) -> Identity:
         s = self.settings
-        return {"format": FORMAT, "images": s.netboot_images(), "default": s.default_netboot_image(),
-                "tftpboot": rel(s.root, s.tftpboot), "installed": installed_images(s)}
+        out: dict[str, object] = {"format": FORMAT, "images": s.netboot_images(),
+                                  "default": s.default_netboot_image(), "tftpboot": rel(s.root, s.tftpboot),
+                                  "installed": installed_images(s)}
+        if self.roots is not None:
+            out |= {"roots": rel(s.root, self.roots.roots), "classes": sorted(self.roots.classes)}
+        return out
+
+    def booted(self, inv: bootconf.Inventory) -> bootconf.Inventory:
+        """*inv* as the nodes boot it: with node roots, a node of a class with a root mounts its
+        class's base root, read-only (ramsesbuild.noderoot.project)."""
+        if self.roots is None:
+            return inv
+        from ..noderoot.project import rooted_inventory
+
+        return rooted_inventory(self.roots, inv)
 
     def targets(self) -> list[Path]:
         return self.files_now
@@ -84,16 +101,11 @@ class BootConfig(_BootStep):
     nodes.toml. With node roots, a node of a class with a root boots its class's base root and
     the exports give each node its own directory alone (ramsesbuild.noderoot.project)."""
 
-    identity_doc: ClassVar[dict[str, str]] = {
-        **_BootStep.identity_doc, "roots": "[paths] roots (node roots)", "classes": "the node classes with a root"}
-
     def __init__(self, settings: Settings, nodes: Path):
-        from ..noderoot.project import config
-
-        self.roots = config(settings)
         super().__init__(settings, nodes, Stage.BOOT_CONFIG,
-                         "dhcpd.conf, /etc/exports and tftpd-hpa settings for the nodes in nodes.toml"
-                         + (" (node roots)" if self.roots else ""))
+                         "dhcpd.conf, /etc/exports and tftpd-hpa settings for the nodes in nodes.toml")
+        if self.roots:
+            self.doc += " (node roots)"
 
     def files(self, inv: bootconf.Inventory, tftp_root: Path) -> dict[Path, str]:
         if self.roots is None:
@@ -101,12 +113,6 @@ class BootConfig(_BootStep):
         from ..noderoot.project import boot_files
 
         return boot_files(self.roots, inv, tftp_root)
-
-    def identity(self) -> Identity:
-        if self.roots is None:
-            return super().identity()
-        return {**super().identity(), "roots": rel(self.settings.root, self.roots.roots),
-                "classes": sorted(self.roots.classes)}
 
     def write(self, inv: bootconf.Inventory, tftp_root: Path, log: TaskLog) -> None:
         from ..bootconf.write import prune_config, write_files
@@ -122,17 +128,18 @@ class BootConfig(_BootStep):
 
 
 class BootTftp(_BootStep):
-    """Per-node iPXE scripts under tftpboot/ipxe/ for nodes.toml's ipxe nodes."""
+    """Per-node iPXE scripts under tftpboot/ipxe/ for nodes.toml's ipxe nodes (a node of a class
+    with a root: its class's base root, read-only, on the kernel command line)."""
 
     def files(self, inv: bootconf.Inventory, tftp_root: Path) -> dict[Path, str]:
-        return bootconf.tftp_files(inv, tftp_root)
+        return bootconf.tftp_files(self.booted(inv), tftp_root)
 
     def __init__(self, settings: Settings, nodes: Path):
         super().__init__(settings, nodes, Stage.BOOT_TFTP,
                          f"per-node iPXE boot scripts in {rel(settings.root, settings.tftpboot)}/ipxe for nodes.toml")
 
     def write(self, inv: bootconf.Inventory, tftp_root: Path, log: TaskLog) -> None:
-        changed, removed = bootconf.write_tftp(inv, tftp_root)
+        changed, removed = bootconf.write_tftp(self.booted(inv), tftp_root)
         for path in changed:
             log.line(f"wrote {path}")
         for path in removed:

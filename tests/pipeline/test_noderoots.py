@@ -97,3 +97,17 @@ def test_a_package_source_that_fails_is_one_line_and_keeps_no_half_root(rooted, 
     assert line in proc.stdout + proc.stderr
     assert "Traceback" not in proc.stdout + proc.stderr
     assert not (tmp_path / "srv/base").exists() or not list((tmp_path / "srv/base").iterdir())
+
+
+def test_an_ipxe_node_of_a_rooted_class_boots_its_base_root_read_only(rooted, tmp_path) -> None:
+    """boot-tftp's iPXE script (a UEFI node's only source of nfsroot=) names the class's base root,
+    mounted ro (a read-only export); a node of a class without a root keeps its nfsroot, rw."""
+    p, srv = rooted, tmp_path / "srv"
+    (p.dir / "nodes.toml").write_text(nodes_toml('node01:firmware = "uefi"', 'node03:method = "ipxe"\nprofile = "server"')
+                                      .replace("[[node]]", '[boot]\nnfs_options = "v3"\n[[node]]', 1))
+    p.set("netboot.profiles", ["client", "server"]).set("netboot.output", "vmlinuz-{version}-{profile}")
+    assert {"boot-config", "boot-tftp"} <= set(ran(p.doit("node-layers", "boot-config", "boot-tftp")))
+    script = (p.dir / "tftpboot/ipxe/node01.ipxe").read_text()
+    assert f"root=/dev/nfs nfsroot=192.0.2.1:{srv}/base/client,v3 ro ip=dhcp" in script, script
+    other = (p.dir / "tftpboot/ipxe/node03.ipxe").read_text()
+    assert "root=/dev/nfs nfsroot=192.0.2.1:/tftpboot/192.0.2.12,v3 rw ip=dhcp" in other, other

@@ -7,12 +7,18 @@ the UEFI node class's x86_64 6.1 (`[profile.uefi] arch = "x86_64"`, tinyconfig +
 configuration comes from the real renderers, from a nodes.toml with the keys firmware, transfer,
 initrd (a per-node layer), dhcp and [network] interface:
 
-* box "kea" (kea-dhcp4 + nginx + tftpd-hpa + nfs-ganesha), three nodes booted at once:
-  - node21, UEFI PXE: OVMF's PXE gets snponly.efi (Debian's ipxe) by TFTP from Kea's
-    ramses-uefi-pxe class, iPXE gets the node's script from Kea's per-node class, and the kernel by
-    TFTP; the EFI stub starts Linux; NFS root; tests/k24/init.c prints address and host name;
+* box "kea" (kea-dhcp4 + nginx + tftpd-hpa + nfs-ganesha), three nodes booted at once, their
+  configuration from `doit root-uefi node-layers boot-config boot-tftp` with a second settings file
+  of the session's project (rooted_settings: [profile.uefi.root], an amd64 Debian root):
+  - node21 (profile "uefi"), UEFI PXE: OVMF's PXE gets snponly.efi (Debian's ipxe) by TFTP from
+    Kea's ramses-uefi-pxe class, iPXE gets the node's script from Kea's per-node class, and the
+    kernel by TFTP; the EFI stub starts Linux; the uefi class's base root read-only over NFS, our
+    /sbin/init mounts the node's own directory, systemd reaches multi-user (serial getty as
+    node21) and the class's command (PROBE) shows host name, arch, address and mounts;
   - node22, UEFI HTTP boot: OVMF's HTTP boot gets the loader's URL (ramses-uefi-http, vendor class
-    HTTPClient echoed); script, kernel and a per-node layer (initrd) come from nginx: no TFTP at all;
+    HTTPClient echoed); script, kernel and a per-node layer (initrd) come from nginx: no TFTP at
+    all; the same kernel under a name no profile builds (PLAIN_IMAGE), so the node is of no class
+    and boots tests/k24/init.c (address and host name) from its nodes.toml nfsroot;
   - node23, BIOS with an NBI-capable iPXE ROM: the i386 6.1 client as NBI, its file and root path
     from its Kea reservation (when the NBI ROM and the i386 kernel are available);
 * box "isc" (ISC dhcpd): node24 UEFI PXE and node25 UEFI HTTP, through dhcpd.conf's branches.
@@ -34,9 +40,10 @@ import pytest
 
 from ramsesbuild import bootconf
 
+from ..lib import tomlw
 from ..lib.guest import QemuResult, cpio_newc, run_qemu
 from ..lib.k24.guest24 import DONE, build_init, check_markers, populate_root
-from ..lib.support import REPO, nodes_toml
+from ..lib.support import REPO, Project, nodes_toml
 
 sys.path.insert(0, str(REPO / "tools" / "cluster"))
 import bootservers
@@ -49,7 +56,22 @@ SERVER = "192.0.2.1"
 UEFI_IMAGE = "vmlinuz-6.1-uefi"
 NBI_IMAGE = "vmlinuz-6.1-cluster"
 EFI_LOADER = Path("/usr/lib/ipxe/snponly.efi")  # Debian's ipxe package
+PLAIN_IMAGE = "vmlinuz-6.1-uefi-plain"  # the same kernel under a name no profile builds: a node in no class
 BOOT_TIMEOUT = 420  # seconds: OVMF under TCG on a busy 2-core machine
+ROOT_TIMEOUT = 900  # seconds: an amd64 systemd to multi-user over NFS, under TCG
+PROBE_DONE = "RAMSES-PROBE-DONE"
+# the uefi class's command (a unit after multi-user.target): a script from its class override files
+PROBE = """#!/bin/sh
+echo "RAMSES-PROBE host $(hostname) $(cat /etc/hostname)"
+echo "RAMSES-PROBE arch $(uname -m) $(dpkg --print-architecture)"
+echo "RAMSES-PROBE addr $(ip -4 -o addr show dev eth0 | awk '{print $4}')"
+echo "RAMSES-PROBE getty $(systemctl is-active serial-getty@ttyS0.service)"
+echo "RAMSES-PROBE system $(systemctl is-system-running)"
+echo "RAMSES-PROBE root $(findmnt -n -o SOURCE,OPTIONS /)"
+echo "RAMSES-PROBE own $(findmnt -n -o SOURCE /ramses/node)"
+echo "written by $(hostname)" > /var/tmp/ramses-mark
+echo "RAMSES-PROBE-DONE"
+"""
 
 
 @dataclass(frozen=True)
@@ -59,11 +81,13 @@ class Node:
     ip: str
     tap: str
     kind: str  # "uefi-pxe", "uefi-http", "nbi"
+    image: str = UEFI_IMAGE
+    rooted: bool = False  # of the uefi class, which has a node root: boots its own system to multi-user
 
 
-KEA_NODES = [Node("node21", "52:54:00:12:34:21", "192.0.2.21", "rtap0", "uefi-pxe"),
-             Node("node22", "52:54:00:12:34:22", "192.0.2.22", "rtap1", "uefi-http"),
-             Node("node23", "52:54:00:12:34:23", "192.0.2.23", "rtap2", "nbi")]
+KEA_NODES = [Node("node21", "52:54:00:12:34:21", "192.0.2.21", "rtap0", "uefi-pxe", rooted=True),
+             Node("node22", "52:54:00:12:34:22", "192.0.2.22", "rtap1", "uefi-http", PLAIN_IMAGE),
+             Node("node23", "52:54:00:12:34:23", "192.0.2.23", "rtap2", "nbi", NBI_IMAGE)]
 ISC_NODES = [Node("node24", "52:54:00:12:34:24", "192.0.2.24", "rtap0", "uefi-pxe"),
              Node("node25", "52:54:00:12:34:25", "192.0.2.25", "rtap1", "uefi-http")]
 
@@ -99,6 +123,9 @@ def modern_host() -> None:
     missing = clusterbox.missing_packages() + [p for t, p in bootservers.TOOLS.items() if not shutil.which(t)]
     if missing:
         pytest.skip(f"the cluster in a box needs {', '.join(missing)} (apt-get install {' '.join(missing)})")
+    for tool, pkg in (("mmdebstrap", "mmdebstrap"), ("arch-test", "arch-test"), ("ssh-keygen", "openssh-client")):
+        if not shutil.which(tool):  # node21's root
+            pytest.skip(f"node roots need {tool}: apt-get install {pkg}")
 
 
 @dataclass
@@ -120,17 +147,38 @@ def layer(name: str) -> bytes:
                                     ("etc/ramses-layer", 0o100644, f"{name}\n".encode(), (0, 0))]), mtime=0)
 
 
-def prepare(work: Path, nodes: list[Node], dhcp: str, uefi_kernel: Path, nbi: Path | None) -> tuple[Path, Path,
-                                                                                                        bootconf.Inventory]:
-    """tftp root, NFS roots and the generated configuration for *nodes*."""
+def rooted_settings(proj: Project, work: Path) -> Path:
+    """A second settings file for *proj* (same build and doit state): the uefi class gets a node
+    root (amd64: the profile's arch is x86_64) whose command is PROBE, from class override files;
+    tftp root, nodes.toml, roots and overrides in *work*."""
+    probe = work / "overrides" / "class" / "uefi" / "usr/local/sbin/ramses-probe"
+    probe.parent.mkdir(parents=True)
+    probe.write_text(PROBE)
+    probe.chmod(0o755)
+    doc = proj.settings_doc()
+    doc["paths"] |= {"tftpboot": str(work / "tftpboot"), "nodes": str(work / "nodes.toml"),
+                     "roots": str(work / "srv"), "overrides": str(work / "overrides")}
+    doc["profile"]["uefi"]["root"] = {"command": "/usr/local/sbin/ramses-probe"}
+    config = proj.dir / f"ramses-{work.name}.toml"
+    config.write_text(tomlw.dumps(doc))
+    return config
+
+
+def prepare(work: Path, nodes: list[Node], dhcp: str, uefi_kernel: Path, nbi: Path | None,
+            proj: Project | None = None) -> tuple[Path, Path, bootconf.Inventory]:
+    """tftp root, NFS roots and the generated configuration for *nodes*: from the renderers, or
+    with *proj* (rooted nodes) from `doit root-uefi node-layers boot-config boot-tftp`."""
     tftp, roots = work / "tftpboot", work / "roots"
     (tftp / "layers").mkdir(parents=True)
     shutil.copy(EFI_LOADER, tftp / EFI_LOADER.name)
-    shutil.copy(uefi_kernel, tftp / UEFI_IMAGE)
+    for image in {n.image for n in nodes if n.kind != "nbi"}:
+        shutil.copy(uefi_kernel, tftp / image)
     if nbi is not None:
         shutil.copy(nbi, tftp / NBI_IMAGE)
     init = build_init(work / "init")
     for n in nodes:
+        if n.rooted:
+            continue
         root = populate_root(roots / n.name, init)
         (root / "sbin").mkdir(exist_ok=True)
         shutil.copy(init, root / "sbin" / "init")
@@ -140,18 +188,24 @@ def prepare(work: Path, nodes: list[Node], dhcp: str, uefi_kernel: Path, nbi: Pa
                                 f'output = "{work / "bootconf"}"\n')
     for n in nodes:
         text += f'[[node]]\nname = "{n.name}"\nmac = "{n.mac}"\nip = "{n.ip}"\n'
+        # a rooted node names its class; its image is the class's (the uefi profile's netboot output)
+        text += 'profile = "uefi"\n' if n.rooted else f'image = "{n.image}"\n'
         if n.kind == "nbi":
-            text += f'image = "{NBI_IMAGE}"\n'
             continue
-        text += f'image = "{UEFI_IMAGE}"\nfirmware = "uefi"\nappend = "console=ttyS0"\n'
+        text += 'firmware = "uefi"\nappend = "console=ttyS0"\n'
         if n.kind == "uefi-http":
             (tftp / "layers" / f"{n.name}.cpio.gz").write_bytes(layer(n.name))
             text += 'transfer = "http"\ninitrd = "layers/{name}.cpio.gz"\n'
     (work / "nodes.toml").write_text(text)
-    inv = bootconf.load(work / "nodes.toml", UEFI_IMAGE)
-    bootconf.write_config(inv, tftp)
-    bootconf.write_tftp(inv, tftp)
-    return tftp, roots, inv
+    if proj is None:
+        inv = bootconf.load(work / "nodes.toml", UEFI_IMAGE)
+        bootconf.write_config(inv, tftp)
+        bootconf.write_tftp(inv, tftp)
+        return tftp, roots, inv
+    proc = proj.doit("root-uefi", "node-layers", "boot-config", "boot-tftp", config=rooted_settings(proj, work),
+                     timeout=1800)
+    print(proc.stdout[-3000:])
+    return tftp, roots, bootconf.load(work / "nodes.toml", UEFI_IMAGE, {"uefi": UEFI_IMAGE, "client": NBI_IMAGE})
 
 
 def boot(box: Box, node: Node) -> QemuResult:
@@ -163,7 +217,8 @@ def boot(box: Box, node: Node) -> QemuResult:
     else:
         variables = uefinode.fresh_variables(box.work / f"{node.name}-vars.fd")
         args = uefinode.qemu_args(node.tap, node.mac, variables, http=node.kind == "uefi-http")
-    result = run_qemu([*box.box.netns_prefix(), *args], DONE, BOOT_TIMEOUT, log=box.work / f"{node.name}.serial.log")
+    marker, timeout = (PROBE_DONE, ROOT_TIMEOUT) if node.rooted else (DONE, BOOT_TIMEOUT)
+    result = run_qemu([*box.box.netns_prefix(), *args], marker, timeout, log=box.work / f"{node.name}.serial.log")
     print(f"\n===== {node.name} ({node.kind}, {result.seconds:.1f} s) serial console, boot chain lines:")
     print("\n".join(chain_lines(result.output)))
     return result
@@ -184,14 +239,16 @@ def chain_lines(output: str) -> list[str]:
     keep = re.compile(r"Start PXE|Start HTTP|Station IP|NBP filename|URI:|iPXE \d|net0: \d|Next server|Filename|"
                       r"(tftp|http)://|\.\.\. ok|\[NBI\]|EFI stub|efi: EFI v|Linux version|Kernel command line|"
                       r"IP-Config: Got|"
-                      r"initramfs|initrd memory|VFS: Mounted root|RAMSES-K24-(UNAME|HOST|ADDR|ROOT|DONE)")
+                      r"initramfs|initrd memory|VFS: Mounted root|RAMSES-K24-(UNAME|HOST|ADDR|ROOT|DONE)|"
+                      r"ramses-|RAMSES-PROBE|Reached target|Multi-User|login:|FAILED|Failed")
     lines = [re.sub(r"(Downloading\.\.\.\d+%\s*)+", "Downloading... ", line) for line in clean(output).splitlines()]
     return [line.strip() for line in lines if keep.search(line)]
 
 
-def start_box(work: Path, nodes: list[Node], dhcp: str, uefi_kernel: Path, nbi: tuple[Path, Path] | None) -> Box:
-    """*nbi*: (NBI image, ROM) for a BIOS node, or None."""
-    tftp, roots, inv = prepare(work, nodes, dhcp, uefi_kernel, nbi[0] if nbi else None)
+def start_box(work: Path, nodes: list[Node], dhcp: str, uefi_kernel: Path, nbi: tuple[Path, Path] | None,
+              proj: Project | None = None) -> Box:
+    """*nbi*: (NBI image, ROM) for a BIOS node, or None; *proj*: the project of the rooted nodes."""
+    tftp, roots, inv = prepare(work, nodes, dhcp, uefi_kernel, nbi[0] if nbi else None, proj)
     taps = 1 + max(int(n.tap.removeprefix("rtap")) for n in nodes)  # every node's tap exists
     return Box(clusterbox.ClusterBox(work / "bootconf", work / "box", taps=taps), work, tftp, roots, inv,
                nbi[1] if nbi else None)
@@ -201,14 +258,14 @@ def boot_all(box: Box, nodes: list[Node]) -> dict[str, QemuResult]:
     with box.box:
         with ThreadPoolExecutor(len(nodes)) as pool:
             results = dict(zip([n.name for n in nodes], pool.map(lambda n: boot(box, n), nodes), strict=True))
-        for name in ("kea", "dhcpd", "nginx", "tftpd"):
+        for name in ("kea", "dhcpd", "nginx", "tftpd", "ganesha"):
             if box.box.log(name):
                 print(f"\n===== {name} log (tail)\n" + box.box.log(name)[-1500:])
     return results
 
 
 @pytest.fixture(scope="module")
-def kea_box(modern_host, uefi_kernel, tmp_path_factory, request):
+def kea_box(modern_host, uefi_kernel, modern_real_project, tmp_path_factory, request):
     nodes = list(KEA_NODES)
     nbi = None
     try:
@@ -226,7 +283,7 @@ def kea_box(modern_host, uefi_kernel, tmp_path_factory, request):
     except pytest.skip.Exception as exc:
         print(f"node23 (BIOS NBI over Kea) left out: {exc}")
         nodes = [n for n in nodes if n.kind != "nbi"]
-    box = start_box(tmp_path_factory.mktemp("kea-box"), nodes, "kea", uefi_kernel, nbi)
+    box = start_box(tmp_path_factory.mktemp("kea-box"), nodes, "kea", uefi_kernel, nbi, modern_real_project)
     return box, boot_all(box, nodes)
 
 
@@ -250,15 +307,43 @@ def assert_init_ran(out: str, node: Node, box: Box) -> None:
     assert not (box.roots / node.name / "ramses-k24-probe").exists()
 
 
+def probe(out: str, what: str) -> str:
+    m = re.search(rf"RAMSES-PROBE {what} (.*)", out)
+    assert m, out[-5000:]
+    return m.group(1).strip()
+
+
+def assert_root_ran(out: str, node: Node, box: Box) -> None:
+    """The uefi class's own amd64 root: the shared base read-only over NFS, the node's own
+    directory mounted by our /sbin/init, systemd to multi-user with every unit started, the serial
+    getty, the host name from DHCP; then the class's command (PROBE) on the console."""
+    base, own = box.work / "srv" / "base" / "uefi", box.work / "srv" / "node" / node.name
+    assert f"nfsroot={SERVER}:{base},v3 ro ip=dhcp" in out, out[-4000:]  # boot-tftp's script: the class's base
+    assert "VFS: Mounted root (nfs filesystem) readonly" in out and "ramses-init:" not in out, out[-5000:]
+    assert "Reached target multi-user.target - Multi-User System" in out, out[-5000:]
+    assert "FAILED" not in out and "Timed out" not in out, out[-5000:]  # every unit started
+    assert f"\n{node.name} login:" in out, out[-5000:]  # the serial getty on ttyS0, under the node's name
+    assert probe(out, "host") == f"{node.name} {node.name}"
+    assert probe(out, "arch") == "x86_64 amd64"
+    assert probe(out, "addr") == f"{node.ip}/24"
+    assert probe(out, "getty") == "active"
+    assert probe(out, "root").startswith(f"{SERVER}:{base} ro,"), probe(out, "root")
+    assert probe(out, "own") == f"{SERVER}:{own}"
+    assert (own / "var/tmp/ramses-mark").read_text() == f"written by {node.name}\n"  # its own, writable
+    exports = (box.work / "bootconf" / "exports").read_text()
+    assert re.search(rf"^{re.escape(str(base))} +192\.0\.2\.0/24\(ro,", exports, re.M), exports
+    assert re.search(rf"^{re.escape(str(own))} +{re.escape(node.ip)}\(rw,", exports, re.M), exports
+
+
 def assert_uefi_chain(out: str, node: Node) -> None:
     if node.kind == "uefi-pxe":
         assert ">>Start PXE over IPv4" in out and "NBP filename is snponly.efi" in out, out[-4000:]
         assert f"Filename: ipxe/{node.name}.ipxe" in out, out[-4000:]
         assert f"tftp://{SERVER}/ipxe/{node.name}.ipxe... ok" in out, out[-4000:]
-        assert f"/{UEFI_IMAGE}... ok" in out, out[-4000:]
+        assert f"/{node.image}... ok" in out, out[-4000:]
     else:
         assert ">>Start HTTP Boot over IPv4" in out and f"URI: http://{SERVER}/snponly.efi" in out, out[-4000:]
-        for path in (f"ipxe/{node.name}.ipxe", UEFI_IMAGE, f"layers/{node.name}.cpio.gz"):
+        for path in (f"ipxe/{node.name}.ipxe", node.image, f"layers/{node.name}.cpio.gz"):
             assert f"http://{SERVER}/{path}... ok" in out, out[-4000:]
         assert "Freeing initrd memory" in out, out[-4000:]  # the layer reached the kernel
     assert "using SNP on SNP-" in out, out[-4000:]  # snponly.efi drives the NIC through the firmware
@@ -270,18 +355,18 @@ def assert_http_only(box: Box, node: Node, out: str) -> None:
     each file) and nothing by TFTP (its firmware and iPXE name every fetch on the console;
     in.tftpd logs only to syslog, which the box does not have)."""
     access = (box.work / "box" / "nginx-access.log").read_text()
-    for path in ("snponly.efi", f"ipxe/{node.name}.ipxe", UEFI_IMAGE, f"layers/{node.name}.cpio.gz"):
+    for path in ("snponly.efi", f"ipxe/{node.name}.ipxe", node.image, f"layers/{node.name}.cpio.gz"):
         assert re.search(rf'^{re.escape(node.ip)} "GET /{re.escape(path)} HTTP/1\.1" 200 \d+', access, re.M), access
     assert "tftp://" not in out and "NBP filename" not in out, out[-4000:]
 
 
-def test_kea_uefi_pxe_node(kea_box) -> None:
+def test_kea_uefi_pxe_node_boots_its_own_root_to_multi_user(kea_box) -> None:
     box, results = kea_box
     node = KEA_NODES[0]
     out = clean(results[node.name].output)
     assert results[node.name].found, out[-5000:]
     assert_uefi_chain(out, node)
-    assert_init_ran(out, node, box)
+    assert_root_ran(out, node, box)
     kea = box.box.log("kea")
     assert re.search(rf"DHCP4_LEASE_ALLOC \[hwtype=1 {node.mac}\].*lease {re.escape(node.ip)} has been allocated",
                      kea), kea[-3000:]
