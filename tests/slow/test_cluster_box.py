@@ -44,7 +44,7 @@ from ramsesbuild.noderoot.spec import DEFAULT_PACKAGES, RootKind
 
 from ..lib import tomlw
 from ..lib.guest import QemuResult, run_qemu
-from ..lib.support import REPO, Project
+from ..lib.support import REPO, SHIPPED, Project
 
 sys.path.insert(0, str(REPO / "tools" / "cluster"))
 import clusterbox
@@ -215,7 +215,7 @@ def box61(cluster_host, ipxe_roms, modern_client_kernel, tmp_path_factory):
     probe.chmod(0o755)
     proj = Project(dir=work / "project", mirror_url=f"file://{DEBIAN_SOURCE.parent}/", tarball=DEBIAN_SOURCE.name,
                    version="6.1", sha256="", dpkg="linux-source-6.1", profile_base="tinyconfig",
-                   kconfigs=REPO / "kconfigs", nodes=nodes_toml(MODERN),
+                   kconfigs=SHIPPED / "kconfigs", nodes=nodes_toml(MODERN),
                    overrides={"paths": {"roots": str(srv), "nodes": "nodes.toml"},
                               "profile": {"client": {"root": {"command": "/usr/local/sbin/ramses-probe"}}}})
     proj.setup()
