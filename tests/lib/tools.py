@@ -84,3 +84,26 @@ def need_pipeline_tools(family: str) -> None:
 
     fam = next(f for f in load_families() if f.name == family)
     need(*fam.tools, FAKE_UNPACKER[family], "patch")
+
+
+@functools.cache
+def _private_mounts() -> str | None:
+    """Why a private mount namespace cannot be made here (None: it can)."""
+    import os
+    import subprocess
+
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        return "needs root and unshare(1) (util-linux) for a private mount namespace"
+    r = subprocess.run(["unshare", "--mount", "--propagation", "private", "true"], capture_output=True, text=True,
+                       check=False, timeout=30)
+    if r.returncode != 0:
+        return (f"a private mount namespace cannot be made here ({r.stderr.strip()}): / is not a mount "
+                "point, as in a plain chroot (bind-mount the root onto itself first)")
+    return None
+
+
+def need_private_mounts() -> None:
+    """Skip unless this test can mount a tmpfs (or bind) in a mount namespace of its own."""
+    why = _private_mounts()
+    if why:
+        pytest.skip(why)

@@ -24,6 +24,7 @@ import pytest
 from ramsesbuild.fsutil import TEMP_MARK, sha256_file
 
 from ..lib.support import REPO, Project
+from ..lib.tools import need_private_mounts
 from .test_pipeline import ran
 
 NEEDS_ROOT = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("unshare"),
@@ -57,6 +58,7 @@ def env_of(p: Project, **extra: str) -> dict[str, str]:
 def in_namespace(p: Project, setup: str, *args: str, prefix: str = "") -> subprocess.CompletedProcess:
     """Run doit in a private mount namespace after the shell commands *setup* (mounts there vanish
     with the process)."""
+    need_private_mounts()
     script = f"set -e\n{setup}\nexec {prefix} {shlex.join(doit_cmd(p, *args))}"
     return subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
                           cwd=p.dir, env=env_of(p), capture_output=True, text=True, timeout=300)

@@ -33,7 +33,7 @@ from ramsesbuild.tarstream import DECOMPRESSORS, Member, TarStream
 from ramsesbuild.unpack import UnpackLimits, check_member, unpack
 
 from ..lib.support import REPO, make_fake_tarball
-from ..lib.tools import need
+from ..lib.tools import need, need_private_mounts
 
 MTIME = 1_000_000_000
 
@@ -436,8 +436,7 @@ def unpack_on_private_tmpfs(tmp_path: Path, tarball: Path, then: str) -> tuple[s
     """Unpack into <tmp>/small/build/src, where <tmp>/small is a 1 MiB tmpfs mounted in a
     private mount namespace (gone with the process); *then* runs after the mount. Returns
     the error line and the listing of build/ afterwards."""
-    if os.geteuid() != 0 or not shutil.which("unshare"):
-        pytest.skip("needs root and unshare(1) for a private tmpfs")
+    need_private_mounts()
     small = tmp_path / "small"
     small.mkdir()
     script = f"""
