@@ -367,5 +367,6 @@ def test_modern_nodes_reach_multi_user_from_the_shared_root_and_keep_var_apart(b
 
 def test_the_root_records_what_it_was_built_from(box61: Box) -> None:
     stamp = json.loads((box61.project.dir / "build/noderoots/root-client.json").read_text())
-    assert stamp["identity"]["packages"] == list(DEFAULT_PACKAGES[RootKind.DEBIAN])
-    assert stamp["packages"]["systemd"] and stamp["packages"]["openssh-server"]
+    assert re.fullmatch(r"[0-9a-f]{32}", stamp["identity"])  # the digest of what the tree is made of
+    assert set(DEFAULT_PACKAGES[RootKind.DEBIAN]) <= set(stamp["packages"])  # every package asked for, with
+    assert stamp["packages"]["systemd"] and stamp["packages"]["openssh-server"]  # its version

@@ -136,8 +136,13 @@ def ganesha_conf(exports: list[Export]) -> str:
            "NFS_KRB5 { Active_krb5 = false; }", "NFSV4 { Graceless = true; }",
            "LOG { Default_Log_Level = EVENT; }"]
     for i, e in enumerate(exports, 1):
+        # Attr_Expiration_Time = 0: ganesha stands in for the kernel's NFS server, which serves
+        # the tree as it is now; with its default 60 s attribute cache, a node booted right after
+        # `ramsesbuild node-reset` (which renames new entries into the node's directory) got
+        # stale entries from ganesha's cache (an empty /etc/hostname)
         out += [f"EXPORT {{ Export_Id = {i}; Path = \"{e.path}\"; Pseudo = \"{e.path}\";",
                 "  Protocols = 3; Transports = UDP, TCP; SecType = sys; Access_Type = None;",
+                "  Attr_Expiration_Time = 0;",
                 f"  CLIENT {{ Clients = {e.client}; Access_Type = {'RW' if e.rw else 'RO'};",
                 f"           Squash = {'Root_Squash' if e.root_squash else 'No_Root_Squash'}; }}",
                 "  FSAL { Name = VFS; } }"]
