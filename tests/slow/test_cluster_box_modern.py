@@ -148,15 +148,16 @@ def layer(name: str) -> bytes:
 
 
 def rooted_settings(proj: Project, work: Path) -> Path:
-    """A second settings file for *proj* (same build and doit state): the uefi class gets a node
-    root (amd64: the profile's arch is x86_64) whose command is PROBE, from class override files;
-    tftp root, nodes.toml, roots and overrides in *work*."""
+    """A second settings file for *proj*: the uefi class gets a node root (amd64: the profile's
+    arch is x86_64) whose command is PROBE, from class override files; tftp root, nodes.toml,
+    roots, overrides and the build state (stamps, doit's records) in *work*, so that the session
+    project's own state stays as its tests left it (test_modern's second run is a no-op)."""
     probe = work / "overrides" / "class" / "uefi" / "usr/local/sbin/ramses-probe"
     probe.parent.mkdir(parents=True)
     probe.write_text(PROBE)
     probe.chmod(0o755)
     doc = proj.settings_doc()
-    doc["paths"] |= {"tftpboot": str(work / "tftpboot"), "nodes": str(work / "nodes.toml"),
+    doc["paths"] |= {"build": str(work / "build"), "tftpboot": str(work / "tftpboot"), "nodes": str(work / "nodes.toml"),
                      "roots": str(work / "srv"), "overrides": str(work / "overrides")}
     doc["profile"]["uefi"]["root"] = {"command": "/usr/local/sbin/ramses-probe"}
     config = proj.dir / f"ramses-{work.name}.toml"
