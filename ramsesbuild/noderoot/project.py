@@ -19,7 +19,6 @@ from ..family import family_for_version
 from ..settings import Profile, Settings
 from . import exports
 from .spec import (
-    BASE,
     DEBIAN_ARCH,
     DEFAULT_PACKAGES,
     KIND_OF_FAMILY,
@@ -28,6 +27,7 @@ from .spec import (
     NodeSpec,
     RootKind,
     RootSpec,
+    base_root,
 )
 
 CLASS_OVERRIDES, NODE_OVERRIDES = "class", "node"  # under [paths] overrides
@@ -44,7 +44,7 @@ class RootsConfig:
     state: Path  # build/noderoots
 
     def base(self, cls: str) -> Path:
-        return self.roots / BASE / cls
+        return base_root(self.roots, cls)
 
     def root_stamp(self, cls: str) -> Path:
         return self.state / f"root-{cls}.json"
@@ -91,11 +91,12 @@ def layer_spec(cfg: RootsConfig, inv: bootconf.Inventory) -> LayerSpec:
     return LayerSpec(cluster, nodes, cfg.classes)
 
 
-def rooted_inventory(cfg: RootsConfig, inv: bootconf.Inventory) -> bootconf.Inventory:
+def rooted_inventory(cfg: RootsConfig, inv: bootconf.Inventory, spec: LayerSpec | None = None) -> bootconf.Inventory:
     """*inv* as its nodes boot: a node of a class with a root mounts its class's base root
     (DHCP root-path, and nfsroot= in its iPXE script), read-only (`ro`: the base is a read-only
-    export). Nodes of other classes keep their nfsroot."""
-    spec = layer_spec(cfg, inv)
+    export). Nodes of other classes keep their nfsroot. *spec*: :func:`layer_spec` of *inv*, when
+    the caller has it."""
+    spec = spec or layer_spec(cfg, inv)
     rooted = {n.name: str(spec.cluster.base(n.root)) for n in spec.nodes}
     return dataclasses.replace(inv, nodes=tuple(
         dataclasses.replace(n, nfsroot=rooted[n.name], shared_root=True) if n.name in rooted else n
@@ -107,7 +108,7 @@ def boot_files(cfg: RootsConfig, inv: bootconf.Inventory, tftp_root: Path) -> di
     read-only to the subnet and each node's own directory to that node alone. Nodes of other
     classes keep their nfsroot and export."""
     spec = layer_spec(cfg, inv)
-    booted = rooted_inventory(cfg, inv)
+    booted = rooted_inventory(cfg, inv, spec)
     out = bootconf.config_files(booted, tftp_root)
     others = tuple(n for n in booted.nodes if not n.shared_root)
     text = exports.render_exports(spec)

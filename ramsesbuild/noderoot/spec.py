@@ -134,6 +134,11 @@ class RootSpec:
                 "node_dirs": list(self.node_dirs), "command": self.command}
 
 
+def base_root(roots: Path, cls: str) -> Path:
+    """Where a node class's base root lives below [paths] roots."""
+    return roots / BASE / cls
+
+
 @dataclass(frozen=True)
 class ClusterSpec:
     """What every node's layer shares: the network and where things live on the server."""
@@ -156,7 +161,7 @@ class ClusterSpec:
         return self.roots / NODE
 
     def base(self, cls: str) -> Path:
-        return self.roots / BASE / cls
+        return base_root(self.roots, cls)
 
     def node_dir(self, name: str) -> Path:
         return self.roots / NODE / name
