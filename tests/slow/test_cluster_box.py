@@ -85,6 +85,7 @@ echo RAMSES-RC-DONE
 reboot"""
 # the modern class's command (a unit after multi-user.target): a script from its override files
 PROBE = """#!/bin/sh
+dmesg -n 1 2>/dev/null || true  # no kernel message splits a probe line on the console
 echo "RAMSES-PROBE host $(hostname) $(cat /etc/hostname)"
 echo "RAMSES-PROBE addr $(ip -4 -o addr show dev eth0 | awk '{print $4}')"
 for n in node03 node05 server; do echo "RAMSES-PROBE resolve $n $(getent hosts $n | awk '{print $1}')"; done

@@ -18,6 +18,10 @@
  *   RAMSES-K24-FILE ok               wrote, re-read and compared a file on the root fs
  *   RAMSES-K24-DONE                  then reboot(2), which makes qemu -no-reboot exit
  * Any failure prints "RAMSES-K24-FAIL <what>" and still reboots.
+ *
+ * Kernel messages must not split a marker line (a late "IPv6: ADDRCONF..." once landed inside
+ * "RAMSES-K24-UNAME "): it lowers the console log level first (syslog(2) action 8, in 2.4 and
+ * later), and it writes each line with one write(2).
  */
 
 #define SYS_exit 1
@@ -35,6 +39,7 @@
 #define SYS_reboot 88
 #define SYS_ioctl 54
 #define SYS_socketcall 102
+#define SYS_syslog 103
 #define SYS_uname 122
 
 #define SIOCGIFADDR 0x8915
@@ -60,15 +65,27 @@ static long sys5(long n, long a, long b, long c, long d, long e)
 	return r;
 }
 
-static unsigned long slen(const char *s)
+/* Output is gathered into whole lines, each written with one write(2). */
+static char line[512];
+static unsigned long line_len;
+
+static void flush(void)
 {
-	unsigned long n = 0;
-	while (s[n])
-		n++;
-	return n;
+	if (line_len)
+		sys3(SYS_write, 1, (long)line, line_len);
+	line_len = 0;
 }
 
-static void put(const char *s) { sys3(SYS_write, 1, (long)s, slen(s)); }
+static void put(const char *s)
+{
+	while (*s) {
+		if (line_len == sizeof line)
+			flush();
+		line[line_len++] = *s;
+		if (*s++ == '\n')
+			flush();
+	}
+}
 
 static void putnum(long v)
 {
@@ -276,6 +293,8 @@ void _start(void)
 				fd = sys3(SYS_open, (long)"/dev/console", O_RDWR, 0);
 		}
 	}
+	/* SYSLOG_ACTION_CONSOLE_LEVEL 1: only KERN_EMERG reaches the console from here on */
+	sys3(SYS_syslog, 8, 0, 1);
 	put("\nRAMSES-K24-INIT start\n");
 
 	rc = sys3(SYS_uname, (long)&uts, 0, 0);
@@ -322,6 +341,7 @@ void _start(void)
 	file_roundtrip();
 
 	put("RAMSES-K24-DONE\n");
+	flush();
 	sys3(SYS_sync, 0, 0, 0);
 	/* LINUX_REBOOT_MAGIC1, MAGIC2, LINUX_REBOOT_CMD_RESTART */
 	sys5(SYS_reboot, 0xfee1dead, 672274793, 0x01234567, 0, 0);
