@@ -52,22 +52,38 @@ _SOURCE = [re.compile(p) for p in (r"(Could not resolve '[^']+')", r"(Temporary 
                                    r"(Failed to fetch \S+)")]
 
 
-def explain(spec: RootSpec, output: str) -> str:
-    """One line for a failed mmdebstrap: the package or the package source it could not use."""
+def explain(spec: RootSpec, output: str) -> tuple[str, str | None]:
+    """One line for a failed mmdebstrap: the package or the package source it could not use, and
+    the [profile.X.root] key to fix (None when no setting is at fault)."""
     source = spec.mirror
     m = _PACKAGE.search(output)
     if m:
         pkg = next(g for g in m.groups() if g)
         return (f"package {pkg!r} does not exist in {spec.suite} ({source}, {spec.architecture}); fix the "
-                f"class {spec.name!r} package list")
+                f"class {spec.name!r} package list", "packages")
     for pattern in _SOURCE:
         m = pattern.search(output)
         if m:
-            return f"cannot use the package source {source}: {m.group(1)}; check the mirror URL and the network"
+            return (f"cannot use the package source {source}: {m.group(1)}; check the mirror URL and the "
+                    "network", "mirror")
     if "No space left on device" in output:
-        return "no space left on the device; free space and run again (the old root is kept)"
+        return "no space left on the device; free space and run again (the old root is kept)", None
     errors = [line for line in output.splitlines() if line.startswith("E:")]
-    return errors[-1] if errors else (output.strip().splitlines() or ["mmdebstrap failed"])[-1]
+    return errors[-1] if errors else (output.strip().splitlines() or ["mmdebstrap failed"])[-1], None
+
+
+def located(spec: RootSpec, key: str | None, message: str) -> str:
+    """*message* after the file and line of the class's [profile.X.root] *key* (or of the table,
+    where the key is left to its default), when the spec knows its settings file."""
+    if spec.settings is None or key is None:
+        return message
+    from ..tomlload import read_document  # only on the way to an error message
+
+    try:
+        doc = read_document(spec.settings, RootError)
+    except RootError:  # the file changed or went away meanwhile: the message alone
+        return message
+    return str(doc.fail(message, ("profile", spec.name, "root"), key))
 
 
 @dataclass(frozen=True)
@@ -105,7 +121,8 @@ def build(spec: RootSpec, dest: Path, log: Callable[[str], None] = lambda s: Non
         log("$ " + " ".join(cmd))
         status, output = runner(cmd, environment(spec), log)
         if status != 0:
-            raise RootError(f"root {spec.name!r}: mmdebstrap: {explain(spec, output)}")
+            why, key = explain(spec, output)
+            raise RootError(located(spec, key, f"root {spec.name!r}: mmdebstrap: {why}"))
         packages = installed(tmp)
         finish(tmp, spec)
         replace_dir(tmp, dest)

@@ -66,7 +66,7 @@ def root_spec(settings: Settings, profile: Profile) -> RootSpec:
     return RootSpec(name=profile.name, kind=kind, suite=root.suite, mirror=root.mirror, architecture=arch,
                     packages=root.packages or DEFAULT_PACKAGES[kind], source_date_epoch=root.source_date_epoch,
                     overrides=settings.overrides_dir / CLASS_OVERRIDES / profile.name, node_dirs=root.node_dirs,
-                    command=root.command)
+                    command=root.command, settings=settings.path)
 
 
 def config(settings: Settings) -> RootsConfig | None:

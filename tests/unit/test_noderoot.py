@@ -277,6 +277,33 @@ def test_root_settings_become_a_spec(tmp_path: Path) -> None:
     assert cfg.node_overrides == tmp_path / "overrides/node"
 
 
+@pytest.mark.parametrize(("root", "key", "output", "message"), [
+    ('packages = ["systemd-sysv", "does-not-exist-pkg"]', "packages", "E: Unable to locate package does-not-exist-pkg\n",
+     "package 'does-not-exist-pkg' does not exist in bookworm"),
+    ('mirror = "http://deb.example/debian"', "mirror",
+     "E: Failed to fetch http://deb.example/debian/dists/bookworm/InRelease  Could not resolve 'deb.example'\n",
+     "cannot use the package source http://deb.example/debian: Could not resolve 'deb.example'"),
+    ("", None, "E: Unable to locate package systemd-sysvv\n", "package 'systemd-sysvv' does not exist"),
+])
+def test_a_failed_root_build_names_the_settings_line_to_fix(tmp_path: Path, root: str, key: str | None,
+                                                            output: str, message: str) -> None:
+    """mmdebstrap's refusal points at the ramses.toml line of the key at fault (the [profile.X.root]
+    header where the key is left to its default)."""
+    from ramsesbuild import settings
+    from ramsesbuild.noderoot.project import config
+
+    path = tmp_path / "ramses.toml"
+    text = SETTINGS.format(zero="0" * 64, root=root)
+    path.write_text(text)
+    cfg = config(settings.load(path))
+    assert cfg is not None
+    line = text.splitlines().index(root if key else "[profile.client.root]") + 1
+    with pytest.raises(RootError) as err:
+        build.build(cfg.classes["client"], tmp_path / "roots/base/client", runner=fake_runner(100, output, False))
+    assert str(err.value).startswith(f"{path}:{line}: root 'client': mmdebstrap: {message}"), str(err.value)
+    assert "\n" not in str(err.value)
+
+
 def test_a_nodes_class_is_the_profile_it_names_or_whose_image_it_boots(tmp_path: Path) -> None:
     from ramsesbuild import bootconf
     from ramsesbuild.errors import BootConfigError
