@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import SettingsError
+from .schema import KeyBase
+from .schemas.ramses import NetbootTable, ProfileTable, SourceTable
 from .settings import Settings
 
 
@@ -22,31 +24,32 @@ class Named:
 
     path: Path
     tables: tuple[tuple[str, ...], ...]  # where the key may be set, most specific first
-    key: str
+    key: KeyBase  # the schema's key: renaming it there renames it here
     fix: str = ""
 
 
 def named_files(s: Settings) -> list[Named]:
     src = s.source
     source = ("source", src.version)
-    out = [Named(k, (source,), "keys") for k in src.keys]
+    out = [Named(k, (source,), SourceTable.keys) for k in src.keys]
     local = src.local_file()
     if src.dpkg and local is not None:
-        out.append(Named(local, (source,), "mirrors",
+        out.append(Named(local, (source,), SourceTable.mirrors,
                          f"it comes from the Debian package {src.dpkg}: apt-get install {src.dpkg}"))
     if src.patches is not None:
-        out.append(Named(src.patches, (source,), "patches"))
+        out.append(Named(src.patches, (source,), SourceTable.patches))
     for prof in s.profiles.values():
         profile = ("profile", prof.name)
-        out += [Named(f, (profile,), "fragments")
+        out += [Named(f, (profile,), ProfileTable.fragments)
                 for f in prof.fragments]
         if "/" in prof.base:
-            out.append(Named(Path(prof.base), (profile,), "base"))
+            out.append(Named(Path(prof.base), (profile,), ProfileTable.base))
         nb = prof.netboot
         if nb is None:
             continue
         layers = ((*profile, "netboot"), ("netboot",))
-        out += [Named(p, layers, key) for key, p in (("initrd", nb.initrd), ("first32", nb.first32)) if p]
+        files = ((NetbootTable.initrd, nb.initrd), (NetbootTable.first32, nb.first32))
+        out += [Named(p, layers, key) for key, p in files if p]
     return out
 
 
@@ -60,10 +63,11 @@ def check_inputs(s: Settings) -> None:
     doc = read_document(s.path, SettingsError)
     lines = []
     for n in missing:
-        table = next((t for t in n.tables if doc.line_of(t, n.key) is not None), n.tables[0])
+        key = n.key.name
+        table = next((t for t in n.tables if doc.line_of(t, key) is not None), n.tables[0])
         shown = _shown(n.path, s.root)
         fix = f"; {n.fix}" if n.fix else ""
-        lines.append(str(doc.fail(f"{n.key} names {shown}, which does not exist{fix}", table, n.key)))
+        lines.append(str(doc.fail(f"{key} names {shown}, which does not exist{fix}", table, key)))
     raise SettingsError("\n".join(lines))
 
 
