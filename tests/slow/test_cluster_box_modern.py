@@ -15,13 +15,15 @@ initrd (a per-node layer), dhcp and [network] interface:
     kernel by TFTP; the EFI stub starts Linux; the uefi class's base root read-only over NFS, our
     /sbin/init mounts the node's own directory, systemd reaches multi-user (serial getty as
     node21) and the class's command (PROBE) shows host name, arch, address and mounts;
-  - node22, UEFI HTTP boot: OVMF's HTTP boot gets the loader's URL (ramses-uefi-http, vendor class
-    HTTPClient echoed); script, kernel and a per-node layer (initrd) come from nginx: no TFTP at
-    all; the same kernel under a name no profile builds (PLAIN_IMAGE), so the node is of no class
-    and boots tests/k24/init.c (address and host name) from its nodes.toml nfsroot;
+  - node22 (profile "uefi"), UEFI HTTP boot: OVMF's HTTP boot gets the loader's URL
+    (ramses-uefi-http, vendor class HTTPClient echoed); script and kernel come from nginx, no TFTP
+    at all; then the same own system as node21 (its class's base root, its own directory, systemd
+    to multi-user, PROBE);
   - node23, BIOS with an NBI-capable iPXE ROM: the i386 6.1 client as NBI, its file and root path
     from its Kea reservation (when the NBI ROM and the i386 kernel are available);
-* box "isc" (ISC dhcpd): node24 UEFI PXE and node25 UEFI HTTP, through dhcpd.conf's branches.
+* box "isc" (ISC dhcpd): node24 UEFI PXE and node25 UEFI HTTP, through dhcpd.conf's branches, of
+  no class: they boot tests/k24/init.c (address and host name) from their nodes.toml nfsroot;
+  node25's script, kernel and per-node layer (initrd) come from nginx.
 """
 
 from __future__ import annotations
@@ -56,12 +58,12 @@ SERVER = "192.0.2.1"
 UEFI_IMAGE = "vmlinuz-6.1-uefi"
 NBI_IMAGE = "vmlinuz-6.1-cluster"
 EFI_LOADER = Path("/usr/lib/ipxe/snponly.efi")  # Debian's ipxe package
-PLAIN_IMAGE = "vmlinuz-6.1-uefi-plain"  # the same kernel under a name no profile builds: a node in no class
 BOOT_TIMEOUT = 420  # seconds: OVMF under TCG on a busy 2-core machine
 ROOT_TIMEOUT = 900  # seconds: an amd64 systemd to multi-user over NFS, under TCG
 PROBE_DONE = "RAMSES-PROBE-DONE"
 # the uefi class's command (a unit after multi-user.target): a script from its class override files
 PROBE = """#!/bin/sh
+dmesg -n 1 2>/dev/null || true  # no kernel message splits a probe line on the console
 echo "RAMSES-PROBE host $(hostname) $(cat /etc/hostname)"
 echo "RAMSES-PROBE arch $(uname -m) $(dpkg --print-architecture)"
 echo "RAMSES-PROBE addr $(ip -4 -o addr show dev eth0 | awk '{print $4}')"
@@ -84,9 +86,16 @@ class Node:
     image: str = UEFI_IMAGE
     rooted: bool = False  # of the uefi class, which has a node root: boots its own system to multi-user
 
+    @property
+    def http_files(self) -> tuple[str, ...]:
+        """What a UEFI HTTP-boot node fetches from nginx after the loader: its script, its kernel
+        and, for a node of no class, its per-node layer (a rooted node's own files are on NFS)."""
+        own = () if self.rooted else (f"layers/{self.name}.cpio.gz",)
+        return (f"ipxe/{self.name}.ipxe", self.image, *own)
+
 
 KEA_NODES = [Node("node21", "52:54:00:12:34:21", "192.0.2.21", "rtap0", "uefi-pxe", rooted=True),
-             Node("node22", "52:54:00:12:34:22", "192.0.2.22", "rtap1", "uefi-http", PLAIN_IMAGE),
+             Node("node22", "52:54:00:12:34:22", "192.0.2.22", "rtap1", "uefi-http", rooted=True),
              Node("node23", "52:54:00:12:34:23", "192.0.2.23", "rtap2", "nbi", NBI_IMAGE)]
 ISC_NODES = [Node("node24", "52:54:00:12:34:24", "192.0.2.24", "rtap0", "uefi-pxe"),
              Node("node25", "52:54:00:12:34:25", "192.0.2.25", "rtap1", "uefi-http")]
@@ -195,8 +204,10 @@ def prepare(work: Path, nodes: list[Node], dhcp: str, uefi_kernel: Path, nbi: Pa
             continue
         text += 'firmware = "uefi"\nappend = "console=ttyS0"\n'
         if n.kind == "uefi-http":
-            (tftp / "layers" / f"{n.name}.cpio.gz").write_bytes(layer(n.name))
-            text += 'transfer = "http"\ninitrd = "layers/{name}.cpio.gz"\n'
+            text += 'transfer = "http"\n'
+            if not n.rooted:
+                (tftp / "layers" / f"{n.name}.cpio.gz").write_bytes(layer(n.name))
+                text += 'initrd = "layers/{name}.cpio.gz"\n'
     (work / "nodes.toml").write_text(text)
     if proj is None:
         inv = bootconf.load(work / "nodes.toml", UEFI_IMAGE)
@@ -345,9 +356,12 @@ def assert_uefi_chain(out: str, node: Node) -> None:
         assert f"/{node.image}... ok" in out, out[-4000:]
     else:
         assert ">>Start HTTP Boot over IPv4" in out and f"URI: http://{SERVER}/snponly.efi" in out, out[-4000:]
-        for path in (f"ipxe/{node.name}.ipxe", node.image, f"layers/{node.name}.cpio.gz"):
+        for path in node.http_files:
             assert f"http://{SERVER}/{path}... ok" in out, out[-4000:]
-        assert "Freeing initrd memory" in out, out[-4000:]  # the layer reached the kernel
+        if not node.rooted:  # the layer reached the kernel, by the EFI stub's initrd= (iPXE 2019 has no LoadFile2)
+            assert f"initrd={node.name}.cpio.gz" in out, out[-4000:]
+            assert "EFI stub: Loaded initrd from command line option" in out, out[-4000:]
+            assert "Freeing initrd memory" in out, out[-4000:]
     assert "using SNP on SNP-" in out, out[-4000:]  # snponly.efi drives the NIC through the firmware
     assert "Linux version 6.1" in out and "efi: EFI v2.70 by EDK II" in out, out[-4000:]  # started by the firmware
 
@@ -357,7 +371,7 @@ def assert_http_only(box: Box, node: Node, out: str) -> None:
     each file) and nothing by TFTP (its firmware and iPXE name every fetch on the console;
     in.tftpd logs only to syslog, which the box does not have)."""
     access = (box.work / "box" / "nginx-access.log").read_text()
-    for path in ("snponly.efi", f"ipxe/{node.name}.ipxe", node.image, f"layers/{node.name}.cpio.gz"):
+    for path in ("snponly.efi", *node.http_files):
         assert re.search(rf'^{re.escape(node.ip)} "GET /{re.escape(path)} HTTP/1\.1" 200 \d+', access, re.M), access
     assert "tftp://" not in out and "NBP filename" not in out, out[-4000:]
 
@@ -375,16 +389,14 @@ def test_kea_uefi_pxe_node_boots_its_own_root_to_multi_user(kea_box) -> None:
     assert "EVAL_RESULT Expression ramses-uefi-pxe evaluated to 1" in kea, kea[-3000:]
 
 
-def test_kea_uefi_http_boot_node_fetches_by_http_only(kea_box) -> None:
+def test_kea_uefi_http_boot_node_fetches_by_http_only_and_boots_its_own_root(kea_box) -> None:
     box, results = kea_box
     node = KEA_NODES[1]
     out = clean(results[node.name].output)
     assert results[node.name].found, out[-5000:]
     assert_uefi_chain(out, node)
-    assert f"initrd={node.name}.cpio.gz" in out  # the EFI stub's initrd= (iPXE 2019 has no LoadFile2)
-    assert_init_ran(out, node, box)
+    assert_root_ran(out, node, box)
     assert_http_only(box, node, out)
-    assert "EFI stub: Loaded initrd from command line option" in out, out[-4000:]
     assert "EVAL_RESULT Expression ramses-uefi-http evaluated to 1" in box.box.log("kea")
 
 
