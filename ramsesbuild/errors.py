@@ -98,6 +98,15 @@ class RootError(RamsesError):
     """A node root or a node's per-node layer could not be built, written or reset."""
 
 
+class RootSettingError(RootError):
+    """A node root could not be built because of one of its class's [profile.X.root] settings:
+    *key* names it, for the caller that knows the settings file to point at its line."""
+
+    def __init__(self, message: str, key: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
 class WrapperError(RamsesError):
     """A compiler-wrapper file (wrappers.toml) is malformed."""
 

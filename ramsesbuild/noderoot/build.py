@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import RootError, ToolMissing, os_error_message
+from ..errors import RootError, RootSettingError, ToolMissing, os_error_message
 from ..fsutil import TEMP_MARK, replace_dir
 from .finish import finish
 from .spec import RootKind, RootSpec
@@ -72,20 +72,6 @@ def explain(spec: RootSpec, output: str) -> tuple[str, str | None]:
     return errors[-1] if errors else (output.strip().splitlines() or ["mmdebstrap failed"])[-1], None
 
 
-def located(spec: RootSpec, key: str | None, message: str) -> str:
-    """*message* after the file and line of the class's [profile.X.root] *key* (or of the table,
-    where the key is left to its default), when the spec knows its settings file."""
-    if spec.settings is None or key is None:
-        return message
-    from ..tomlload import read_document  # only on the way to an error message
-
-    try:
-        doc = read_document(spec.settings, RootError)
-    except RootError:  # the file changed or went away meanwhile: the message alone
-        return message
-    return str(doc.fail(message, ("profile", spec.name, "root"), key))
-
-
 @dataclass(frozen=True)
 class Built:
     root: Path
@@ -122,7 +108,8 @@ def build(spec: RootSpec, dest: Path, log: Callable[[str], None] = lambda s: Non
         status, output = runner(cmd, environment(spec), log)
         if status != 0:
             why, key = explain(spec, output)
-            raise RootError(located(spec, key, f"root {spec.name!r}: mmdebstrap: {why}"))
+            message = f"root {spec.name!r}: mmdebstrap: {why}"
+            raise RootSettingError(message, key) if key else RootError(message)
         packages = installed(tmp)
         finish(tmp, spec)
         replace_dir(tmp, dest)

@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 
 from .. import bootconf
-from ..errors import SettingsError
+from ..errors import RamsesError, RootError, RootSettingError, SettingsError
 from ..family import family_for_version
 from ..settings import Profile, Settings
 from . import exports
@@ -66,7 +66,19 @@ def root_spec(settings: Settings, profile: Profile) -> RootSpec:
     return RootSpec(name=profile.name, kind=kind, suite=root.suite, mirror=root.mirror, architecture=arch,
                     packages=root.packages or DEFAULT_PACKAGES[kind], source_date_epoch=root.source_date_epoch,
                     overrides=settings.overrides_dir / CLASS_OVERRIDES / profile.name, node_dirs=root.node_dirs,
-                    command=root.command, settings=settings.path)
+                    command=root.command)
+
+
+def at_setting(settings: Settings, exc: RootSettingError, cls: str) -> RamsesError:
+    """*exc* after the ramses.toml line of class *cls*'s [profile.X.root] key at fault (of the
+    table, where the key is left to its default)."""
+    from ..tomlload import read_document  # only on the way to an error message
+
+    try:
+        doc = read_document(settings.path, RootError)
+    except RootError:  # the file changed or went away meanwhile: the message alone
+        return exc
+    return doc.fail(str(exc), ("profile", cls, "root"), exc.key)
 
 
 def config(settings: Settings) -> RootsConfig | None:

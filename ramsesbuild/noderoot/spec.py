@@ -118,7 +118,6 @@ class RootSpec:
     overrides: Path | None = None  # per-class tree copied over the root (any path)
     node_dirs: tuple[str, ...] = ()  # more per-node directories (absolute paths)
     command: str = ""  # run once a node is up ("" = nothing; klibc: then a shell on the console)
-    settings: Path | None = None  # the ramses.toml declaring it, for error lines (not part of identity)
 
     @property
     def package_list(self) -> tuple[str, ...]:

@@ -14,8 +14,9 @@ import time
 from pathlib import Path
 from typing import ClassVar
 
+from ..errors import RootSettingError
 from ..log import TaskLog
-from ..noderoot.project import RootsConfig, layer_spec, tree_signature
+from ..noderoot.project import RootsConfig, at_setting, layer_spec, tree_signature
 from ..noderoot.spec import RootSpec
 from ..paths import BuildPaths, rel
 from ..settings import Settings
@@ -48,7 +49,10 @@ class BuildRoot(Step):
         from ..noderoot import build
 
         start = time.monotonic()
-        built = build.build(self.spec, self.dest, log=log.line)
+        try:
+            built = build.build(self.spec, self.dest, log=log.line)
+        except RootSettingError as exc:  # at the line of the setting to fix
+            raise at_setting(self.settings, exc, self.spec.name) from None
         log.line(f"root {self.spec.name}: {self.dest} ({len(built.packages)} packages) in "
                  f"{time.monotonic() - start:.0f} s")
         write_state(self.cfg.root_stamp(self.spec.name), RootStamp(

@@ -92,8 +92,10 @@ def test_a_package_source_that_fails_is_one_line_and_keeps_no_half_root(rooted, 
     p.set("profile.client.root", {"mirror": "http://deb.invalid/debian"})
     proc = p.doit("root-client", check=False)
     assert proc.returncode != 0
-    line = ("root 'client': mmdebstrap: cannot use the package source http://deb.invalid/debian: "
-            "Could not resolve 'deb.invalid'; check the mirror URL and the network")
+    settings = p.dir / "ramses.toml"
+    at = settings.read_text().splitlines().index('mirror = "http://deb.invalid/debian"') + 1  # the line to fix
+    line = (f"{settings}:{at}: root 'client': mmdebstrap: cannot use the package source "
+            "http://deb.invalid/debian: Could not resolve 'deb.invalid'; check the mirror URL and the network")
     assert line in proc.stdout + proc.stderr
     assert "Traceback" not in proc.stdout + proc.stderr
     assert not (tmp_path / "srv/base").exists() or not list((tmp_path / "srv/base").iterdir())

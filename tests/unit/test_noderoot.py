@@ -287,21 +287,25 @@ def test_root_settings_become_a_spec(tmp_path: Path) -> None:
 ])
 def test_a_failed_root_build_names_the_settings_line_to_fix(tmp_path: Path, root: str, key: str | None,
                                                             output: str, message: str) -> None:
-    """mmdebstrap's refusal points at the ramses.toml line of the key at fault (the [profile.X.root]
-    header where the key is left to its default)."""
+    """mmdebstrap's refusal names the [profile.X.root] key at fault; at_setting puts it at that key's
+    ramses.toml line (the [profile.X.root] header where the key is left to its default)."""
     from ramsesbuild import settings
-    from ramsesbuild.noderoot.project import config
+    from ramsesbuild.errors import RootSettingError
+    from ramsesbuild.noderoot.project import at_setting, config
 
     path = tmp_path / "ramses.toml"
     text = SETTINGS.format(zero="0" * 64, root=root)
     path.write_text(text)
-    cfg = config(settings.load(path))
+    s = settings.load(path)
+    cfg = config(s)
     assert cfg is not None
     line = text.splitlines().index(root if key else "[profile.client.root]") + 1
-    with pytest.raises(RootError) as err:
+    with pytest.raises(RootSettingError) as err:
         build.build(cfg.classes["client"], tmp_path / "roots/base/client", runner=fake_runner(100, output, False))
-    assert str(err.value).startswith(f"{path}:{line}: root 'client': mmdebstrap: {message}"), str(err.value)
-    assert "\n" not in str(err.value)
+    assert err.value.key == (key or "packages")
+    located = str(at_setting(s, err.value, "client"))
+    assert located.startswith(f"{path}:{line}: root 'client': mmdebstrap: {message}"), located
+    assert "\n" not in located
 
 
 def test_a_nodes_class_is_the_profile_it_names_or_whose_image_it_boots(tmp_path: Path) -> None:
