@@ -7,7 +7,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from .support import REPO
+
 DOCS = REPO / "docs"
 
 _HEADING = re.compile(r"^(#{1,6}) +(.+?) *$")
@@ -47,6 +48,17 @@ def fenced_block(page: Path, heading: str, lang: str) -> str:
     blocks = fenced_blocks(page, heading, lang)
     assert blocks, f"{page.relative_to(REPO)}: no ```{lang} block under {heading!r}"
     return blocks[0]
+
+
+def shell_lines(page: Path) -> list[str]:
+    """The commands of a page's ```sh blocks, without comments."""
+    lines = []
+    for block in fenced_blocks(page, lang="sh"):
+        for line in block.splitlines():
+            line = line.split("  #")[0].strip()
+            if line and not line.startswith("#"):
+                lines.append(line)
+    return lines
 
 
 def pages() -> list[Path]:

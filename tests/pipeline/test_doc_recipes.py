@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 import shutil
 
-from ..lib.docs import REPO, fenced_blocks, pages
+from ..lib.docs import REPO, pages, shell_lines
 from ..lib.support import SHIPPED
 
 DOIT_COMMANDS = {"list", "info", "clean", "forget", "run", "help"}  # doit's own sub-commands
@@ -17,8 +17,7 @@ def doit_task_words() -> dict[str, set[str]]:
     """Task name -> the pages naming it in a `doit ...` command line."""
     words: dict[str, set[str]] = {}
     for page in pages():
-        lines = [line.split("  #")[0].strip() for block in fenced_blocks(page, lang="sh") for line in block.splitlines()]
-        lines += re.findall(r"`(doit [^`]+)`", page.read_text())
+        lines = shell_lines(page) + re.findall(r"`(doit [^`]+)`", page.read_text())
         for line in lines:
             line = line.replace("<class>", "client").replace("<profile>", "client")  # a placeholder: a real name
             for command in re.findall(r"(?:^|&& )doit((?: [\w:=.-]+)*)", line):

@@ -20,7 +20,7 @@ from ramsesbuild import scaffold
 from ramsesbuild.commands import COMMANDS
 from ramsesbuild.family import family_for_version
 
-from ..lib.docs import DOCS, REPO, fenced_block, fenced_blocks, pages
+from ..lib.docs import DOCS, REPO, fenced_block, pages, shell_lines
 
 # Debian's Essential packages, always installed: a recipe need not name them.
 ESSENTIAL = {"bash", "coreutils", "gzip"}
@@ -93,17 +93,6 @@ def test_the_site_builds_strictly(tmp_path):
                          capture_output=True, text=True, cwd=REPO)
     assert run.returncode == 0, run.stdout + run.stderr
     assert (tmp_path / "site" / "reference" / "ramses-toml" / "index.html").is_file()
-
-
-def shell_lines(page: Path) -> list[str]:
-    """The commands of a page's ```sh blocks, without comments."""
-    lines = []
-    for block in fenced_blocks(page, lang="sh"):
-        for line in block.splitlines():
-            line = line.split("  #")[0].strip()
-            if line and not line.startswith("#"):
-                lines.append(line)
-    return lines
 
 
 def test_every_ramsesbuild_command_the_docs_name_exists():
