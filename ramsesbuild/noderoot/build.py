@@ -7,6 +7,7 @@ tree only ever replaces the old one whole, by rename, once it is complete.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -82,15 +83,50 @@ Runner = Callable[[list[str], dict[str, str], Callable[[str], None]], tuple[int,
 
 
 def run_logged(cmd: list[str], env: dict[str, str], log: Callable[[str], None]) -> tuple[int, str]:
-    """Run *cmd*, every output line to *log*; returns (exit status, whole output)."""
+    """Run *cmd*, every output line to *log*; returns (exit status, whole output). In its own
+    process group, as make: on an interrupt it gets the signal and is waited for (it unmounts
+    what it mounted in the new tree) before the run cleans up and ends (ramsesbuild.interrupt)."""
+    from ..interrupt import own_group
+    from ..lock import inherited
+
     lines = []
-    with subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True, errors="replace") as p:
-        assert p.stdout is not None
-        for line in p.stdout:
+    proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, errors="replace", process_group=0,
+                            pass_fds=inherited())  # an orphaned mmdebstrap keeps the project lock
+    with own_group(proc):
+        assert proc.stdout is not None
+        for line in proc.stdout:
             lines.append(line)
             log(line.rstrip("\n"))
-    return p.returncode, "".join(lines)
+        status = proc.wait()
+    return status, "".join(lines)
+
+
+def mounts_below(tree: Path) -> list[Path]:
+    """The mount points at or below *tree* (this process's /proc/self/mountinfo), deepest first."""
+    top = os.path.realpath(tree)
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as fh:
+            points = [re.sub(r"\\([0-7]{3})", lambda m: chr(int(m[1], 8)), line.split(" ")[4]) for line in fh]
+    except OSError:
+        return []
+    return [Path(m) for m in sorted(points, key=len, reverse=True) if m == top or m.startswith(top + "/")]
+
+
+def remove_tree(tree: Path) -> None:
+    """Remove a half-built root. A killed mmdebstrap (root mode) leaves /proc, /sys, /dev/pts
+    and /dev/shm mounted in it: those are unmounted first, and the tree is never removed across
+    a mount that stays (RootError naming it)."""
+    if not os.path.lexists(tree):
+        return
+    for point in mounts_below(tree):
+        subprocess.run(["umount", "--lazy", str(point)], stdin=subprocess.DEVNULL, capture_output=True,
+                       check=False, timeout=60)
+    left = mounts_below(tree)
+    if left:
+        raise RootError(f"{left[-1]} is still mounted inside the half-built root {tree}; unmount it "
+                        f"(umount -R {tree}) and run again")
+    shutil.rmtree(tree)
 
 
 def build(spec: RootSpec, dest: Path, log: Callable[[str], None] = lambda s: None,
@@ -100,8 +136,7 @@ def build(spec: RootSpec, dest: Path, log: Callable[[str], None] = lambda s: Non
         raise ToolMissing("mmdebstrap is missing: apt-get install mmdebstrap arch-test (node roots)")
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.new{TEMP_MARK}")
-    if tmp.exists():
-        shutil.rmtree(tmp)
+    remove_tree(tmp)  # what an interrupted build left
     try:
         cmd = command(spec, tmp)
         log("$ " + " ".join(cmd))
@@ -114,11 +149,13 @@ def build(spec: RootSpec, dest: Path, log: Callable[[str], None] = lambda s: Non
         finish(tmp, spec)
         replace_dir(tmp, dest)
     except OSError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
+        with contextlib.suppress(OSError, RootError):  # (a tree that stays is removed by the next run)
+            remove_tree(tmp)
         raise RootError(f"root {spec.name!r}: {os_error_message(exc, 'building the root')} "
                         f"(the old root {dest} is kept)") from None
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        with contextlib.suppress(OSError, RootError):
+            remove_tree(tmp)
         raise
     return Built(dest, packages)
 

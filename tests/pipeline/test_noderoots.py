@@ -10,13 +10,18 @@ from __future__ import annotations
 
 import os
 import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
 from ramsesbuild import commands as cli
 from ramsesbuild.noderoot import finish
 
-from ..lib.support import DATA, nodes_toml
+from ..lib.support import DATA, REPO, nodes_toml
 
 
 def ran(proc) -> list[str]:
@@ -99,6 +104,49 @@ def test_a_package_source_that_fails_is_one_line_and_keeps_no_half_root(rooted, 
     assert line in proc.stdout + proc.stderr
     assert "Traceback" not in proc.stdout + proc.stderr
     assert not (tmp_path / "srv/base").exists() or not list((tmp_path / "srv/base").iterdir())
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_stops_mmdebstrap_and_keeps_no_half_root(rooted, tmp_path, sig) -> None:
+    """SIGTERM reaches doit alone (kill, a closed terminal), SIGINT doit's process group (Ctrl-C):
+    either way mmdebstrap (its own group, as make) stops with the run, before its half-built tree
+    is removed; the old root stays."""
+    p, base = rooted, tmp_path / "srv" / "base"
+    p.doit("root-client")
+    (base / "client" / "old-root").write_text("still here\n")
+    p.set("profile.client.root", {"packages": ["systemd-sysv", "slowpackage"]})
+    env = {**os.environ, "RAMSES_CONFIG": str(p.settings_path), **p.extra_env}
+    run = subprocess.Popen([sys.executable, "-m", "doit", "-f", str(REPO / "dodo.py"), "root-client"], cwd=p.dir,
+                           env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not (base / ".client.new.ramses-tmp" / "var").is_dir():  # mmdebstrap is half-way
+            assert run.poll() is None and time.monotonic() < deadline, run.communicate()
+            time.sleep(0.05)
+        os.kill(run.pid, sig) if sig == signal.SIGTERM else os.killpg(run.pid, sig)
+        out, err = run.communicate(timeout=30)
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+    assert run.returncode == -sig, (out, err)
+    assert f"ramsesbuild: interrupted during root-client; run again to continue ({sig.name})" in err
+    assert "Traceback" not in out + err
+    assert fake_mmdebstraps(tmp_path) == []  # stopped with the run, not left building
+    assert sorted(e.name for e in base.iterdir()) == ["client"]  # no half-built root
+    assert (base / "client" / "old-root").read_text() == "still here\n"
+
+
+def fake_mmdebstraps(tmp_path) -> list[int]:
+    """The fake mmdebstrap processes of this test (they carry its FAKE_MMDEBSTRAP_LOG)."""
+    marker = f"FAKE_MMDEBSTRAP_LOG={tmp_path / 'mmdebstrap.log'}".encode()
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if marker in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"):
+                found.append(int(pid))
+        except OSError:
+            continue
+    return found
 
 
 def test_an_ipxe_node_of_a_rooted_class_boots_its_base_root_read_only(rooted, tmp_path) -> None:

@@ -7,6 +7,7 @@ import ipaddress
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,8 @@ import pytest
 from ramsesbuild.errors import RootError
 from ramsesbuild.noderoot import build, escape, exports, finish, layer, modules
 from ramsesbuild.noderoot.spec import MOUNT_POINT, SKEL, ClusterSpec, LayerSpec, NodeSpec, RootKind, RootSpec
+
+from ..lib.support import REPO
 
 NET = ipaddress.IPv4Network("192.0.2.0/24")
 SERVER = ipaddress.IPv4Address("192.0.2.1")
@@ -180,6 +183,34 @@ def test_a_failed_build_keeps_the_old_root_and_says_why(cluster: LayerSpec) -> N
         assert expected in str(err.value) and "\n" not in str(err.value)
         assert marker.read_text() == "still here\n"
         assert not list(base.parent.glob(".*ramses-tmp"))
+
+
+MOUNTED_TREE = """
+import sys
+from pathlib import Path
+from ramsesbuild.noderoot import build
+tree = Path(sys.argv[1])
+print(len(build.mounts_below(tree)))
+build.remove_tree(tree)
+print(tree.exists(), build.mounts_below(tree))
+"""
+
+
+def test_a_half_built_root_is_unmounted_before_it_is_removed(tmp_path: Path) -> None:
+    """A killed mmdebstrap (root mode) leaves /proc, /sys, /dev/pts and /dev/shm mounted in its
+    tree: the next build unmounts them (deepest first, a name with a space too) before it removes
+    the tree, and never removes anything across a mount (here: in a private mount namespace)."""
+    from ..lib.tools import need_private_mounts
+
+    need_private_mounts()
+    tree = tmp_path / "a b" / ".client.new.ramses-tmp"
+    mounts = "; ".join(f"mkdir -p '{tree / d}'; mount -t tmpfs ramses-test '{tree / d}'"
+                       for d in ("proc", "dev/shm", "dev/shm/inner"))  # inner: a mount inside a mount
+    script = f"{mounts}; touch '{tree}/dev/shm/inner/x'; exec \"$0\" -c \"$1\" '{tree}'"
+    r = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-ec", script, sys.executable,
+                        MOUNTED_TREE], capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["3", "False []"], r.stdout + r.stderr
 
 
 def test_disk_full_while_finishing_keeps_the_old_root(cluster: LayerSpec, tmp_path: Path) -> None:
