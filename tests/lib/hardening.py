@@ -27,6 +27,20 @@ def screen(out: subprocess.CompletedProcess) -> str:
     return text
 
 
+def processes_with(name: str, value: str) -> list[tuple[int, str]]:
+    """(pid, command name) of every process whose environment has name=value: what a test's run
+    started, children included (the fake tools' log variables mark them)."""
+    marker = f"{name}={value}".encode()
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if marker in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"):
+                found.append((int(pid), Path(f"/proc/{pid}/comm").read_text().strip()))
+        except OSError:
+            continue
+    return found
+
+
 def leftovers(*dirs: Path) -> list[Path]:
     found: list[Path] = []
     for d in dirs:

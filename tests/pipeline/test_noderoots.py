@@ -14,13 +14,13 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from ramsesbuild import commands as cli
 from ramsesbuild.noderoot import finish
 
+from ..lib.hardening import processes_with
 from ..lib.support import DATA, REPO, nodes_toml
 
 
@@ -131,22 +131,9 @@ def test_a_signal_stops_mmdebstrap_and_keeps_no_half_root(rooted, tmp_path, sig)
     assert run.returncode == -sig, (out, err)
     assert f"ramsesbuild: interrupted during root-client; run again to continue ({sig.name})" in err
     assert "Traceback" not in out + err
-    assert fake_mmdebstraps(tmp_path) == []  # stopped with the run, not left building
+    assert processes_with("FAKE_MMDEBSTRAP_LOG", str(tmp_path / "mmdebstrap.log")) == []  # stopped with the run
     assert sorted(e.name for e in base.iterdir()) == ["client"]  # no half-built root
     assert (base / "client" / "old-root").read_text() == "still here\n"
-
-
-def fake_mmdebstraps(tmp_path) -> list[int]:
-    """The fake mmdebstrap processes of this test (they carry its FAKE_MMDEBSTRAP_LOG)."""
-    marker = f"FAKE_MMDEBSTRAP_LOG={tmp_path / 'mmdebstrap.log'}".encode()
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            if marker in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"):
-                found.append(int(pid))
-        except OSError:
-            continue
-    return found
 
 
 def test_an_ipxe_node_of_a_rooted_class_boots_its_base_root_read_only(rooted, tmp_path) -> None:

@@ -15,7 +15,7 @@ import pytest
 
 from ramsesbuild.fsutil import sha256_file
 
-from ..lib.hardening import k24_copy, no_leftovers, screen
+from ..lib.hardening import k24_copy, no_leftovers, processes_with, screen
 from ..lib.support import REPO
 from .test_pipeline import ran
 
@@ -29,15 +29,7 @@ def k24_built(tmp_path_factory, signer, tmp_path):
 
 def processes_of(p) -> list[tuple[int, str]]:
     """Every process started for this project (the fake make's children carry FAKE_MAKE_LOG)."""
-    marker = f"FAKE_MAKE_LOG={p.make_log}".encode()
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            if marker in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"):
-                found.append((int(pid), Path(f"/proc/{pid}/comm").read_text().strip()))
-        except OSError:
-            continue
-    return found
+    return processes_with("FAKE_MAKE_LOG", str(p.make_log))
 
 
 def is_doit(pid: int) -> bool:
